@@ -135,9 +135,22 @@ mod tests {
         let mut h = [0u8; MAX_HEADER];
         assert_eq!(encode_header(&mut h, OpCode::Text, true, false, 5, None), 2);
         assert_eq!(&h[..2], &[0x81, 5]);
-        assert_eq!(encode_header(&mut h, OpCode::Binary, false, false, 126, None), 4);
+        assert_eq!(
+            encode_header(&mut h, OpCode::Binary, false, false, 126, None),
+            4
+        );
         assert_eq!(&h[..4], &[0x02, 126, 0, 126]);
-        assert_eq!(encode_header(&mut h, OpCode::Binary, true, false, 65536, Some([1, 2, 3, 4])), 14);
+        assert_eq!(
+            encode_header(
+                &mut h,
+                OpCode::Binary,
+                true,
+                false,
+                65536,
+                Some([1, 2, 3, 4])
+            ),
+            14
+        );
         assert_eq!(&h[..14], &[0x82, 0xFF, 0, 0, 0, 0, 0, 1, 0, 0, 1, 2, 3, 4]);
     }
 

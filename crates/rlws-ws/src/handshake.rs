@@ -11,12 +11,24 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 pub fn base64_encode(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         out.push(B64[(n >> 18) as usize & 63] as char);
         out.push(B64[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 { B64[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if chunk.len() > 2 { B64[n as usize & 63] as char } else { '=' });
+        out.push(if chunk.len() > 1 {
+            B64[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if chunk.len() > 2 {
+            B64[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
     out
 }
@@ -120,7 +132,10 @@ mod tests {
 
     #[test]
     fn rfc_example_accept_key() {
-        assert_eq!(accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(
+            accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
     }
 
     #[test]
@@ -137,18 +152,42 @@ mod tests {
     #[test]
     fn request_validation() {
         let key = b"dGhlIHNhbXBsZSBub25jZQ==".as_slice();
-        let ok = validate_request(b"GET", Some(b"WebSocket"), Some(b"keep-alive, Upgrade"), Some(b"13"), Some(key));
+        let ok = validate_request(
+            b"GET",
+            Some(b"WebSocket"),
+            Some(b"keep-alive, Upgrade"),
+            Some(b"13"),
+            Some(key),
+        );
         assert_eq!(ok, Ok(key));
         assert_eq!(
-            validate_request(b"POST", Some(b"websocket"), Some(b"upgrade"), Some(b"13"), Some(key)),
+            validate_request(
+                b"POST",
+                Some(b"websocket"),
+                Some(b"upgrade"),
+                Some(b"13"),
+                Some(key)
+            ),
             Err(HandshakeError::Method)
         );
         assert_eq!(
-            validate_request(b"GET", Some(b"websocket"), Some(b"upgrade"), Some(b"8"), Some(key)),
+            validate_request(
+                b"GET",
+                Some(b"websocket"),
+                Some(b"upgrade"),
+                Some(b"8"),
+                Some(key)
+            ),
             Err(HandshakeError::Version)
         );
         assert_eq!(
-            validate_request(b"GET", Some(b"websocket"), Some(b"upgrade"), Some(b"13"), Some(b"abc")),
+            validate_request(
+                b"GET",
+                Some(b"websocket"),
+                Some(b"upgrade"),
+                Some(b"13"),
+                Some(b"abc")
+            ),
             Err(HandshakeError::Key)
         );
         assert_eq!(

@@ -259,8 +259,8 @@ impl Receiver {
         let b1 = self.hdr[1];
         let fin = b0 & 0x80 != 0;
         let rsv = b0 & 0x70;
-        let opcode = OpCode::from_u8(b0 & 0x0F)
-            .ok_or(ProtocolError::new(PROTO, "reserved opcode"))?;
+        let opcode =
+            OpCode::from_u8(b0 & 0x0F).ok_or(ProtocolError::new(PROTO, "reserved opcode"))?;
         let masked = b1 & 0x80 != 0;
         let len7 = b1 & 0x7F;
         if rsv & 0x30 != 0 {
@@ -269,10 +269,15 @@ impl Receiver {
         if rsv & 0x40 != 0
             && (!self.rsv1_allowed || !matches!(opcode, OpCode::Text | OpCode::Binary))
         {
-            return Err(ProtocolError::new(PROTO, "RSV1 set without a negotiated extension"));
+            return Err(ProtocolError::new(
+                PROTO,
+                "RSV1 set without a negotiated extension",
+            ));
         }
         match (self.role, masked) {
-            (Role::Server, false) => return Err(ProtocolError::new(PROTO, "client frame not masked")),
+            (Role::Server, false) => {
+                return Err(ProtocolError::new(PROTO, "client frame not masked"))
+            }
             (Role::Client, true) => return Err(ProtocolError::new(PROTO, "server frame masked")),
             _ => {}
         }
@@ -289,7 +294,10 @@ impl Receiver {
                     return Err(ProtocolError::new(PROTO, "continuation without a message"))
                 }
                 (OpCode::Text | OpCode::Binary, Some(_)) => {
-                    return Err(ProtocolError::new(PROTO, "new message inside a fragmented one"))
+                    return Err(ProtocolError::new(
+                        PROTO,
+                        "new message inside a fragmented one",
+                    ))
                 }
                 _ => {}
             }
@@ -312,7 +320,10 @@ impl Receiver {
             n => (u64::from(n), 2),
         };
         if len >> 63 != 0 {
-            return Err(ProtocolError::new(PROTO, "frame length has its top bit set"));
+            return Err(ProtocolError::new(
+                PROTO,
+                "frame length has its top bit set",
+            ));
         }
         self.masked = b1 & 0x80 != 0;
         if self.masked {
@@ -375,7 +386,10 @@ impl Receiver {
         if kind == DataKind::Text && !self.msg_compressed {
             let bad = self.utf8.feed(chunk).is_err() || (last && self.utf8.finish().is_err());
             if bad {
-                return Err(ProtocolError::new(CloseCode::INVALID_PAYLOAD, "invalid UTF-8 in text"));
+                return Err(ProtocolError::new(
+                    CloseCode::INVALID_PAYLOAD,
+                    "invalid UTF-8 in text",
+                ));
             }
         }
         let first = self.msg_first;
@@ -443,7 +457,10 @@ impl Receiver {
                             return Err(ProtocolError::new(PROTO, "invalid close code"));
                         }
                         let reason = std::str::from_utf8(&payload[2..]).map_err(|_| {
-                            ProtocolError::new(CloseCode::INVALID_PAYLOAD, "invalid UTF-8 in close reason")
+                            ProtocolError::new(
+                                CloseCode::INVALID_PAYLOAD,
+                                "invalid UTF-8 in close reason",
+                            )
                         })?;
                         Event::Close {
                             code: Some(code),
@@ -486,9 +503,13 @@ mod tests {
                 match ev {
                     None if n == 0 => break,
                     None => {}
-                    Some(Event::Data { kind, data, first, last, .. }) => {
-                        out.push(Ev::Data(kind, data.to_vec(), first, last))
-                    }
+                    Some(Event::Data {
+                        kind,
+                        data,
+                        first,
+                        last,
+                        ..
+                    }) => out.push(Ev::Data(kind, data.to_vec(), first, last)),
                     Some(Event::Ping(p)) => out.push(Ev::Ping(p.to_vec())),
                     Some(Event::Pong(p)) => out.push(Ev::Pong(p.to_vec())),
                     Some(Event::Close { code, reason }) => {
@@ -531,9 +552,19 @@ mod tests {
                 if len > 1000 && step < 1000 {
                     continue;
                 }
-                let mut rx = Receiver::new(Role::Server, Limits { max_frame: 1 << 20, max_message: 1 << 20 });
+                let mut rx = Receiver::new(
+                    Role::Server,
+                    Limits {
+                        max_frame: 1 << 20,
+                        max_message: 1 << 20,
+                    },
+                );
                 let ev = merged(run(&mut rx, &input, step).unwrap());
-                assert_eq!(ev, vec![Ev::Data(DataKind::Binary, payload.clone(), true, true)], "len {len} step {step}");
+                assert_eq!(
+                    ev,
+                    vec![Ev::Data(DataKind::Binary, payload.clone(), true, true)],
+                    "len {len} step {step}"
+                );
             }
         }
     }
@@ -567,7 +598,13 @@ mod tests {
     }
 
     fn err_of(input: &[u8], role: Role) -> u16 {
-        let mut rx = Receiver::new(role, Limits { max_frame: 1000, max_message: 1500 });
+        let mut rx = Receiver::new(
+            role,
+            Limits {
+                max_frame: 1000,
+                max_message: 1500,
+            },
+        );
         run(&mut rx, input, 1).expect_err("should fail").code.0
     }
 
@@ -576,7 +613,10 @@ mod tests {
         let mut unmasked = Vec::new();
         encode_frame(&mut unmasked, OpCode::Text, true, false, b"hi", None);
         assert_eq!(err_of(&unmasked, Role::Server), 1002);
-        assert_eq!(err_of(&frame(OpCode::Text, true, b"hi"), Role::Client), 1002);
+        assert_eq!(
+            err_of(&frame(OpCode::Text, true, b"hi"), Role::Client),
+            1002
+        );
         let mut rsv2 = frame(OpCode::Text, true, b"hi");
         rsv2[0] |= 0x20;
         assert_eq!(err_of(&rsv2, Role::Server), 1002);
@@ -589,17 +629,44 @@ mod tests {
         let mut opb = frame(OpCode::Ping, true, b"hi");
         opb[0] = 0x8B;
         assert_eq!(err_of(&opb, Role::Server), 1002);
-        assert_eq!(err_of(&frame(OpCode::Ping, false, b"x"), Role::Server), 1002);
-        assert_eq!(err_of(&frame(OpCode::Ping, true, &[0; 126]), Role::Server), 1002);
-        assert_eq!(err_of(&frame(OpCode::Continuation, true, b"x"), Role::Server), 1002);
+        assert_eq!(
+            err_of(&frame(OpCode::Ping, false, b"x"), Role::Server),
+            1002
+        );
+        assert_eq!(
+            err_of(&frame(OpCode::Ping, true, &[0; 126]), Role::Server),
+            1002
+        );
+        assert_eq!(
+            err_of(&frame(OpCode::Continuation, true, b"x"), Role::Server),
+            1002
+        );
         let mut two = frame(OpCode::Text, false, b"a");
         two.extend(frame(OpCode::Text, true, b"b"));
         assert_eq!(err_of(&two, Role::Server), 1002);
-        assert_eq!(err_of(&frame(OpCode::Text, true, &[0xC0, 0xAF]), Role::Server), 1007);
-        assert_eq!(err_of(&frame(OpCode::Close, true, &[0x03, 0xE7]), Role::Server), 1002);
-        assert_eq!(err_of(&frame(OpCode::Close, true, &[0x03]), Role::Server), 1002);
-        assert_eq!(err_of(&frame(OpCode::Close, true, &[0x03, 0xE8, 0xFF]), Role::Server), 1007);
-        assert_eq!(err_of(&frame(OpCode::Binary, true, &[0; 1001]), Role::Server), 1009);
+        assert_eq!(
+            err_of(&frame(OpCode::Text, true, &[0xC0, 0xAF]), Role::Server),
+            1007
+        );
+        assert_eq!(
+            err_of(&frame(OpCode::Close, true, &[0x03, 0xE7]), Role::Server),
+            1002
+        );
+        assert_eq!(
+            err_of(&frame(OpCode::Close, true, &[0x03]), Role::Server),
+            1002
+        );
+        assert_eq!(
+            err_of(
+                &frame(OpCode::Close, true, &[0x03, 0xE8, 0xFF]),
+                Role::Server
+            ),
+            1007
+        );
+        assert_eq!(
+            err_of(&frame(OpCode::Binary, true, &[0; 1001]), Role::Server),
+            1009
+        );
         let mut big = frame(OpCode::Binary, false, &[0; 800]);
         big.extend(frame(OpCode::Continuation, true, &[0; 800]));
         assert_eq!(err_of(&big, Role::Server), 1009);
@@ -612,14 +679,18 @@ mod tests {
     fn huge_length_refused_from_header_alone() {
         // 17 MiB declared, header only: refused before any payload arrives.
         let mut hdr = [0u8; 14];
-        let n = crate::frame::encode_header(&mut hdr, OpCode::Binary, true, false, 17 << 20, Some(KEY));
+        let n =
+            crate::frame::encode_header(&mut hdr, OpCode::Binary, true, false, 17 << 20, Some(KEY));
         let mut rx = Receiver::new(Role::Server, Limits::default());
         let mut h = hdr[..n].to_vec();
         assert_eq!(rx.next(&mut h).unwrap_err().code, CloseCode::TOO_BIG);
         // A length with the top bit set is a protocol error.
         let mut bad = vec![0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4];
         let mut rx = Receiver::new(Role::Server, Limits::default());
-        assert_eq!(rx.next(&mut bad).unwrap_err().code, CloseCode::PROTOCOL_ERROR);
+        assert_eq!(
+            rx.next(&mut bad).unwrap_err().code,
+            CloseCode::PROTOCOL_ERROR
+        );
     }
 
     #[test]

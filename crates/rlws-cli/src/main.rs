@@ -1,0 +1,137 @@
+//! `rlws`: the daemon (`serve`) and tools (`bench`).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+
+#[derive(Parser)]
+#[command(
+    name = "rlws",
+    version,
+    about = "HTTP/1.1 + WebSocket server and tools"
+)]
+struct Cli {
+    /// Log level or filter (error, warn, info, debug, trace, or a RUST_LOG-style filter).
+    #[arg(short = 'd', long = "log", global = true)]
+    log: Option<String>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve the built-in test site (or a directory) with the test protocols.
+    Serve(ServeArgs),
+    /// Load-test a WebSocket echo server.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// TCP port to listen on.
+    #[arg(short, long, default_value_t = 7681)]
+    port: u16,
+    /// Address to listen on.
+    #[arg(short, long, default_value = "0.0.0.0")]
+    interface: IpAddr,
+    /// Service threads (default: one per core).
+    #[arg(short = 'j', long)]
+    threads: Option<usize>,
+    /// Serve files from this directory instead of the embedded test site.
+    #[arg(long)]
+    root: Option<PathBuf>,
+    /// Connection cap per service thread (default: RLIMIT_NOFILE shared between threads).
+    #[arg(long)]
+    fd_limit_per_thread: Option<usize>,
+    /// Seconds without data from a WebSocket before it is pinged (0: never).
+    #[arg(long, default_value_t = 30)]
+    ws_ping_after: u64,
+    /// Seconds to wait for the pong before hanging up.
+    #[arg(long, default_value_t = 10)]
+    ws_pong_timeout: u64,
+}
+
+fn init_logging(level: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match level {
+        Some(l) => EnvFilter::try_new(l).unwrap_or_else(|_| EnvFilter::new("info")),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log.as_deref());
+    match cli.cmd {
+        Cmd::Serve(a) => serve(a),
+        Cmd::Bench(a) => bench::run(a),
+    }
+}
+
+fn serve(a: ServeArgs) -> ExitCode {
+    // Take what the hard limit allows, so the connection cap is not the 1024 default.
+    let nofile = rlws::limits::raise_nofile(1 << 20);
+    let mut b = rlws::test_site()
+        .listen(SocketAddr::new(a.interface, a.port))
+        .ws_keepalive(
+            Duration::from_secs(a.ws_ping_after),
+            Duration::from_secs(a.ws_pong_timeout),
+        );
+    if let Some(t) = a.threads {
+        b = b.threads(t);
+    }
+    if let Some(n) = a.fd_limit_per_thread {
+        b = b.fd_limit_per_thread(n);
+    }
+    if let Some(root) = a.root {
+        if !root.is_dir() {
+            eprintln!("rlws: --root {}: not a directory", root.display());
+            return ExitCode::from(2);
+        }
+        b = b.site(rlws::Site::Dir(root));
+    }
+    let ctx = match b.start() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rlws: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    for addr in ctx.local_addrs() {
+        tracing::info!(
+            "listening on http://{addr}/ ({} threads, nofile {})",
+            ctx.thread_count(),
+            nofile.unwrap_or(0)
+        );
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rlws: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+    });
+    tracing::info!("shutting down");
+    ctx.shutdown();
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,418 @@
+//! The built-in protocols of the test site, compatible with lws' test server
+//! and test client.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rlws_ws::DataKind;
+
+use crate::protocol::{
+    Close, Cx, Handshake, Protocol, ProtocolOptions, Received, ThreadCx, Writer,
+};
+use crate::ring::{Ring, TailId};
+
+/// `dumb-increment-protocol`: sends an incrementing number every 50 ms; the
+/// text message `reset\n` restarts it from 0, `closeme\n` closes with 1001.
+#[derive(Debug, Default)]
+pub struct DumbIncrement;
+
+/// Session of [`DumbIncrement`].
+#[derive(Debug)]
+pub struct DumbSession {
+    number: u64,
+}
+
+const DUMB_PERIOD: Duration = Duration::from_millis(50);
+
+impl Protocol for DumbIncrement {
+    type Session = DumbSession;
+    type ThreadState = ();
+    type Event = ();
+
+    fn name(&self) -> &str {
+        "dumb-increment-protocol"
+    }
+
+    fn options(&self) -> ProtocolOptions {
+        ProtocolOptions {
+            max_message: 1024,
+            max_frame: 1024,
+            ..Default::default()
+        }
+    }
+
+    fn thread_init(&self, _tsi: usize) {}
+
+    fn established(
+        &self,
+        cx: &mut Cx<'_, Self>,
+        _hs: &Handshake<'_>,
+    ) -> Result<DumbSession, Close> {
+        cx.set_timer(DUMB_PERIOD);
+        Ok(DumbSession { number: 0 })
+    }
+
+    fn receive(
+        &self,
+        _cx: &mut Cx<'_, Self>,
+        s: &mut DumbSession,
+        msg: Received<'_>,
+    ) -> Result<(), Close> {
+        match msg.data {
+            b"reset\n" => s.number = 0,
+            b"closeme\n" => return Err(Close::new(1001, "seeya")),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn timer(&self, cx: &mut Cx<'_, Self>, _s: &mut DumbSession) -> Result<(), Close> {
+        cx.request_writeable();
+        cx.set_timer(DUMB_PERIOD);
+        Ok(())
+    }
+
+    fn writeable(
+        &self,
+        _cx: &mut Cx<'_, Self>,
+        s: &mut DumbSession,
+        w: &mut Writer<'_>,
+    ) -> Result<(), Close> {
+        let mut buf = itoa_buf(s.number);
+        if w.text(buf.as_str()).is_ok() {
+            s.number += 1;
+        }
+        buf.clear();
+        Ok(())
+    }
+}
+
+fn itoa_buf(n: u64) -> String {
+    n.to_string()
+}
+
+/// `lws-mirror-protocol`: every message is sent to every connection of the
+/// protocol (the sender too), through a per-thread [`Ring`], and to the
+/// other service threads by posting.
+///
+/// Flow control as in lws: when the thread's ring is full, the sender's RX
+/// is paused until the slowest reader on the thread catches up. Messages
+/// arriving from other threads are never refused; readers too slow for them
+/// skip ahead instead, so memory stays bounded either way.
+#[derive(Debug)]
+pub struct Mirror {
+    ring_size: usize,
+}
+
+impl Default for Mirror {
+    fn default() -> Self {
+        Mirror { ring_size: 128 }
+    }
+}
+
+/// Per-thread state of [`Mirror`].
+pub struct MirrorThread {
+    ring: Ring<Arc<[u8]>>,
+    senders_paused: bool,
+}
+
+/// Session of [`Mirror`].
+pub struct MirrorSession {
+    tail: TailId,
+}
+
+impl Protocol for Mirror {
+    type Session = MirrorSession;
+    type ThreadState = MirrorThread;
+    type Event = Arc<[u8]>;
+
+    fn name(&self) -> &str {
+        "lws-mirror-protocol"
+    }
+
+    fn options(&self) -> ProtocolOptions {
+        ProtocolOptions {
+            max_message: 64 * 1024,
+            max_frame: 64 * 1024,
+            ..Default::default()
+        }
+    }
+
+    fn thread_init(&self, _tsi: usize) -> MirrorThread {
+        MirrorThread {
+            ring: Ring::new(self.ring_size),
+            senders_paused: false,
+        }
+    }
+
+    fn established(
+        &self,
+        cx: &mut Cx<'_, Self>,
+        _hs: &Handshake<'_>,
+    ) -> Result<MirrorSession, Close> {
+        Ok(MirrorSession {
+            tail: cx.thread_state().ring.add_tail(),
+        })
+    }
+
+    fn receive(
+        &self,
+        cx: &mut Cx<'_, Self>,
+        _s: &mut MirrorSession,
+        msg: Received<'_>,
+    ) -> Result<(), Close> {
+        if msg.kind != DataKind::Text {
+            return Ok(());
+        }
+        let item: Arc<[u8]> = Arc::from(msg.data);
+        let st = cx.thread_state();
+        if st.ring.push(item.clone()).is_err() {
+            // Only reachable if RX was not paused in time; keep memory bounded.
+            st.ring.push_overwrite(item.clone());
+        }
+        if st.ring.is_full() {
+            st.senders_paused = true;
+            cx.pause_rx();
+        }
+        cx.request_writeable_all();
+        if cx.thread_count() > 1 {
+            cx.post_others(item);
+        }
+        Ok(())
+    }
+
+    fn writeable(
+        &self,
+        cx: &mut Cx<'_, Self>,
+        s: &mut MirrorSession,
+        w: &mut Writer<'_>,
+    ) -> Result<(), Close> {
+        let st = cx.thread_state();
+        let mut freed = false;
+        while let Some(m) = st.ring.peek(s.tail) {
+            if w.message(DataKind::Text, m).is_err() {
+                break;
+            }
+            freed |= st.ring.advance(s.tail);
+        }
+        let more = st.ring.pending(s.tail) > 0;
+        let resume = freed && st.senders_paused && !st.ring.is_full();
+        if resume {
+            st.senders_paused = false;
+        }
+        if more {
+            cx.request_writeable();
+        }
+        if resume {
+            cx.resume_rx_all();
+        }
+        Ok(())
+    }
+
+    fn closed(&self, cx: &mut Cx<'_, Self>, s: MirrorSession, _code: Option<rlws_ws::CloseCode>) {
+        let st = cx.thread_state();
+        st.ring.remove_tail(s.tail);
+        if st.senders_paused && !st.ring.is_full() {
+            st.senders_paused = false;
+            cx.resume_rx_all();
+        }
+    }
+
+    fn event(&self, cx: &mut ThreadCx<'_, Self>, item: Arc<[u8]>) {
+        cx.thread_state().ring.push_overwrite(item);
+        cx.request_writeable_all();
+    }
+}
+
+/// `rlws-echo`: every message comes back unchanged (text as text, binary as
+/// binary), up to 16 MiB. Used at `/echo` for conformance suites.
+#[derive(Debug)]
+pub struct Echo {
+    max_message: u64,
+}
+
+impl Default for Echo {
+    fn default() -> Self {
+        Echo {
+            max_message: 16 << 20,
+        }
+    }
+}
+
+/// Session of [`Echo`]: messages received and not yet sent back.
+#[derive(Default)]
+pub struct EchoSession {
+    queue: VecDeque<(DataKind, Vec<u8>)>,
+    queued: usize,
+    paused: bool,
+}
+
+/// Pause reading when this much is waiting to be echoed.
+const ECHO_HIGH_WATER: usize = 1 << 20;
+
+impl Protocol for Echo {
+    type Session = EchoSession;
+    type ThreadState = ();
+    type Event = ();
+
+    fn name(&self) -> &str {
+        "rlws-echo"
+    }
+
+    fn options(&self) -> ProtocolOptions {
+        ProtocolOptions {
+            max_message: self.max_message,
+            max_frame: self.max_message,
+            ..Default::default()
+        }
+    }
+
+    fn thread_init(&self, _tsi: usize) {}
+
+    fn established(
+        &self,
+        _cx: &mut Cx<'_, Self>,
+        _hs: &Handshake<'_>,
+    ) -> Result<EchoSession, Close> {
+        Ok(EchoSession::default())
+    }
+
+    fn receive(
+        &self,
+        cx: &mut Cx<'_, Self>,
+        s: &mut EchoSession,
+        msg: Received<'_>,
+    ) -> Result<(), Close> {
+        s.queued += msg.data.len();
+        s.queue.push_back((msg.kind, msg.data.to_vec()));
+        if s.queued >= ECHO_HIGH_WATER || s.queue.len() >= 256 {
+            s.paused = true;
+            cx.pause_rx();
+        }
+        cx.request_writeable();
+        Ok(())
+    }
+
+    fn writeable(
+        &self,
+        cx: &mut Cx<'_, Self>,
+        s: &mut EchoSession,
+        w: &mut Writer<'_>,
+    ) -> Result<(), Close> {
+        while let Some((kind, data)) = s.queue.front() {
+            if w.message(*kind, data).is_err() {
+                break;
+            }
+            s.queued -= data.len();
+            s.queue.pop_front();
+        }
+        if !s.queue.is_empty() {
+            cx.request_writeable();
+        } else if s.queue.capacity() > 64 {
+            s.queue = VecDeque::new();
+        }
+        if s.paused && s.queued < ECHO_HIGH_WATER / 2 && s.queue.len() < 128 {
+            s.paused = false;
+            cx.resume_rx();
+        }
+        Ok(())
+    }
+}
+
+/// `lws-status`: a JSON list of the context's live WebSocket connections,
+/// sent on connect and whenever it changes.
+#[derive(Debug, Default)]
+pub struct Status;
+
+/// Session of [`Status`].
+pub struct StatusSession {
+    sent_generation: Option<u64>,
+}
+
+const STATUS_POLL: Duration = Duration::from_millis(250);
+
+impl Protocol for Status {
+    type Session = StatusSession;
+    type ThreadState = ();
+    type Event = ();
+
+    fn name(&self) -> &str {
+        "lws-status"
+    }
+
+    fn options(&self) -> ProtocolOptions {
+        ProtocolOptions {
+            max_message: 1024,
+            max_frame: 1024,
+            ..Default::default()
+        }
+    }
+
+    fn thread_init(&self, _tsi: usize) {}
+
+    fn established(
+        &self,
+        cx: &mut Cx<'_, Self>,
+        _hs: &Handshake<'_>,
+    ) -> Result<StatusSession, Close> {
+        cx.request_writeable();
+        cx.set_timer(STATUS_POLL);
+        Ok(StatusSession {
+            sent_generation: None,
+        })
+    }
+
+    fn receive(
+        &self,
+        _cx: &mut Cx<'_, Self>,
+        _s: &mut StatusSession,
+        _msg: Received<'_>,
+    ) -> Result<(), Close> {
+        Ok(())
+    }
+
+    fn timer(&self, cx: &mut Cx<'_, Self>, s: &mut StatusSession) -> Result<(), Close> {
+        if s.sent_generation != Some(cx.connections_generation()) {
+            cx.request_writeable();
+        }
+        cx.set_timer(STATUS_POLL);
+        Ok(())
+    }
+
+    fn writeable(
+        &self,
+        cx: &mut Cx<'_, Self>,
+        s: &mut StatusSession,
+        w: &mut Writer<'_>,
+    ) -> Result<(), Close> {
+        let generation = cx.connections_generation();
+        if s.sent_generation == Some(generation) {
+            return Ok(());
+        }
+        let conns: Vec<serde_json::Value> = cx
+            .connections()
+            .into_iter()
+            .map(|c| {
+                serde_json::json!({
+                    "id": c.id,
+                    "peer": c.peer.to_string(),
+                    "protocol": c.protocol,
+                    "path": c.path,
+                    "since_ms": c.since_ms,
+                    "ua": c.user_agent,
+                    "tsi": c.tsi,
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "connections": conns,
+            "server": concat!("rlws ", env!("CARGO_PKG_VERSION")),
+            "threads": cx.thread_count(),
+        });
+        if w.text(&doc.to_string()).is_ok() {
+            s.sent_generation = Some(generation);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,642 @@
+//! The context: service threads, listen sockets, connection accounting,
+//! cross-thread posting and shutdown.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::protocol::Protocol;
+use crate::ws::{Clock, ConnSignal, Entry, ErasedProtocol};
+
+/// Messages into a service thread (the only cross-thread entry: lws' cancel-service).
+pub(crate) enum ThreadMsg {
+    /// A newly accepted connection for this thread.
+    Accept(std::net::TcpStream, SocketAddr),
+    /// An event for protocol number `proto` on this thread.
+    Post {
+        proto: usize,
+        event: Box<dyn Any + Send>,
+    },
+    /// Close everything with 1001 and end the thread.
+    Shutdown,
+}
+
+/// One live WebSocket connection, as listed by [`crate::protocol::Cx::connections`].
+#[derive(Debug, Clone)]
+pub struct ConnEntry {
+    /// Connection id.
+    pub id: u64,
+    /// Peer address.
+    pub peer: SocketAddr,
+    /// Protocol name.
+    pub protocol: String,
+    /// Request path.
+    pub path: String,
+    /// `User-Agent`, if sent.
+    pub user_agent: Option<String>,
+    /// When it was established, in ms since the Unix epoch.
+    pub since_ms: u64,
+    /// Service thread index.
+    pub tsi: usize,
+}
+
+/// What the HTTP side serves outside WebSocket upgrades.
+#[derive(Debug, Clone)]
+pub enum Site {
+    /// The built-in test site, embedded in the binary.
+    Embedded,
+    /// Files from a directory.
+    Dir(PathBuf),
+}
+
+/// HTTP limits and timeouts.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Most request headers accepted (more: 431).
+    pub max_headers: usize,
+    /// Largest request head in bytes (more: 431). At least 8 KiB.
+    pub max_header_bytes: usize,
+    /// Time allowed to receive a request's headers, and to wait for the next
+    /// request on a keep-alive connection.
+    pub header_timeout: Duration,
+    /// The `Server` header.
+    pub server_name: String,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            max_headers: 64,
+            max_header_bytes: 16 * 1024,
+            header_timeout: Duration::from_secs(10),
+            server_name: "rlws".into(),
+        }
+    }
+}
+
+/// State shared by all service threads.
+pub(crate) struct Shared {
+    senders: OnceLock<Vec<mpsc::UnboundedSender<ThreadMsg>>>,
+    pub(crate) live: Vec<AtomicUsize>,
+    pub(crate) cap_per_thread: usize,
+    pub(crate) refused: AtomicU64,
+    next_id: AtomicU64,
+    conns: Mutex<HashMap<u64, ConnEntry>>,
+    generation: AtomicU64,
+    pub(crate) protocols: Vec<Arc<dyn ErasedProtocol>>,
+    pub(crate) ws_paths: Vec<(String, usize)>,
+    pub(crate) site: Site,
+    pub(crate) http: HttpOptions,
+    pub(crate) ping_after: u32,
+    pub(crate) pong_timeout: u32,
+}
+
+impl Shared {
+    pub(crate) fn thread_count(&self) -> usize {
+        self.live.len()
+    }
+
+    pub(crate) fn send(&self, tsi: usize, msg: ThreadMsg) -> bool {
+        self.senders
+            .get()
+            .and_then(|s| s.get(tsi))
+            .is_some_and(|s| s.send(msg).is_ok())
+    }
+
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn conn_opened(&self, e: ConnEntry) {
+        if let Ok(mut c) = self.conns.lock() {
+            c.insert(e.id, e);
+        }
+        self.generation.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn conn_closed(&self, id: u64) {
+        if let Ok(mut c) = self.conns.lock() {
+            c.remove(&id);
+        }
+        self.generation.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn connections(&self) -> Vec<ConnEntry> {
+        let mut v: Vec<ConnEntry> = self
+            .conns
+            .lock()
+            .map(|c| c.values().cloned().collect())
+            .unwrap_or_default();
+        v.sort_by_key(|e| e.id);
+        v
+    }
+
+    pub(crate) fn connections_generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
+    }
+
+    /// Picks the least-loaded thread with room, and counts the connection on it.
+    fn place(&self) -> Option<usize> {
+        let (tsi, n) = self
+            .live
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (i, l.load(Ordering::Relaxed)))
+            .min_by_key(|&(_, n)| n)?;
+        if n >= self.cap_per_thread {
+            return None;
+        }
+        self.live[tsi].fetch_add(1, Ordering::Relaxed);
+        Some(tsi)
+    }
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Builds a [`Context`].
+pub struct ContextBuilder {
+    threads: usize,
+    fd_limit_per_thread: Option<usize>,
+    listen: Vec<SocketAddr>,
+    protocols: Vec<Arc<dyn ErasedProtocol>>,
+    ws_paths: Vec<(String, String)>,
+    site: Site,
+    http: HttpOptions,
+    ping_after: Duration,
+    pong_timeout: Duration,
+}
+
+impl Default for ContextBuilder {
+    fn default() -> Self {
+        ContextBuilder {
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            fd_limit_per_thread: None,
+            listen: Vec::new(),
+            protocols: Vec::new(),
+            ws_paths: Vec::new(),
+            site: Site::Embedded,
+            http: HttpOptions::default(),
+            ping_after: Duration::from_secs(30),
+            pong_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// An error starting the context.
+#[derive(Debug)]
+pub enum StartError {
+    /// A listen socket could not be opened.
+    Bind(SocketAddr, std::io::Error),
+    /// A service thread could not be started.
+    Thread(std::io::Error),
+    /// The configuration is inconsistent.
+    Config(String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Bind(a, e) => write!(f, "cannot listen on {a}: {e}"),
+            StartError::Thread(e) => write!(f, "cannot start service thread: {e}"),
+            StartError::Config(s) => write!(f, "configuration error: {s}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl ContextBuilder {
+    /// A builder with defaults: one service thread per core, the embedded test site.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of service threads (lws' `count_threads`). At least 1.
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = n.max(1);
+        self
+    }
+
+    /// Connection cap per thread (lws' `fd_limit_per_thread`). Default: the
+    /// process' `RLIMIT_NOFILE` shared between the threads.
+    pub fn fd_limit_per_thread(mut self, n: usize) -> Self {
+        self.fd_limit_per_thread = Some(n.max(1));
+        self
+    }
+
+    /// Adds a listen address (e.g. `127.0.0.1:7681`; port 0 picks a free port).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen.push(addr);
+        self
+    }
+
+    /// Registers a WebSocket protocol, chosen by `Sec-WebSocket-Protocol`.
+    /// The first registered protocol is the default when the client names none.
+    pub fn protocol<P: Protocol>(mut self, p: P) -> Self {
+        self.protocols.push(Arc::new(Entry(Arc::new(p))));
+        self
+    }
+
+    /// Runs protocol `name` for upgrades on `path` when the client names no
+    /// subprotocol (e.g. `/echo` for conformance suites).
+    pub fn ws_path(mut self, path: &str, name: &str) -> Self {
+        self.ws_paths.push((path.to_string(), name.to_string()));
+        self
+    }
+
+    /// What plain HTTP requests are served from.
+    pub fn site(mut self, site: Site) -> Self {
+        self.site = site;
+        self
+    }
+
+    /// HTTP limits.
+    pub fn http(mut self, http: HttpOptions) -> Self {
+        self.http = http;
+        self
+    }
+
+    /// Pings a WebSocket after `after` without data from it and hangs up when
+    /// no pong comes within `timeout` (lws' ping-pong validity). Zero disables.
+    pub fn ws_keepalive(mut self, after: Duration, timeout: Duration) -> Self {
+        self.ping_after = after;
+        self.pong_timeout = timeout;
+        self
+    }
+
+    /// Opens the listen sockets and starts the service threads.
+    pub fn start(self) -> Result<Context, StartError> {
+        let threads = self.threads;
+        let cap_per_thread = match self.fd_limit_per_thread {
+            Some(n) => n,
+            None => {
+                let soft = crate::limits::nofile().map_or(1024, |(s, _)| s) as usize;
+                (soft.saturating_sub(32) / threads).max(1)
+            }
+        };
+        let mut ws_paths = Vec::new();
+        for (path, name) in &self.ws_paths {
+            let idx = self
+                .protocols
+                .iter()
+                .position(|p| p.name() == name)
+                .ok_or_else(|| {
+                    StartError::Config(format!("ws path {path}: no protocol named {name}"))
+                })?;
+            ws_paths.push((path.clone(), idx));
+        }
+        let mut listeners = Vec::new();
+        let mut addrs = Vec::new();
+        for a in &self.listen {
+            let l = StdListener::bind(a).map_err(|e| StartError::Bind(*a, e))?;
+            l.set_nonblocking(true)
+                .map_err(|e| StartError::Bind(*a, e))?;
+            addrs.push(l.local_addr().map_err(|e| StartError::Bind(*a, e))?);
+            listeners.push(l);
+        }
+        let secs = |d: Duration| {
+            if d.is_zero() {
+                u32::MAX
+            } else {
+                d.as_secs().max(1) as u32
+            }
+        };
+        let shared = Arc::new(Shared {
+            senders: OnceLock::new(),
+            live: (0..threads).map(|_| AtomicUsize::new(0)).collect(),
+            cap_per_thread,
+            refused: AtomicU64::new(0),
+            next_id: AtomicU64::new(1),
+            conns: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+            protocols: self.protocols,
+            ws_paths,
+            site: self.site,
+            http: self.http,
+            ping_after: secs(self.ping_after),
+            pong_timeout: secs(self.pong_timeout),
+        });
+        let mut senders = Vec::new();
+        let mut receivers = Vec::new();
+        for _ in 0..threads {
+            let (tx, rx) = mpsc::unbounded_channel();
+            senders.push(tx);
+            receivers.push(rx);
+        }
+        let _ = shared.senders.set(senders);
+        let mut handles = Vec::new();
+        let mut listeners = Some(listeners);
+        for (tsi, rx) in receivers.into_iter().enumerate() {
+            let sh = shared.clone();
+            let ls = if tsi == 0 {
+                listeners.take().unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            let h = std::thread::Builder::new()
+                .name(format!("rlws-svc-{tsi}"))
+                .spawn(move || service_thread(tsi, sh, rx, ls))
+                .map_err(StartError::Thread)?;
+            handles.push(h);
+        }
+        tracing::info!(threads, cap_per_thread, ?addrs, "context started");
+        Ok(Context {
+            shared,
+            handles,
+            addrs,
+        })
+    }
+}
+
+/// A running set of service threads. Dropping it shuts down.
+pub struct Context {
+    shared: Arc<Shared>,
+    handles: Vec<JoinHandle<()>>,
+    addrs: Vec<SocketAddr>,
+}
+
+impl Context {
+    /// A builder.
+    pub fn builder() -> ContextBuilder {
+        ContextBuilder::new()
+    }
+
+    /// The addresses actually listened on (useful with port 0).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Number of service threads.
+    pub fn thread_count(&self) -> usize {
+        self.shared.thread_count()
+    }
+
+    /// Live connections per service thread.
+    pub fn live_per_thread(&self) -> Vec<usize> {
+        self.shared
+            .live
+            .iter()
+            .map(|l| l.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    /// Connections refused because every thread was at its cap.
+    pub fn refused(&self) -> u64 {
+        self.shared.refused.load(Ordering::Relaxed)
+    }
+
+    /// A handle for posting events into service threads from any thread.
+    pub fn poster(&self) -> Poster {
+        Poster {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Closes every WebSocket with 1001, waits for them (a few seconds at
+    /// most) and stops the service threads.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        for t in 0..self.shared.thread_count() {
+            self.shared.send(t, ThreadMsg::Shutdown);
+        }
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
+
+    /// Blocks until the service threads end (after a [`Poster::shutdown`]).
+    pub fn wait(mut self) {
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A thread-safe handle to deliver events into service threads (lws'
+/// `lws_cancel_service` plus a payload).
+#[derive(Clone)]
+pub struct Poster {
+    shared: Arc<Shared>,
+}
+
+impl Poster {
+    /// Posts `event` to protocol `name` on thread `tsi`, where
+    /// [`Protocol::event`] receives it. Returns false if there is no such
+    /// thread or protocol, or the thread has ended.
+    pub fn post<E: Send + 'static>(&self, tsi: usize, name: &str, event: E) -> bool {
+        let Some(proto) = self.shared.protocols.iter().position(|p| p.name() == name) else {
+            return false;
+        };
+        self.shared.send(
+            tsi,
+            ThreadMsg::Post {
+                proto,
+                event: Box::new(event),
+            },
+        )
+    }
+
+    /// Number of service threads.
+    pub fn thread_count(&self) -> usize {
+        self.shared.thread_count()
+    }
+
+    /// Asks every service thread to close its connections and end.
+    pub fn shutdown(&self) {
+        for t in 0..self.shared.thread_count() {
+            self.shared.send(t, ThreadMsg::Shutdown);
+        }
+    }
+}
+
+/// Per-thread runtime state.
+pub(crate) struct ThreadCore {
+    pub(crate) tsi: usize,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) slots: Vec<Rc<dyn Any>>,
+    pub(crate) clock: Rc<Clock>,
+}
+
+/// Decrements the thread's live count when the connection ends.
+pub(crate) struct LiveGuard {
+    shared: Arc<Shared>,
+    tsi: usize,
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.shared.live[self.tsi].fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn service_thread(
+    tsi: usize,
+    shared: Arc<Shared>,
+    mut rx: mpsc::UnboundedReceiver<ThreadMsg>,
+    listeners: Vec<StdListener>,
+) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(tsi, error = %e, "cannot build runtime");
+            return;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let clock = Rc::new(Clock::new());
+        let slots = shared
+            .protocols
+            .iter()
+            .enumerate()
+            .map(|(i, p)| p.new_slot(i, tsi, shared.clone(), clock.clone()))
+            .collect();
+        let core = Rc::new(ThreadCore {
+            tsi,
+            shared: shared.clone(),
+            slots,
+            clock,
+        });
+        for l in listeners {
+            match TcpListener::from_std(l) {
+                Ok(l) => {
+                    tokio::task::spawn_local(accept_loop(shared.clone(), l));
+                }
+                Err(e) => tracing::error!(error = %e, "cannot register listener"),
+            }
+        }
+        tokio::task::spawn_local(sweeper(core.clone()));
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                ThreadMsg::Accept(stream, peer) => {
+                    let guard = LiveGuard {
+                        shared: shared.clone(),
+                        tsi,
+                    };
+                    match tokio::net::TcpStream::from_std(stream) {
+                        Ok(s) => {
+                            tokio::task::spawn_local(crate::http::serve(
+                                core.clone(),
+                                s,
+                                peer,
+                                guard,
+                            ));
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cannot register connection"),
+                    }
+                }
+                ThreadMsg::Post { proto, event } => {
+                    if let (Some(p), Some(slot)) =
+                        (shared.protocols.get(proto), core.slots.get(proto))
+                    {
+                        p.deliver(slot, event);
+                    }
+                }
+                ThreadMsg::Shutdown => break,
+            }
+        }
+        // Going away: close every WebSocket with 1001 and give them time to finish.
+        for (p, slot) in shared.protocols.iter().zip(core.slots.iter()) {
+            p.signal_all(slot, ConnSignal::GOING_AWAY);
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        while tokio::time::Instant::now() < deadline {
+            let live: usize = shared
+                .protocols
+                .iter()
+                .zip(core.slots.iter())
+                .map(|(p, s)| p.live(s))
+                .sum();
+            if live == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    tracing::debug!(tsi, "service thread ended");
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        match shared.place() {
+            Some(tsi) => {
+                let sent = stream
+                    .into_std()
+                    .map(|s| shared.send(tsi, ThreadMsg::Accept(s, peer)))
+                    .unwrap_or(false);
+                if !sent {
+                    shared.live[tsi].fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+            None => {
+                shared.refused.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%peer, "connection refused: every service thread is at its connection cap");
+                tokio::task::spawn_local(refuse(stream));
+            }
+        }
+    }
+}
+
+/// Answers a connection over the cap with 503 and closes it.
+async fn refuse(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        stream
+            .write_all(b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\nretry-after: 1\r\n\r\n")
+            .await?;
+        stream.shutdown().await
+    })
+    .await;
+}
+
+async fn sweeper(core: Rc<ThreadCore>) {
+    let sh = &core.shared;
+    if sh.ping_after == u32::MAX {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let now = core.clock.now();
+        for (p, slot) in sh.protocols.iter().zip(core.slots.iter()) {
+            p.sweep(slot, now, sh.ping_after, sh.pong_timeout);
+        }
+    }
+}

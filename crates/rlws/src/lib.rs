@@ -1,0 +1,53 @@
+//! rlws: HTTP/1.1 and WebSocket servers on per-thread event loops, in the
+//! libwebsockets programming model, in safe Rust.
+//!
+//! * A [`Context`] owns `count_threads` service threads. Each runs a
+//!   single-threaded tokio runtime; its connections, timers and protocol
+//!   state live there and need no locks. One listen socket per port hands
+//!   each new connection to the thread with the fewest live connections.
+//! * WebSocket protocols implement [`Protocol`]: the lws callbacks
+//!   (established, receive, writeable, timer, closed, posted event) as
+//!   typed methods with per-connection and per-thread state. Writing is only
+//!   possible in the writeable callback; RX flow control pauses reading.
+//! * The HTTP side runs on hyper and serves the built-in test site or a
+//!   directory, and upgrades to WebSocket.
+//!
+//! ```no_run
+//! use rlws::{builtin, Context};
+//! let ctx = Context::builder()
+//!     .threads(2)
+//!     .listen("127.0.0.1:7681".parse().unwrap())
+//!     .protocol(builtin::DumbIncrement)
+//!     .protocol(builtin::Echo::default())
+//!     .ws_path("/echo", "rlws-echo")
+//!     .start()
+//!     .expect("start");
+//! ctx.wait();
+//! ```
+
+#![warn(missing_docs)]
+
+mod assets;
+pub mod builtin;
+mod context;
+mod http;
+pub mod limits;
+pub mod protocol;
+pub mod ring;
+mod ws;
+
+pub use context::{ConnEntry, Context, ContextBuilder, HttpOptions, Poster, Site, StartError};
+pub use protocol::{
+    Close, Cx, Handshake, Protocol, ProtocolOptions, Received, RxMode, ThreadCx, WriteFull, Writer,
+};
+pub use rlws_ws::{CloseCode, DataKind};
+
+/// A context with the built-in test site and its protocols, as `rlws serve` runs it.
+pub fn test_site() -> ContextBuilder {
+    Context::builder()
+        .protocol(builtin::DumbIncrement)
+        .protocol(builtin::Mirror::default())
+        .protocol(builtin::Echo::default())
+        .protocol(builtin::Status)
+        .ws_path("/echo", "rlws-echo")
+}

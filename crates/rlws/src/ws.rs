@@ -1,0 +1,888 @@
+//! The WebSocket connection driver: runs one connection's callbacks on its
+//! service thread over the sans-IO engine in `rlws-ws`.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::future::{poll_fn, Future};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use bytes::Bytes;
+use rlws_ws::{CloseCode, DataKind, Event, Limits, ProtocolError, Receiver, Role};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::time::{sleep, Instant, Sleep};
+
+use crate::context::{Shared, ThreadMsg};
+use crate::protocol::{
+    Close, Control, Cx, Handshake, Protocol, ProtocolOptions, Received, RxMode, ThreadCx, Writer,
+};
+
+/// Size of the per-thread read buffer shared by all connections of a thread.
+const READ_BUF: usize = 64 * 1024;
+
+thread_local! {
+    static READ_BUFFER: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; READ_BUF].into_boxed_slice());
+}
+
+/// Cross-task signals for one connection (flags set by other connections'
+/// callbacks, the sweeper or shutdown; read by the connection's driver).
+pub(crate) struct ConnSignal {
+    pub(crate) id: u64,
+    pub(crate) peer: SocketAddr,
+    flags: Cell<u8>,
+    waker: Cell<Option<Waker>>,
+    /// Coarse time (thread clock seconds) of the last data received.
+    pub(crate) last_rx: Cell<u32>,
+    /// Coarse time a keepalive ping was sent and not yet answered; 0: none.
+    pub(crate) ping_sent: Cell<u32>,
+    slot: Cell<usize>,
+}
+
+impl ConnSignal {
+    pub(crate) const WRITEABLE: u8 = 1;
+    pub(crate) const RESUME_RX: u8 = 2;
+    pub(crate) const GOING_AWAY: u8 = 4;
+    pub(crate) const PING: u8 = 8;
+    pub(crate) const HANGUP: u8 = 16;
+
+    pub(crate) fn new(id: u64, peer: SocketAddr, now: u32) -> Self {
+        ConnSignal {
+            id,
+            peer,
+            flags: Cell::new(0),
+            waker: Cell::new(None),
+            last_rx: Cell::new(now),
+            ping_sent: Cell::new(0),
+            slot: Cell::new(usize::MAX),
+        }
+    }
+
+    /// Sets `flag` without waking (for the connection's own callbacks).
+    pub(crate) fn request(&self, flag: u8) {
+        self.flags.set(self.flags.get() | flag);
+    }
+
+    /// Sets `flag` and wakes the driver.
+    pub(crate) fn notify(&self, flag: u8) {
+        self.flags.set(self.flags.get() | flag);
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+
+    fn take(&self) -> u8 {
+        self.flags.replace(0)
+    }
+}
+
+/// A protocol's state on one service thread.
+pub(crate) struct ProtoThread<P: Protocol> {
+    pub(crate) proto: Arc<P>,
+    pub(crate) index: usize,
+    pub(crate) tsi: usize,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) opts: ProtocolOptions,
+    pub(crate) state: RefCell<P::ThreadState>,
+    conns: RefCell<Vec<Option<Rc<ConnSignal>>>>,
+    free: RefCell<Vec<usize>>,
+    pub(crate) clock: Rc<Clock>,
+}
+
+impl<P: Protocol> ProtoThread<P> {
+    pub(crate) fn request_all(&self, flag: u8) {
+        for c in self.conns.borrow().iter().flatten() {
+            c.notify(flag);
+        }
+    }
+
+    pub(crate) fn post_others(&self, event: P::Event)
+    where
+        P::Event: Clone,
+    {
+        for t in 0..self.shared.thread_count() {
+            if t != self.tsi {
+                self.shared.send(
+                    t,
+                    ThreadMsg::Post {
+                        proto: self.index,
+                        event: Box::new(event.clone()),
+                    },
+                );
+            }
+        }
+    }
+
+    fn add(&self, c: &Rc<ConnSignal>) {
+        let mut conns = self.conns.borrow_mut();
+        let slot = match self.free.borrow_mut().pop() {
+            Some(s) => {
+                conns[s] = Some(c.clone());
+                s
+            }
+            None => {
+                conns.push(Some(c.clone()));
+                conns.len() - 1
+            }
+        };
+        c.slot.set(slot);
+    }
+
+    fn remove(&self, c: &ConnSignal) {
+        let slot = c.slot.get();
+        if let Some(e) = self.conns.borrow_mut().get_mut(slot) {
+            *e = None;
+            self.free.borrow_mut().push(slot);
+        }
+    }
+
+    pub(crate) fn live(&self) -> usize {
+        self.conns.borrow().len() - self.free.borrow().len()
+    }
+}
+
+/// A coarse per-thread clock in seconds, for idle checks without a timer per connection.
+pub(crate) struct Clock {
+    start: Instant,
+}
+
+impl Clock {
+    pub(crate) fn new() -> Self {
+        Clock {
+            start: Instant::now(),
+        }
+    }
+
+    /// Seconds since the thread started, plus one (so 0 can mean "never").
+    pub(crate) fn now(&self) -> u32 {
+        self.start.elapsed().as_secs() as u32 + 1
+    }
+}
+
+/// What a service thread needs to know of a protocol without knowing its type.
+pub(crate) trait ErasedProtocol: Send + Sync {
+    fn name(&self) -> &str;
+    fn new_slot(
+        &self,
+        index: usize,
+        tsi: usize,
+        shared: Arc<Shared>,
+        clock: Rc<Clock>,
+    ) -> Rc<dyn Any>;
+    /// Runs `established` for an upgrade request; on success returns the
+    /// task that drives the connection once the upgrade completes.
+    fn accept(
+        &self,
+        slot: &Rc<dyn Any>,
+        hs: &Handshake<'_>,
+        id: u64,
+    ) -> Result<Box<dyn StartConn>, Close>;
+    fn deliver(&self, slot: &Rc<dyn Any>, event: Box<dyn Any + Send>);
+    fn signal_all(&self, slot: &Rc<dyn Any>, flag: u8);
+    fn sweep(&self, slot: &Rc<dyn Any>, now: u32, ping_after: u32, pong_timeout: u32);
+    fn live(&self, slot: &Rc<dyn Any>) -> usize;
+}
+
+/// Starts a connection's driver once the upgraded socket is available.
+pub(crate) trait StartConn {
+    /// Runs the connection; `io` is `None` when the upgrade failed.
+    fn start(
+        self: Box<Self>,
+        io: Option<(TcpStream, Bytes)>,
+    ) -> Pin<Box<dyn std::future::Future<Output = ()>>>;
+}
+
+pub(crate) struct Entry<P: Protocol>(pub(crate) Arc<P>);
+
+fn slot_of<P: Protocol>(slot: &Rc<dyn Any>) -> Option<Rc<ProtoThread<P>>> {
+    slot.clone().downcast::<ProtoThread<P>>().ok()
+}
+
+impl<P: Protocol> ErasedProtocol for Entry<P> {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn new_slot(
+        &self,
+        index: usize,
+        tsi: usize,
+        shared: Arc<Shared>,
+        clock: Rc<Clock>,
+    ) -> Rc<dyn Any> {
+        Rc::new(ProtoThread {
+            proto: self.0.clone(),
+            index,
+            tsi,
+            shared,
+            opts: self.0.options(),
+            state: RefCell::new(self.0.thread_init(tsi)),
+            conns: RefCell::new(Vec::new()),
+            free: RefCell::new(Vec::new()),
+            clock,
+        })
+    }
+
+    fn accept(
+        &self,
+        slot: &Rc<dyn Any>,
+        hs: &Handshake<'_>,
+        id: u64,
+    ) -> Result<Box<dyn StartConn>, Close> {
+        let pt = slot_of::<P>(slot).ok_or_else(|| Close::new(1011, "protocol slot mismatch"))?;
+        let sig = Rc::new(ConnSignal::new(id, hs.peer, pt.clock.now()));
+        let mut ctl = Control::default();
+        let session = {
+            let mut state = pt.state.borrow_mut();
+            let mut cx = Cx {
+                pt: &pt,
+                state: &mut state,
+                conn: &sig,
+                ctl: &mut ctl,
+            };
+            pt.proto.established(&mut cx, hs)?
+        };
+        pt.add(&sig);
+        Ok(Box::new(Pending {
+            pt,
+            sig,
+            session,
+            ctl,
+        }))
+    }
+
+    fn deliver(&self, slot: &Rc<dyn Any>, event: Box<dyn Any + Send>) {
+        let Some(pt) = slot_of::<P>(slot) else { return };
+        if let Ok(ev) = event.downcast::<P::Event>() {
+            let mut state = pt.state.borrow_mut();
+            let mut cx = ThreadCx {
+                pt: &pt,
+                state: &mut state,
+            };
+            pt.proto.event(&mut cx, *ev);
+        }
+    }
+
+    fn signal_all(&self, slot: &Rc<dyn Any>, flag: u8) {
+        if let Some(pt) = slot_of::<P>(slot) {
+            pt.request_all(flag);
+        }
+    }
+
+    fn sweep(&self, slot: &Rc<dyn Any>, now: u32, ping_after: u32, pong_timeout: u32) {
+        let Some(pt) = slot_of::<P>(slot) else { return };
+        for c in pt.conns.borrow().iter().flatten() {
+            let sent = c.ping_sent.get();
+            if sent != 0 {
+                if now.saturating_sub(sent) >= pong_timeout {
+                    c.notify(ConnSignal::HANGUP);
+                }
+            } else if now.saturating_sub(c.last_rx.get()) >= ping_after {
+                c.ping_sent.set(now);
+                c.notify(ConnSignal::PING);
+            }
+        }
+    }
+
+    fn live(&self, slot: &Rc<dyn Any>) -> usize {
+        slot_of::<P>(slot).map_or(0, |pt| pt.live())
+    }
+}
+
+struct Pending<P: Protocol> {
+    pt: Rc<ProtoThread<P>>,
+    sig: Rc<ConnSignal>,
+    session: P::Session,
+    ctl: Control,
+}
+
+impl<P: Protocol> StartConn for Pending<P> {
+    fn start(
+        self: Box<Self>,
+        io: Option<(TcpStream, Bytes)>,
+    ) -> Pin<Box<dyn std::future::Future<Output = ()>>> {
+        let Pending {
+            pt,
+            sig,
+            session,
+            ctl,
+        } = *self;
+        Box::pin(async move {
+            match io {
+                Some((io, leftover)) => {
+                    let mut conn = Conn::new(pt, sig, session, ctl, io);
+                    conn.run(leftover).await;
+                }
+                None => {
+                    pt.remove(&sig);
+                    pt.shared.conn_closed(sig.id);
+                    let mut ctl = Control::default();
+                    let mut state = pt.state.borrow_mut();
+                    let mut cx = Cx {
+                        pt: &pt,
+                        state: &mut state,
+                        conn: &sig,
+                        ctl: &mut ctl,
+                    };
+                    pt.proto.closed(&mut cx, session, None);
+                }
+            }
+        })
+    }
+}
+
+/// The close state of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closing {
+    Open,
+    /// We sent a close frame; waiting for the peer's.
+    Sent,
+    /// Done: flush what is queued and end.
+    Done,
+}
+
+struct Conn<P: Protocol> {
+    pt: Rc<ProtoThread<P>>,
+    sig: Rc<ConnSignal>,
+    session: Option<P::Session>,
+    ctl: Control,
+    io: TcpStream,
+    rx: Receiver,
+    out: Vec<u8>,
+    out_pos: usize,
+    /// Bytes read while RX was paused, to process on resume.
+    held: Vec<u8>,
+    /// Reassembly buffer for fragmented messages in `RxMode::Messages`.
+    msg: Vec<u8>,
+    msg_kind: DataKind,
+    want_writeable: bool,
+    closing: Closing,
+    /// A protocol error stopped parsing: discard input until EOF.
+    rx_dead: bool,
+    eof: bool,
+    peer_code: Option<CloseCode>,
+    timer: Option<Pin<Box<Sleep>>>,
+    close_deadline: Option<Pin<Box<Sleep>>>,
+}
+
+/// What woke the driver.
+enum Wake {
+    Flags(u8),
+    Readable,
+    Writable,
+    Timer,
+    Deadline,
+}
+
+impl<P: Protocol> Conn<P> {
+    fn new(
+        pt: Rc<ProtoThread<P>>,
+        sig: Rc<ConnSignal>,
+        session: P::Session,
+        ctl: Control,
+        io: TcpStream,
+    ) -> Self {
+        let opts = pt.opts;
+        let rx = Receiver::new(
+            Role::Server,
+            Limits {
+                max_frame: opts.max_frame,
+                max_message: opts.max_message,
+            },
+        );
+        Conn {
+            pt,
+            sig,
+            session: Some(session),
+            ctl,
+            io,
+            rx,
+            out: Vec::new(),
+            out_pos: 0,
+            held: Vec::new(),
+            msg: Vec::new(),
+            msg_kind: DataKind::Binary,
+            want_writeable: false,
+            closing: Closing::Open,
+            rx_dead: false,
+            eof: false,
+            peer_code: None,
+            timer: None,
+            close_deadline: None,
+        }
+    }
+
+    async fn run(&mut self, leftover: Bytes) {
+        let _ = self.io.set_nodelay(true);
+        self.apply_control();
+        if !leftover.is_empty() {
+            let mut v = leftover.to_vec();
+            self.process(&mut v);
+        }
+        let mut busy = 0u32;
+        loop {
+            self.service();
+            if self.closing == Closing::Done || (self.eof && self.closing != Closing::Sent) {
+                break;
+            }
+            if self.eof && self.closing == Closing::Sent && self.out_pos >= self.out.len() {
+                break;
+            }
+            let wake = poll_fn(|cx| {
+                let f = self.sig.take();
+                if f != 0 {
+                    return Poll::Ready(Wake::Flags(f));
+                }
+                if self.out_pos < self.out.len() && self.io.poll_write_ready(cx).is_ready() {
+                    return Poll::Ready(Wake::Writable);
+                }
+                if !self.ctl.paused && !self.eof && self.io.poll_read_ready(cx).is_ready() {
+                    return Poll::Ready(Wake::Readable);
+                }
+                if let Some(t) = self.timer.as_mut() {
+                    if t.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Wake::Timer);
+                    }
+                }
+                if let Some(t) = self.close_deadline.as_mut() {
+                    if t.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Wake::Deadline);
+                    }
+                }
+                let w = cx.waker();
+                match self.sig.waker.take() {
+                    Some(old) if old.will_wake(w) => self.sig.waker.set(Some(old)),
+                    _ => self.sig.waker.set(Some(w.clone())),
+                }
+                Poll::Pending
+            })
+            .await;
+            match wake {
+                Wake::Flags(f) => self.on_flags(f),
+                Wake::Readable => self.read(),
+                Wake::Writable => self.flush(),
+                Wake::Timer => {
+                    self.timer = None;
+                    self.callback(|p, cx, s| p.timer(cx, s));
+                }
+                Wake::Deadline => break,
+            }
+            // Never hog the thread: yield now and then when always ready.
+            busy += 1;
+            if busy >= 32 {
+                busy = 0;
+                tokio::task::yield_now().await;
+            }
+        }
+        self.finish().await;
+    }
+
+    fn on_flags(&mut self, f: u8) {
+        if f & ConnSignal::HANGUP != 0 {
+            tracing::debug!(id = self.sig.id, "no pong: hanging up");
+            self.closing = Closing::Done;
+            self.out.clear();
+            self.out_pos = 0;
+            return;
+        }
+        if f & ConnSignal::WRITEABLE != 0 {
+            self.want_writeable = true;
+        }
+        if f & ConnSignal::RESUME_RX != 0 && self.ctl.paused {
+            self.ctl.paused = false;
+            if !self.held.is_empty() {
+                let mut held = std::mem::take(&mut self.held);
+                self.process(&mut held);
+            }
+        }
+        if f & ConnSignal::PING != 0 && self.closing == Closing::Open {
+            rlws_ws::frame::encode_frame(
+                &mut self.out,
+                rlws_ws::OpCode::Ping,
+                true,
+                false,
+                b"rlws",
+                None,
+            );
+        }
+        if f & ConnSignal::GOING_AWAY != 0 {
+            self.start_close(CloseCode::GOING_AWAY, "server shutting down");
+        }
+    }
+
+    /// Calls a session callback with a fresh `Cx`, then applies its result.
+    fn callback(
+        &mut self,
+        f: impl FnOnce(&P, &mut Cx<'_, P>, &mut P::Session) -> Result<(), Close>,
+    ) {
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        if self.closing != Closing::Open {
+            return;
+        }
+        let res = {
+            let mut state = self.pt.state.borrow_mut();
+            let mut cx = Cx {
+                pt: &self.pt,
+                state: &mut state,
+                conn: &self.sig,
+                ctl: &mut self.ctl,
+            };
+            f(&self.pt.proto, &mut cx, session)
+        };
+        self.apply_control();
+        if let Err(c) = res {
+            self.start_close(c.code, &c.reason);
+        }
+    }
+
+    fn apply_control(&mut self) {
+        let f = self.sig.flags.get();
+        if f & ConnSignal::WRITEABLE != 0 {
+            self.sig.flags.set(f & !ConnSignal::WRITEABLE);
+            self.want_writeable = true;
+        }
+        match self.ctl.timer.take() {
+            None => {}
+            Some(None) => self.timer = None,
+            Some(Some(d)) => {
+                let at = Instant::now() + d;
+                match self.timer.as_mut() {
+                    Some(t) => t.as_mut().reset(at),
+                    None => self.timer = Some(Box::pin(tokio::time::sleep_until(at))),
+                }
+            }
+        }
+    }
+
+    /// Writeable callbacks and flushing.
+    fn service(&mut self) {
+        let mut rounds = 0;
+        loop {
+            if self.out_pos < self.out.len() {
+                self.flush();
+            }
+            if !(self.want_writeable
+                && self.out_pos >= self.out.len()
+                && self.closing == Closing::Open)
+            {
+                break;
+            }
+            rounds += 1;
+            if rounds > 8 {
+                // Let other connections run; come back on the next turn.
+                self.sig.request(ConnSignal::WRITEABLE);
+                self.want_writeable = false;
+                if let Some(w) = self.sig.waker.take() {
+                    w.wake();
+                }
+                break;
+            }
+            self.want_writeable = false;
+            let limit = self.pt.opts.write_buffer;
+            let Some(session) = self.session.as_mut() else {
+                break;
+            };
+            let res = {
+                let mut state = self.pt.state.borrow_mut();
+                let mut cx = Cx {
+                    pt: &self.pt,
+                    state: &mut state,
+                    conn: &self.sig,
+                    ctl: &mut self.ctl,
+                };
+                let mut w = Writer {
+                    out: &mut self.out,
+                    limit,
+                    mask: None,
+                };
+                self.pt.proto.writeable(&mut cx, session, &mut w)
+            };
+            self.apply_control();
+            if let Err(c) = res {
+                self.start_close(c.code, &c.reason);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        while self.out_pos < self.out.len() {
+            match self.io.try_write(&self.out[self.out_pos..]) {
+                Ok(n) => self.out_pos += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(_) => {
+                    self.eof = true;
+                    self.closing = Closing::Done;
+                    self.out.clear();
+                    self.out_pos = 0;
+                    return;
+                }
+            }
+        }
+        self.out_pos = 0;
+        if self.out.capacity() > 16 * 1024 {
+            self.out = Vec::new();
+        } else {
+            self.out.clear();
+        }
+    }
+
+    fn start_close(&mut self, code: CloseCode, reason: &str) {
+        if self.closing != Closing::Open {
+            return;
+        }
+        let mut w = Writer {
+            out: &mut self.out,
+            limit: usize::MAX,
+            mask: None,
+        };
+        w.close(code, reason);
+        self.closing = Closing::Sent;
+        self.close_deadline = Some(Box::pin(sleep(Duration::from_secs(5))));
+    }
+
+    fn read(&mut self) {
+        READ_BUFFER.with(|b| {
+            let Ok(mut buf) = b.try_borrow_mut() else {
+                return;
+            };
+            // Read until the kernel has no more, at most a few times per turn.
+            for _ in 0..4 {
+                match self.io.try_read(&mut buf[..]) {
+                    Ok(0) => {
+                        self.eof = true;
+                        return;
+                    }
+                    Ok(n) => {
+                        self.sig.last_rx.set(self.pt.clock.now());
+                        self.sig.ping_sent.set(0);
+                        if self.rx_dead {
+                            continue;
+                        }
+                        self.process(&mut buf[..n]);
+                        if n < buf.len() || self.ctl.paused || self.closing == Closing::Done {
+                            return;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                    Err(_) => {
+                        self.eof = true;
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Parses and dispatches `buf`. If RX gets paused midway, keeps the rest.
+    fn process(&mut self, buf: &mut [u8]) {
+        let mut pos = 0;
+        while pos < buf.len() {
+            if self.ctl.paused {
+                self.held.extend_from_slice(&buf[pos..]);
+                return;
+            }
+            let (n, ev) = match self.rx.next(&mut buf[pos..]) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.protocol_error(e);
+                    return;
+                }
+            };
+            pos += n;
+            let Some(ev) = ev else {
+                if n == 0 {
+                    return;
+                }
+                continue;
+            };
+            match ev {
+                Event::Data {
+                    kind,
+                    data,
+                    first,
+                    last,
+                    fin,
+                    remaining,
+                    ..
+                } => {
+                    let data: &[u8] = data;
+                    if self.closing != Closing::Open {
+                        continue;
+                    }
+                    match self.pt.opts.rx_mode {
+                        RxMode::Fragments => {
+                            let msg = Received {
+                                kind,
+                                data,
+                                first,
+                                last,
+                                fin,
+                                remaining,
+                            };
+                            let res =
+                                deliver(&self.pt, &self.sig, &mut self.ctl, &mut self.session, msg);
+                            self.after_callback(res);
+                        }
+                        RxMode::Messages if first && last => {
+                            let msg = Received {
+                                kind,
+                                data,
+                                first,
+                                last,
+                                fin,
+                                remaining,
+                            };
+                            let res =
+                                deliver(&self.pt, &self.sig, &mut self.ctl, &mut self.session, msg);
+                            self.after_callback(res);
+                        }
+                        RxMode::Messages => {
+                            if first {
+                                self.msg_kind = kind;
+                                self.msg.clear();
+                            }
+                            self.msg.extend_from_slice(data);
+                            if last {
+                                let m = std::mem::take(&mut self.msg);
+                                let msg = Received {
+                                    kind: self.msg_kind,
+                                    data: &m,
+                                    first: true,
+                                    last: true,
+                                    fin: true,
+                                    remaining: 0,
+                                };
+                                let res = deliver(
+                                    &self.pt,
+                                    &self.sig,
+                                    &mut self.ctl,
+                                    &mut self.session,
+                                    msg,
+                                );
+                                self.after_callback(res);
+                                if m.capacity() <= 64 * 1024 {
+                                    self.msg = m;
+                                    self.msg.clear();
+                                }
+                            }
+                        }
+                    }
+                }
+                Event::Ping(p) => {
+                    if self.closing == Closing::Open {
+                        rlws_ws::frame::encode_frame(
+                            &mut self.out,
+                            rlws_ws::OpCode::Pong,
+                            true,
+                            false,
+                            p,
+                            None,
+                        );
+                    }
+                }
+                Event::Pong(_) => {}
+                Event::Close { code, reason } => {
+                    tracing::debug!(id = self.sig.id, ?code, reason, "peer closed");
+                    self.peer_code = code;
+                    if self.closing == Closing::Open {
+                        let mut w = Writer {
+                            out: &mut self.out,
+                            limit: usize::MAX,
+                            mask: None,
+                        };
+                        match code {
+                            Some(c) => w.close(c, ""),
+                            None => rlws_ws::frame::encode_close(w.out, None, "", None),
+                        }
+                    }
+                    self.closing = Closing::Done;
+                    return;
+                }
+            }
+            if self.closing == Closing::Done {
+                return;
+            }
+        }
+    }
+
+    fn after_callback(&mut self, res: Result<(), Close>) {
+        self.apply_control();
+        if let Err(c) = res {
+            self.start_close(c.code, &c.reason);
+        }
+    }
+
+    fn protocol_error(&mut self, e: ProtocolError) {
+        tracing::debug!(id = self.sig.id, error = %e, "websocket protocol error");
+        self.rx_dead = true;
+        if self.closing == Closing::Open {
+            self.start_close(e.code, e.reason);
+        }
+        self.closing = Closing::Done;
+    }
+
+    /// Flushes the rest, closes the TCP connection cleanly, and reports `closed`.
+    async fn finish(&mut self) {
+        self.pt.remove(&self.sig);
+        self.pt.shared.conn_closed(self.sig.id);
+        if let Some(session) = self.session.take() {
+            let mut ctl = Control::default();
+            let mut state = self.pt.state.borrow_mut();
+            let mut cx = Cx {
+                pt: &self.pt,
+                state: &mut state,
+                conn: &self.sig,
+                ctl: &mut ctl,
+            };
+            self.pt.proto.closed(&mut cx, session, self.peer_code);
+        }
+        let io = &mut self.io;
+        let out = &self.out[self.out_pos.min(self.out.len())..];
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            if !out.is_empty() {
+                io.write_all(out).await?;
+            }
+            io.shutdown().await?;
+            // Read to EOF so unread input does not turn our close into a reset.
+            let mut scratch = [0u8; 512];
+            loop {
+                io.readable().await?;
+                match io.try_read(&mut scratch) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok::<(), std::io::Error>(())
+        })
+        .await;
+    }
+}
+
+/// Calls `receive` (a free function so the parser's borrow of the connection can stay alive).
+fn deliver<P: Protocol>(
+    pt: &Rc<ProtoThread<P>>,
+    sig: &Rc<ConnSignal>,
+    ctl: &mut Control,
+    session: &mut Option<P::Session>,
+    msg: Received<'_>,
+) -> Result<(), Close> {
+    let Some(session) = session.as_mut() else {
+        return Ok(());
+    };
+    let mut state = pt.state.borrow_mut();
+    let mut cx = Cx {
+        pt,
+        state: &mut state,
+        conn: sig,
+        ctl,
+    };
+    pt.proto.receive(&mut cx, session, msg)
+}
