@@ -426,6 +426,12 @@ impl<P: Protocol> Conn<P> {
         let mut busy = 0u32;
         loop {
             self.service();
+            if !self.ctl.paused && !self.held.is_empty() && self.closing == Closing::Open {
+                // RX was resumed by the connection's own callback: handle what was held back.
+                let mut held = std::mem::take(&mut self.held);
+                self.process(&mut held);
+                continue;
+            }
             if self.closing == Closing::Done || (self.eof && self.closing != Closing::Sent) {
                 break;
             }
@@ -492,12 +498,8 @@ impl<P: Protocol> Conn<P> {
         if f & ConnSignal::WRITEABLE != 0 {
             self.want_writeable = true;
         }
-        if f & ConnSignal::RESUME_RX != 0 && self.ctl.paused {
+        if f & ConnSignal::RESUME_RX != 0 {
             self.ctl.paused = false;
-            if !self.held.is_empty() {
-                let mut held = std::mem::take(&mut self.held);
-                self.process(&mut held);
-            }
         }
         if f & ConnSignal::PING != 0 && self.closing == Closing::Open {
             rlws_ws::frame::encode_frame(

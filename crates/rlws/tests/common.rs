@@ -1,0 +1,162 @@
+#![allow(dead_code)]
+//! Helpers shared by the integration tests.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rlws::Context;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Starts the test site on a free port of 127.0.0.1.
+pub fn start(threads: usize) -> (Context, SocketAddr) {
+    start_with(rlws::test_site().threads(threads))
+}
+
+pub fn start_with(b: rlws::ContextBuilder) -> (Context, SocketAddr) {
+    let ctx = b
+        .listen("127.0.0.1:0".parse().unwrap())
+        .start()
+        .expect("context starts");
+    let addr = ctx.local_addrs()[0];
+    (ctx, addr)
+}
+
+/// A raw WebSocket client over TCP for sending hand-made frames.
+pub struct Raw {
+    pub s: TcpStream,
+    pub buf: Vec<u8>,
+}
+
+pub async fn raw_connect(addr: SocketAddr, path: &str, protocol: Option<&str>) -> Raw {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let proto = protocol
+        .map(|p| format!("Sec-WebSocket-Protocol: {p}\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{proto}\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut tmp))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "closed during handshake");
+        buf.extend_from_slice(&tmp[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            assert!(head.starts_with("HTTP/1.1 101"), "handshake: {head}");
+            assert!(
+                head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+                "accept key: {head}"
+            );
+            buf.drain(..end + 4);
+            return Raw { s, buf };
+        }
+    }
+}
+
+impl Raw {
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.s.write_all(bytes).await.unwrap();
+    }
+
+    /// Reads one server frame: (opcode, payload). None on EOF.
+    pub async fn frame(&mut self) -> Option<(u8, Vec<u8>)> {
+        loop {
+            if self.buf.len() >= 2 {
+                let b1 = self.buf[1];
+                assert_eq!(b1 & 0x80, 0, "server frames are not masked");
+                let (len, hl) = match b1 & 0x7f {
+                    126 if self.buf.len() >= 4 => {
+                        (u16::from_be_bytes([self.buf[2], self.buf[3]]) as usize, 4)
+                    }
+                    127 if self.buf.len() >= 10 => (
+                        u64::from_be_bytes(self.buf[2..10].try_into().unwrap()) as usize,
+                        10,
+                    ),
+                    n if n < 126 => (n as usize, 2),
+                    _ => (usize::MAX, 0),
+                };
+                if len != usize::MAX && self.buf.len() >= hl + len {
+                    let op = self.buf[0] & 0x0f;
+                    let payload = self.buf[hl..hl + len].to_vec();
+                    self.buf.drain(..hl + len);
+                    return Some((op, payload));
+                }
+            }
+            let mut tmp = [0u8; 65536];
+            let n = tokio::time::timeout(Duration::from_secs(10), self.s.read(&mut tmp))
+                .await
+                .expect("timed out waiting for a frame")
+                .ok()?;
+            if n == 0 {
+                return None;
+            }
+            self.buf.extend_from_slice(&tmp[..n]);
+        }
+    }
+
+    /// Reads frames until a close frame; returns its code.
+    pub async fn close_code(&mut self) -> Option<u16> {
+        while let Some((op, p)) = self.frame().await {
+            if op == 8 {
+                return if p.len() >= 2 {
+                    Some(u16::from_be_bytes([p[0], p[1]]))
+                } else {
+                    Some(1005)
+                };
+            }
+        }
+        None
+    }
+
+    /// Waits for the server to close the TCP connection.
+    pub async fn expect_eof(&mut self) {
+        let mut tmp = [0u8; 4096];
+        loop {
+            let n = tokio::time::timeout(Duration::from_secs(10), self.s.read(&mut tmp))
+                .await
+                .expect("server did not close the connection");
+            match n {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    }
+}
+
+/// A masked client frame.
+pub fn frame(op: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let code = rlws_ws::OpCode::from_u8(op);
+    match code {
+        Some(c) => {
+            rlws_ws::frame::encode_frame(&mut out, c, fin, false, payload, Some([9, 8, 7, 6]))
+        }
+        None => {
+            rlws_ws::frame::encode_frame(
+                &mut out,
+                rlws_ws::OpCode::Binary,
+                fin,
+                false,
+                payload,
+                Some([9, 8, 7, 6]),
+            );
+            out[0] = (out[0] & 0xf0) | op;
+        }
+    }
+    out
+}
+
+/// Sends a raw HTTP request and returns the whole response text (connection: close).
+pub async fn http_raw(addr: SocketAddr, req: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).to_string()
+}

@@ -1,0 +1,161 @@
+//! HTTP/1.1 behaviour of the built-in site and directory serving.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[tokio::test]
+async fn embedded_site_index_assets_and_404() {
+    let (_ctx, addr) = start(1);
+    let r = http_raw(
+        addr,
+        "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    assert!(r.contains("content-type: text/html"));
+    assert!(r.contains("server: rlws"));
+    assert!(r.contains("rlws test page"));
+    for (path, ty) in [
+        ("/test.js", "text/javascript"),
+        ("/lws-common.js", "text/javascript"),
+        ("/style.css", "text/css"),
+    ] {
+        let r = http_raw(
+            addr,
+            &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(
+            r.starts_with("HTTP/1.1 200") && r.contains(ty),
+            "{path}: {r}"
+        );
+    }
+    let r = http_raw(
+        addr,
+        "GET /missing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 404"), "{r}");
+    let r = http_raw(
+        addr,
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        r.starts_with("HTTP/1.1 405") && r.contains("allow: GET, HEAD"),
+        "{r}"
+    );
+    let r = http_raw(
+        addr,
+        "HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        r.starts_with("HTTP/1.1 200") && !r.contains("rlws test page"),
+        "{r}"
+    );
+}
+
+#[tokio::test]
+async fn keep_alive_serves_several_requests_on_one_connection() {
+    let (_ctx, addr) = start(1);
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /style.css HTTP/1.1\r\nHost: x\r\n\r\nGET /404 HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(text.matches("HTTP/1.1 200").count(), 2, "{text}");
+    assert_eq!(text.matches("HTTP/1.1 404").count(), 1, "{text}");
+}
+
+#[tokio::test]
+async fn header_limits() {
+    let (_ctx, addr) = start(1);
+    let many: String = (0..200).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let r = http_raw(addr, &format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n")).await;
+    assert!(r.starts_with("HTTP/1.1 431"), "{r}");
+    let long = "a".repeat(64 * 1024);
+    let r = http_raw(
+        addr,
+        &format!("GET / HTTP/1.1\r\nHost: x\r\nX-Long: {long}\r\n\r\n"),
+    )
+    .await;
+    assert!(
+        r.starts_with("HTTP/1.1 431") || r.is_empty(),
+        "{}",
+        &r[..r.len().min(200)]
+    );
+    let r = http_raw(addr, "GARBAGE\r\n\r\n").await;
+    assert!(r.starts_with("HTTP/1.1 400"), "{r}");
+}
+
+#[tokio::test]
+async fn slow_headers_time_out() {
+    let (_ctx, addr) = start_with(rlws::test_site().threads(1).http(rlws::HttpOptions {
+        header_timeout: Duration::from_secs(1),
+        ..Default::default()
+    }));
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHo").await.unwrap();
+    let mut out = Vec::new();
+    let r = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    assert!(
+        r.is_ok(),
+        "connection with incomplete headers was not closed"
+    );
+}
+
+#[tokio::test]
+async fn directory_root_with_default_document_and_no_traversal() {
+    let dir = std::env::temp_dir().join(format!("rlws-http-test-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("index.html"), "<p>root index</p>").unwrap();
+    std::fs::write(dir.join("sub/data.json"), "{\"a\":1}").unwrap();
+    let (_ctx, addr) = start_with(
+        rlws::test_site()
+            .threads(1)
+            .site(rlws::Site::Dir(dir.clone())),
+    );
+    let r = http_raw(
+        addr,
+        "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        r.starts_with("HTTP/1.1 200") && r.contains("root index"),
+        "{r}"
+    );
+    let r = http_raw(
+        addr,
+        "GET /sub/data.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        r.contains("application/json") && r.contains("{\"a\":1}"),
+        "{r}"
+    );
+    for bad in [
+        "/../../etc/passwd",
+        "/sub/%2e%2e/%2e%2e/etc/passwd",
+        "/%2e%2e%2fetc%2fpasswd",
+    ] {
+        let r = http_raw(
+            addr,
+            &format!("GET {bad} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(!r.contains("root:"), "{bad}: {r}");
+        assert!(
+            r.starts_with("HTTP/1.1 400") || r.starts_with("HTTP/1.1 404"),
+            "{bad}: {r}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
