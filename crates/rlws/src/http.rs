@@ -93,6 +93,20 @@ async fn handle(
 
 fn ws_upgrade(
     core: &Rc<ThreadCore>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    guard: Rc<LiveGuard>,
+) -> Response<Body> {
+    let mut resp = try_upgrade(core, req, peer, guard);
+    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        // A failed upgrade ends the connection: the client expected another protocol on it.
+        resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
+}
+
+fn try_upgrade(
+    core: &Rc<ThreadCore>,
     mut req: Request<Incoming>,
     peer: SocketAddr,
     guard: Rc<LiveGuard>,

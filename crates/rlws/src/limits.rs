@@ -1,6 +1,8 @@
 //! Process limits: how many connections the context may hold.
 
 /// The process' soft and hard `RLIMIT_NOFILE`.
+// rlim_t is u64 here but not on every platform.
+#[allow(clippy::unnecessary_cast)]
 pub fn nofile() -> Option<(u64, u64)> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -13,6 +15,7 @@ pub fn nofile() -> Option<(u64, u64)> {
 
 /// Raises the soft `RLIMIT_NOFILE` to `want` (at most the hard limit) and
 /// returns the soft limit in force afterwards.
+#[allow(clippy::unnecessary_cast)]
 pub fn raise_nofile(want: u64) -> Option<u64> {
     let (cur, max) = nofile()?;
     let target = want.min(max);

@@ -1,0 +1,280 @@
+//! `rlws serve` against peers nobody here wrote: lws' own test client,
+//! Python `websockets`, raw-socket bad input, and the Autobahn suite (kosoku).
+//!
+//! These need `scripts/install-test-deps.sh` (Debian libwebsockets-test-server,
+//! and a venv in `.venv` with kosoku and websockets). A missing peer fails the
+//! test with that instruction; nothing is skipped.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
+}
+
+fn need(path: &Path) -> PathBuf {
+    assert!(
+        path.exists(),
+        "{} is missing: run `bash scripts/install-test-deps.sh` (installs Debian libwebsockets-test-server and a .venv with kosoku + websockets)",
+        path.display()
+    );
+    path.to_path_buf()
+}
+
+fn python() -> PathBuf {
+    need(&repo().join(".venv/bin/python"))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `rlws serve`, stopped with SIGTERM on drop.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        let port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rlws"));
+        cmd.args([
+            "serve",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-d",
+            "warn",
+        ])
+        .args(extra);
+        cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
+        let child = cmd.spawn().expect("spawn rlws serve");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "rlws serve did not start listening"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Server { child, port }
+    }
+
+    fn stop(&mut self) -> std::process::ExitStatus {
+        // SAFETY: kill() with a pid we own and a valid signal number has no memory effects.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(st) = self.child.try_wait().expect("wait") {
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("rlws serve did not exit after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn run_checked(mut cmd: Command, what: &str) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("--- {what} stdout ---\n{stdout}\n--- {what} stderr ---\n{stderr}");
+    assert!(out.status.success(), "{what} failed with {}", out.status);
+    out
+}
+
+#[test]
+fn python_websockets_interop() {
+    let srv = Server::start(&[]);
+    let mut cmd = Command::new(python());
+    cmd.arg(need(&repo().join("tests/peers/ws_interop.py")))
+        .arg(format!("ws://127.0.0.1:{}/echo", srv.port));
+    let out = run_checked(cmd, "ws_interop.py");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines().any(|l| l.ends_with(" 0 failed")),
+        "no summary line: {text}"
+    );
+}
+
+#[test]
+fn raw_bad_input_gets_precise_close_codes() {
+    let srv = Server::start(&[]);
+    let mut cmd = Command::new(python());
+    cmd.arg(need(&repo().join("tests/peers/ws_bad_input.py")))
+        .arg(format!("ws://127.0.0.1:{}/echo", srv.port));
+    let out = run_checked(cmd, "ws_bad_input.py");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines().any(|l| l.ends_with(" 0 failed")),
+        "no summary line: {text}"
+    );
+}
+
+#[test]
+fn autobahn_server_sections_1_to_7_9_10() {
+    let srv = Server::start(&[]);
+    let mut cmd = Command::new("bash");
+    cmd.arg(need(&repo().join("scripts/autobahn-server.sh")))
+        .arg(srv.port.to_string())
+        .arg("/echo")
+        .args(["1", "2", "3", "4", "5", "6", "7", "9", "10"])
+        .env("AUTOBAHN_OUT", repo().join("target/autobahn/server"));
+    let out = run_checked(cmd, "autobahn (kosoku fuzzingclient)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("autobahn: 301 passed, 0 failed"), "{text}");
+}
+
+#[test]
+fn lws_test_client_gets_increment_and_mirror() {
+    let client = need(Path::new("/usr/bin/libwebsockets-test-client"));
+    let srv = Server::start(&[]);
+    let port = srv.port;
+    // An observer on the mirror protocol sees what lws' client draws.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let observer = std::thread::spawn(move || {
+        rt.block_on(async move {
+            let mut req =
+                tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                    format!("ws://127.0.0.1:{port}/"),
+                )
+                .unwrap();
+            req.headers_mut().insert(
+                "sec-websocket-protocol",
+                "lws-mirror-protocol".parse().unwrap(),
+            );
+            let (mut ws, _) = tokio_tungstenite::connect_async(req)
+                .await
+                .expect("observer connects");
+            let mut drawn = 0usize;
+            let end = tokio::time::Instant::now() + Duration::from_secs(4);
+            while let Ok(Some(Ok(m))) = tokio::time::timeout_at(end, ws.next()).await {
+                if let Ok(t) = m.to_text() {
+                    if t.starts_with("c #") {
+                        drawn += 1;
+                    }
+                }
+            }
+            drawn
+        })
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let out = Command::new("timeout")
+        .args(["-s", "INT", "--preserve-status", "3"])
+        .arg(&client)
+        .args(["127.0.0.1", "--port", &port.to_string(), "-d", "15"])
+        .output()
+        .expect("run libwebsockets-test-client");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("lws_http_client_http_response 101"),
+        "no 101 in the lws client log"
+    );
+    assert!(
+        log.contains("mirror: LWS_CALLBACK_CLIENT_ESTABLISHED"),
+        "mirror connection not established"
+    );
+    // " I: rx 2 '17'": the dumb-increment numbers, in order.
+    let numbers: Vec<u64> = log
+        .lines()
+        .filter_map(|l| l.split(" I: rx ").nth(1))
+        .filter_map(|r| r.split('\'').nth(1))
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    assert!(
+        numbers.len() >= 30,
+        "only {} numbers in 3 s: {numbers:?}",
+        numbers.len()
+    );
+    assert!(
+        numbers.windows(2).all(|w| w[1] == w[0] + 1),
+        "numbers not consecutive: {numbers:?}"
+    );
+    let drawn = observer.join().unwrap();
+    assert!(
+        drawn >= 100,
+        "the observer saw only {drawn} mirror drawing messages from the lws client"
+    );
+}
+
+#[test]
+fn sigterm_closes_websockets_with_1001_and_exits_cleanly() {
+    let mut srv = Server::start(&[]);
+    let port = srv.port;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (mut ws, _) = rt
+        .block_on(tokio_tungstenite::connect_async(format!(
+            "ws://127.0.0.1:{port}/echo"
+        )))
+        .unwrap();
+    let status = srv.stop();
+    assert!(status.success(), "exit status {status}");
+    let code = rt.block_on(async {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+                Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(f))))) => {
+                    return Some(u16::from(f.code))
+                }
+                Ok(Some(Ok(_))) => {}
+                _ => return None,
+            }
+        }
+    });
+    assert_eq!(code, Some(1001));
+}
+
+#[test]
+fn serve_root_dir_and_bad_root() {
+    let dir = std::env::temp_dir().join(format!("rlws-cli-root-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("index.html"), "hello from a directory").unwrap();
+    let srv = Server::start(&["--root", dir.to_str().unwrap()]);
+    let out = Command::new("curl")
+        .args(["-s", &format!("http://127.0.0.1:{}/", srv.port)])
+        .output()
+        .expect("curl");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from a directory"
+    );
+    let bad = Command::new(env!("CARGO_BIN_EXE_rlws"))
+        .args(["serve", "--root", "/nonexistent/dir"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a directory"));
+    let _ = std::fs::remove_dir_all(dir);
+}
