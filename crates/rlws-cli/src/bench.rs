@@ -44,6 +44,9 @@ enum Mode {
         /// Print one JSON object instead of a line of text.
         #[arg(long)]
         json: bool,
+        /// Process id of the server: also report its CPU time per message.
+        #[arg(long)]
+        pid: Option<u32>,
     },
     /// Memory per idle connection: opens N connections to the server with `--pid`.
     Idle {
@@ -87,6 +90,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
                 duration,
                 text,
                 json,
+                pid,
                 ..
             } => {
                 echo(
@@ -96,6 +100,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
                     Duration::from_secs(duration),
                     text,
                     json,
+                    pid,
                 )
                 .await
             }
@@ -267,6 +272,19 @@ fn pct(sorted: &[u32], p: f64) -> u32 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// CPU time (user + system) of process `pid`, in seconds.
+fn cpu_secs(pid: u32) -> Result<f64, BoxError> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let rest = s.rsplit_once(')').ok_or("bad /proc stat")?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).ok_or("no utime")?.parse::<f64>()?
+        + f.get(12).ok_or("no stime")?.parse::<f64>()?;
+    // SAFETY: sysconf has no memory effects.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Ok(ticks / if hz > 0.0 { hz } else { 100.0 })
+}
+
 async fn echo(
     url: &str,
     conns: usize,
@@ -274,6 +292,7 @@ async fn echo(
     dur: Duration,
     text: bool,
     json: bool,
+    pid: Option<u32>,
 ) -> Result<(), BoxError> {
     let t = std::sync::Arc::new(parse_url(url)?);
     let start = Instant::now();
@@ -286,10 +305,19 @@ async fn echo(
             echo_conn(&t, size, text, measure_from, until).await
         }));
     }
+    let mut cpu0 = None;
+    if let Some(pid) = pid {
+        tokio::time::sleep_until(measure_from.into()).await;
+        cpu0 = Some(cpu_secs(pid)?);
+    }
     let mut all = Vec::new();
     for h in tasks {
         all.extend(h.await.map_err(|e| format!("task: {e}"))??);
     }
+    let cpu_us_per_msg = match (pid, cpu0) {
+        (Some(pid), Some(c0)) => (cpu_secs(pid)? - c0) * 1e6 / (all.len().max(1) as f64),
+        _ => 0.0,
+    };
     all.sort_unstable();
     let rate = all.len() as f64 / dur.as_secs_f64();
     let (p50, p90, p99, max) = (
@@ -300,12 +328,12 @@ async fn echo(
     );
     if json {
         println!(
-            "{{\"mode\":\"echo\",\"connections\":{conns},\"size\":{size},\"messages\":{},\"msgs_per_sec\":{rate:.0},\"p50_us\":{p50},\"p90_us\":{p90},\"p99_us\":{p99},\"max_us\":{max}}}",
+            "{{\"mode\":\"echo\",\"connections\":{conns},\"size\":{size},\"messages\":{},\"msgs_per_sec\":{rate:.0},\"server_cpu_us_per_msg\":{cpu_us_per_msg:.2},\"p50_us\":{p50},\"p90_us\":{p90},\"p99_us\":{p99},\"max_us\":{max}}}",
             all.len()
         );
     } else {
         println!(
-            "echo {conns} conns x {size} B: {rate:.0} msg/s ({} round trips in {:.1} s), latency p50 {p50} us, p90 {p90} us, p99 {p99} us, max {max} us",
+            "echo {conns} conns x {size} B: {rate:.0} msg/s ({} round trips in {:.1} s), latency p50 {p50} us, p90 {p90} us, p99 {p99} us, max {max} us, server CPU {cpu_us_per_msg:.2} us/msg",
             all.len(),
             dur.as_secs_f64()
         );

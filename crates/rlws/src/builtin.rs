@@ -246,6 +246,8 @@ pub struct EchoSession {
     queue: VecDeque<(DataKind, Vec<u8>)>,
     queued: usize,
     paused: bool,
+    /// One spare buffer, so steady echo traffic does not allocate per message.
+    spare: Vec<u8>,
 }
 
 /// Pause reading when this much is waiting to be echoed.
@@ -285,7 +287,10 @@ impl Protocol for Echo {
         msg: Received<'_>,
     ) -> Result<(), Close> {
         s.queued += msg.data.len();
-        s.queue.push_back((msg.kind, msg.data.to_vec()));
+        let mut buf = std::mem::take(&mut s.spare);
+        buf.clear();
+        buf.extend_from_slice(msg.data);
+        s.queue.push_back((msg.kind, buf));
         if s.queued >= ECHO_HIGH_WATER || s.queue.len() >= 256 {
             s.paused = true;
             cx.pause_rx();
@@ -305,7 +310,11 @@ impl Protocol for Echo {
                 break;
             }
             s.queued -= data.len();
-            s.queue.pop_front();
+            if let Some((_, buf)) = s.queue.pop_front() {
+                if buf.capacity() <= 64 * 1024 {
+                    s.spare = buf;
+                }
+            }
         }
         if !s.queue.is_empty() {
             cx.request_writeable();

@@ -100,7 +100,8 @@ fn ws_upgrade(
     let mut resp = try_upgrade(core, req, peer, guard);
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
         // A failed upgrade ends the connection: the client expected another protocol on it.
-        resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     resp
 }

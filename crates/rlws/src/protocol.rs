@@ -355,7 +355,14 @@ pub struct Writer<'a> {
     pub(crate) out: &'a mut Vec<u8>,
     pub(crate) limit: usize,
     pub(crate) mask: Option<&'a Cell<u64>>,
+    /// The socket, for writing large frames straight from the caller's
+    /// buffer (`out` holds only what this callback wrote and is unsent).
+    pub(crate) direct: Option<&'a tokio::net::TcpStream>,
 }
+
+/// Frames at least this large are written to the socket without being
+/// copied into the connection's buffer first.
+const DIRECT_MIN: usize = 2048;
 
 impl Writer<'_> {
     fn check(&self, len: usize) -> Result<(), WriteFull> {
@@ -433,12 +440,50 @@ impl Writer<'_> {
     fn frame(&mut self, op: OpCode, fin: bool, data: &[u8]) -> Result<(), WriteFull> {
         self.check(data.len() + 14)?;
         let mask = self.mask_key();
-        encode_frame(self.out, op, fin, false, data, mask);
+        match self.direct {
+            Some(io) if mask.is_none() && data.len() >= DIRECT_MIN => {
+                let mut hdr = [0u8; rlws_ws::frame::MAX_HEADER];
+                let n = rlws_ws::frame::encode_header(
+                    &mut hdr,
+                    op,
+                    fin,
+                    false,
+                    data.len() as u64,
+                    None,
+                );
+                write_direct(io, self.out, &hdr[..n], data);
+            }
+            _ => encode_frame(self.out, op, fin, false, data, mask),
+        }
         Ok(())
     }
 
+    #[doc(hidden)]
     pub(crate) fn close(&mut self, code: CloseCode, reason: &str) {
         let mask = self.mask_key();
         encode_close(self.out, Some(code.0), reason, mask);
+    }
+}
+
+/// Writes `out`, then `hdr`, then `data` with one vectored write, and leaves
+/// whatever the kernel did not take in `out`.
+fn write_direct(io: &tokio::net::TcpStream, out: &mut Vec<u8>, hdr: &[u8], data: &[u8]) {
+    use std::io::IoSlice;
+    let bufs = [IoSlice::new(out), IoSlice::new(hdr), IoSlice::new(data)];
+    // Errors other than WouldBlock show up again on the next flush.
+    let n = io.try_write_vectored(&bufs).unwrap_or(0);
+    if n >= out.len() {
+        let n = n - out.len();
+        out.clear();
+        if n < hdr.len() {
+            out.extend_from_slice(&hdr[n..]);
+            out.extend_from_slice(data);
+        } else {
+            out.extend_from_slice(&data[n - hdr.len()..]);
+        }
+    } else {
+        out.drain(..n);
+        out.extend_from_slice(hdr);
+        out.extend_from_slice(data);
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rlws_ws::{CloseCode, DataKind, Event, Limits, ProtocolError, Receiver, Role};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::time::{sleep, Instant, Sleep};
 
@@ -423,6 +423,9 @@ impl<P: Protocol> Conn<P> {
             let mut v = leftover.to_vec();
             self.process(&mut v);
         }
+        // `leftover` may share the HTTP parser's whole read buffer: free it now,
+        // not when the connection ends.
+        drop(leftover);
         let mut busy = 0u32;
         loop {
             self.service();
@@ -438,6 +441,7 @@ impl<P: Protocol> Conn<P> {
             if self.eof && self.closing == Closing::Sent && self.out_pos >= self.out.len() {
                 break;
             }
+            let mut waited = false;
             let wake = poll_fn(|cx| {
                 let f = self.sig.take();
                 if f != 0 {
@@ -464,6 +468,7 @@ impl<P: Protocol> Conn<P> {
                     Some(old) if old.will_wake(w) => self.sig.waker.set(Some(old)),
                     _ => self.sig.waker.set(Some(w.clone())),
                 }
+                waited = true;
                 Poll::Pending
             })
             .await;
@@ -477,8 +482,8 @@ impl<P: Protocol> Conn<P> {
                 }
                 Wake::Deadline => break,
             }
-            // Never hog the thread: yield now and then when always ready.
-            busy += 1;
+            // Never hog the thread: yield after a run of turns that never waited.
+            busy = if waited { 0 } else { busy + 1 };
             if busy >= 32 {
                 busy = 0;
                 tokio::task::yield_now().await;
@@ -602,6 +607,7 @@ impl<P: Protocol> Conn<P> {
                     out: &mut self.out,
                     limit,
                     mask: None,
+                    direct: Some(&self.io),
                 };
                 self.pt.proto.writeable(&mut cx, session, &mut w)
             };
@@ -642,6 +648,7 @@ impl<P: Protocol> Conn<P> {
             out: &mut self.out,
             limit: usize::MAX,
             mask: None,
+            direct: None,
         };
         w.close(code, reason);
         self.closing = Closing::Sent;
@@ -667,7 +674,17 @@ impl<P: Protocol> Conn<P> {
                             continue;
                         }
                         self.process(&mut buf[..n]);
-                        if n < buf.len() || self.ctl.paused || self.closing == Closing::Done {
+                        if n < buf.len() {
+                            // A short read drained the socket: clear tokio's read
+                            // readiness now instead of paying a read() that
+                            // returns EAGAIN on the next turn (the next arrival
+                            // raises a new edge).
+                            let _ = self.io.try_io(Interest::READABLE, || {
+                                Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+                            });
+                            return;
+                        }
+                        if self.ctl.paused || self.closing == Closing::Done {
                             return;
                         }
                     }
@@ -797,6 +814,7 @@ impl<P: Protocol> Conn<P> {
                             out: &mut self.out,
                             limit: usize::MAX,
                             mask: None,
+                            direct: None,
                         };
                         match code {
                             Some(c) => w.close(c, ""),
