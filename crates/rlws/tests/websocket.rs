@@ -85,6 +85,42 @@ async fn echo_text_binary_empty_and_large() {
 }
 
 #[tokio::test]
+async fn tungstenite_fragments_and_ping_pong() {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    let (_ctx, addr) = start(1);
+    let mut ws = tt_connect(addr, "/echo", None).await;
+    ws.send(Message::Frame(Frame::message(
+        "Hello, ",
+        OpCode::Data(Data::Text),
+        false,
+    )))
+    .await
+    .unwrap();
+    ws.send(Message::Ping("p1".into())).await.unwrap();
+    ws.send(Message::Frame(Frame::message(
+        "wörld",
+        OpCode::Data(Data::Continue),
+        true,
+    )))
+    .await
+    .unwrap();
+    assert_eq!(next_msg(&mut ws).await, Message::Pong("p1".into()));
+    assert_eq!(next_msg(&mut ws).await, Message::text("Hello, wörld"));
+    // A close with an application code is answered with the same code.
+    ws.send(Message::Close(Some(CloseFrame {
+        code: TCode::from(4321),
+        reason: "app".into(),
+    })))
+    .await
+    .unwrap();
+    match next_msg(&mut ws).await {
+        Message::Close(Some(f)) => assert_eq!(u16::from(f.code), 4321),
+        m => panic!("unexpected {m:?}"),
+    }
+}
+
+#[tokio::test]
 async fn pipelined_messages_come_back_in_order() {
     let (_ctx, addr) = start(1);
     let mut ws = tt_connect(addr, "/", Some("rlws-echo")).await;
