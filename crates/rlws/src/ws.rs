@@ -734,61 +734,42 @@ impl<P: Protocol> Conn<P> {
                     if self.closing != Closing::Open {
                         continue;
                     }
-                    match self.pt.opts.rx_mode {
-                        RxMode::Fragments => {
+                    let whole = first && last;
+                    if self.pt.opts.rx_mode == RxMode::Fragments || whole {
+                        // Straight from the read buffer: no copy.
+                        let msg = Received {
+                            kind,
+                            data,
+                            first,
+                            last,
+                            fin,
+                            remaining,
+                        };
+                        let res =
+                            deliver(&self.pt, &self.sig, &mut self.ctl, &mut self.session, msg);
+                        self.after_callback(res);
+                    } else {
+                        if first {
+                            self.msg_kind = kind;
+                            self.msg.clear();
+                        }
+                        self.msg.extend_from_slice(data);
+                        if last {
+                            let m = std::mem::take(&mut self.msg);
                             let msg = Received {
-                                kind,
-                                data,
-                                first,
-                                last,
-                                fin,
-                                remaining,
+                                kind: self.msg_kind,
+                                data: &m,
+                                first: true,
+                                last: true,
+                                fin: true,
+                                remaining: 0,
                             };
                             let res =
                                 deliver(&self.pt, &self.sig, &mut self.ctl, &mut self.session, msg);
                             self.after_callback(res);
-                        }
-                        RxMode::Messages if first && last => {
-                            let msg = Received {
-                                kind,
-                                data,
-                                first,
-                                last,
-                                fin,
-                                remaining,
-                            };
-                            let res =
-                                deliver(&self.pt, &self.sig, &mut self.ctl, &mut self.session, msg);
-                            self.after_callback(res);
-                        }
-                        RxMode::Messages => {
-                            if first {
-                                self.msg_kind = kind;
+                            if m.capacity() <= 64 * 1024 {
+                                self.msg = m;
                                 self.msg.clear();
-                            }
-                            self.msg.extend_from_slice(data);
-                            if last {
-                                let m = std::mem::take(&mut self.msg);
-                                let msg = Received {
-                                    kind: self.msg_kind,
-                                    data: &m,
-                                    first: true,
-                                    last: true,
-                                    fin: true,
-                                    remaining: 0,
-                                };
-                                let res = deliver(
-                                    &self.pt,
-                                    &self.sig,
-                                    &mut self.ctl,
-                                    &mut self.session,
-                                    msg,
-                                );
-                                self.after_callback(res);
-                                if m.capacity() <= 64 * 1024 {
-                                    self.msg = m;
-                                    self.msg.clear();
-                                }
                             }
                         }
                     }
