@@ -125,6 +125,22 @@ fn python_websockets_interop() {
 }
 
 #[test]
+fn python_websockets_interop_with_permessage_deflate() {
+    let srv = Server::start(&[]);
+    let mut cmd = Command::new(python());
+    cmd.arg(need(&repo().join("tests/peers/ws_interop.py")))
+        .arg("--deflate")
+        .arg(format!("ws://127.0.0.1:{}/echo", srv.port));
+    let out = run_checked(cmd, "ws_interop.py --deflate");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("permessage-deflate offered"), "{text}");
+    assert!(
+        text.lines().any(|l| l.ends_with(" 0 failed")),
+        "no summary line: {text}"
+    );
+}
+
+#[test]
 fn raw_bad_input_gets_precise_close_codes() {
     let srv = Server::start(&[]);
     let mut cmd = Command::new(python());
@@ -139,17 +155,17 @@ fn raw_bad_input_gets_precise_close_codes() {
 }
 
 #[test]
-fn autobahn_server_sections_1_to_7_9_10() {
+fn autobahn_server_all_sections_with_compression() {
     let srv = Server::start(&[]);
     let mut cmd = Command::new("bash");
     cmd.arg(need(&repo().join("scripts/autobahn-server.sh")))
         .arg(srv.port.to_string())
         .arg("/echo")
-        .args(["1", "2", "3", "4", "5", "6", "7", "9", "10"])
+        .args(["1", "2", "3", "4", "5", "6", "7", "9", "10", "12", "13"])
         .env("AUTOBAHN_OUT", repo().join("target/autobahn/server"));
     let out = run_checked(cmd, "autobahn (kosoku fuzzingclient)");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("autobahn: 301 passed, 0 failed"), "{text}");
+    assert!(text.contains("autobahn: 517 passed, 0 failed"), "{text}");
 }
 
 #[test]

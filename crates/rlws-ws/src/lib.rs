@@ -15,6 +15,8 @@
 //! * [`handshake`] computes `Sec-WebSocket-Accept` and validates the opening
 //!   handshake fields.
 //! * [`close`] knows which close codes may appear on the wire.
+//! * [`deflate`] is permessage-deflate (RFC 7692): negotiation, and
+//!   compression and bounded inflation of messages.
 //!
 //! The async drivers in the `rlws` crate sit on top of this; anything else
 //! with a byte stream (an external poll loop, a test) can use it directly.
@@ -23,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod close;
+pub mod deflate;
 pub mod frame;
 pub mod handshake;
 pub mod mask;

@@ -36,8 +36,13 @@ pub enum DataKind {
 }
 
 /// What the peer sent, as it arrives.
+///
+/// `'d` is the caller's buffer (data is unmasked in place there); `'c` is
+/// where control payloads live (the caller's buffer, or the parser when a
+/// control frame was split across reads). Once a `Data` event is taken
+/// apart, the parser is free again while the data is still borrowed.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Event<'a> {
+pub enum Event<'d, 'c> {
     /// A piece of a text or binary message, unmasked, in the caller's buffer.
     ///
     /// Data is delivered as soon as it arrives, so one frame may come in
@@ -47,7 +52,7 @@ pub enum Event<'a> {
         /// Text or binary (continuation frames carry the kind of their message).
         kind: DataKind,
         /// The payload bytes of this piece (may be empty).
-        data: &'a mut [u8],
+        data: &'d mut [u8],
         /// First piece of the message.
         first: bool,
         /// Last piece of the message: the final frame is complete.
@@ -60,15 +65,15 @@ pub enum Event<'a> {
         compressed: bool,
     },
     /// A ping with its payload (at most 125 bytes). Answer with a pong.
-    Ping(&'a [u8]),
+    Ping(&'c [u8]),
     /// A pong with its payload.
-    Pong(&'a [u8]),
+    Pong(&'c [u8]),
     /// A close frame. `code` is `None` for an empty close frame (1005).
     Close {
         /// The status code, if the frame had one.
         code: Option<CloseCode>,
         /// The reason, valid UTF-8.
-        reason: &'a str,
+        reason: &'c str,
     },
 }
 
@@ -191,10 +196,10 @@ impl Receiver {
     /// it returns `(0, None)` it needs more bytes.
     ///
     /// Payload bytes are unmasked in place, so `buf` is modified.
-    pub fn next<'a>(
-        &'a mut self,
-        buf: &'a mut [u8],
-    ) -> Result<(usize, Option<Event<'a>>), ProtocolError> {
+    pub fn next<'s: 'c, 'd: 'c, 'c>(
+        &'s mut self,
+        buf: &'d mut [u8],
+    ) -> Result<(usize, Option<Event<'d, 'c>>), ProtocolError> {
         match self.state {
             State::Header => {
                 let used = self.read_header(buf)?;
@@ -341,7 +346,21 @@ impl Receiver {
             self.state = State::Control;
             return Ok(());
         }
-        if len > self.limits.max_frame {
+        // Compressed data may be a little larger than what it inflates to
+        // (incompressible input); the inflated size is bounded by the caller.
+        let compressed = if opcode == OpCode::Continuation {
+            self.msg_compressed
+        } else {
+            b0 & 0x40 != 0
+        };
+        let slack = |max: u64| {
+            if compressed {
+                max.saturating_add(max / 64 + 1024)
+            } else {
+                max
+            }
+        };
+        if len > slack(self.limits.max_frame) {
             return Err(ProtocolError::new(CloseCode::TOO_BIG, "frame too big"));
         }
         match opcode {
@@ -359,17 +378,17 @@ impl Receiver {
             _ => {}
         }
         self.msg_len = self.msg_len.saturating_add(len);
-        if self.msg_len > self.limits.max_message {
+        if self.msg_len > slack(self.limits.max_message) {
             return Err(ProtocolError::new(CloseCode::TOO_BIG, "message too big"));
         }
         self.state = State::Payload;
         Ok(())
     }
 
-    fn payload<'a>(
-        &'a mut self,
-        buf: &'a mut [u8],
-    ) -> Result<(usize, Option<Event<'a>>), ProtocolError> {
+    fn payload<'d, 'c>(
+        &mut self,
+        buf: &'d mut [u8],
+    ) -> Result<(usize, Option<Event<'d, 'c>>), ProtocolError> {
         let take = self.remaining.min(buf.len() as u64) as usize;
         if take == 0 && self.remaining > 0 {
             return Ok((0, None));
@@ -414,12 +433,12 @@ impl Receiver {
         ))
     }
 
-    fn control<'a>(
-        &'a mut self,
-        buf: &'a mut [u8],
-    ) -> Result<(usize, Option<Event<'a>>), ProtocolError> {
+    fn control<'s: 'c, 'd: 'c, 'c>(
+        &'s mut self,
+        buf: &'d mut [u8],
+    ) -> Result<(usize, Option<Event<'d, 'c>>), ProtocolError> {
         let len = self.remaining as usize;
-        let payload: &'a mut [u8];
+        let payload: &'c mut [u8];
         let used;
         if self.ctrl.is_empty() && buf.len() >= len {
             // Whole control frame in the buffer: no copy.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rlws_ws::DataKind;
 
 use crate::protocol::{
-    Close, Cx, Handshake, Protocol, ProtocolOptions, Received, ThreadCx, Writer,
+    Close, Cx, DeflateConfig, Handshake, Protocol, ProtocolOptions, Received, ThreadCx, Writer,
 };
 use crate::ring::{Ring, TailId};
 
@@ -38,6 +38,14 @@ impl Protocol for DumbIncrement {
         ProtocolOptions {
             max_message: 1024,
             max_frame: 1024,
+            // Negotiated (browsers see it) but the numbers are too short to be
+            // worth compressing, so they go out plain. This also keeps lws' own
+            // test client working: it accepts the extension for this protocol
+            // but cannot inflate (its RX buffer is below the 128 bytes it needs).
+            deflate: Some(DeflateConfig {
+                min_size: 64,
+                ..DeflateConfig::default()
+            }),
             ..Default::default()
         }
     }
@@ -135,6 +143,7 @@ impl Protocol for Mirror {
         ProtocolOptions {
             max_message: 64 * 1024,
             max_frame: 64 * 1024,
+            deflate: Some(DeflateConfig::default()),
             ..Default::default()
         }
     }
@@ -266,6 +275,7 @@ impl Protocol for Echo {
         ProtocolOptions {
             max_message: self.max_message,
             max_frame: self.max_message,
+            deflate: Some(DeflateConfig::default()),
             ..Default::default()
         }
     }
@@ -354,6 +364,7 @@ impl Protocol for Status {
         ProtocolOptions {
             max_message: 1024,
             max_frame: 1024,
+            deflate: Some(DeflateConfig::default()),
             ..Default::default()
         }
     }

@@ -163,6 +163,18 @@ fn try_upgrade(
         }
     };
     let proto = &sh.protocols[index];
+    // permessage-deflate: the first acceptable offer, if the protocol wants it.
+    let offers: Vec<&str> = h
+        .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let deflate = match proto.deflate_config() {
+        Some(cfg) if !offers.is_empty() => {
+            rlws_ws::deflate::negotiate_server(&offers.join(", "), &cfg)
+        }
+        _ => None,
+    };
     let id = sh.next_id();
     let hs = Handshake {
         path: &path,
@@ -170,7 +182,7 @@ fn try_upgrade(
         headers: h,
         peer,
     };
-    let start = match proto.accept(&core.slots[index], &hs, id) {
+    let start = match proto.accept(&core.slots[index], &hs, id, deflate.as_ref().map(|d| d.0)) {
         Ok(s) => s,
         Err(c) => {
             tracing::info!(%peer, protocol = proto.name(), reason = %c.reason, "websocket refused by protocol");
@@ -196,6 +208,11 @@ fn try_upgrade(
     rh.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     if let Ok(v) = HeaderValue::from_str(&key) {
         rh.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    if let Some((_, resp)) = &deflate {
+        if let Ok(v) = HeaderValue::from_str(resp) {
+            rh.insert(header::SEC_WEBSOCKET_EXTENSIONS, v);
+        }
     }
     if echo_name {
         if let Ok(v) = HeaderValue::from_str(proto.name()) {

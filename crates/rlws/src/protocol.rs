@@ -26,6 +26,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use rlws_ws::deflate::{DeflateConfig, Params as DeflateParams};
 use rlws_ws::frame::{encode_close, encode_frame};
 use rlws_ws::{CloseCode, DataKind, OpCode};
 
@@ -80,6 +81,8 @@ pub struct ProtocolOptions {
     pub max_frame: u64,
     /// Soft bound on bytes written in one writeable callback (see [`Writer`]).
     pub write_buffer: usize,
+    /// permessage-deflate preferences; `None` refuses the extension.
+    pub deflate: Option<DeflateConfig>,
 }
 
 impl Default for ProtocolOptions {
@@ -89,6 +92,7 @@ impl Default for ProtocolOptions {
             max_message: 1 << 20,
             max_frame: 1 << 20,
             write_buffer: 256 * 1024,
+            deflate: None,
         }
     }
 }
@@ -206,6 +210,18 @@ pub trait Protocol: Send + Sync + Sized + 'static {
 pub(crate) struct Control {
     pub(crate) paused: bool,
     pub(crate) timer: Option<Option<Duration>>,
+    /// What permessage-deflate negotiated (read-only for callbacks).
+    pub(crate) deflate: Option<DeflateParams>,
+    /// Changes to outgoing compression requested by a callback.
+    pub(crate) compress: Option<CompressChange>,
+}
+
+/// A change to a connection's outgoing compression (lws' `lws_set_extension_option`).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct CompressChange {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) level: Option<u32>,
+    pub(crate) min_size: Option<usize>,
 }
 
 /// The context of a callback for one connection.
@@ -284,6 +300,40 @@ impl<'a, P: Protocol> Cx<'a, P> {
         self.ctl.timer = Some(None);
     }
 
+    /// The permessage-deflate parameters in force, if the extension was negotiated.
+    pub fn deflate(&self) -> Option<DeflateParams> {
+        self.ctl.deflate
+    }
+
+    /// Turns compression of outgoing messages on or off for this connection
+    /// (the extension stays negotiated; only sending changes), like lws'
+    /// `lws_set_extension_option`. Returns false if permessage-deflate is
+    /// not in use on the connection.
+    pub fn set_compression(&mut self, enabled: bool) -> bool {
+        self.compress_change(|c| c.enabled = Some(enabled))
+    }
+
+    /// Sets the zlib level (0–9) for outgoing messages on this connection.
+    pub fn set_compression_level(&mut self, level: u32) -> bool {
+        self.compress_change(|c| c.level = Some(level))
+    }
+
+    /// Messages shorter than `bytes` go out uncompressed on this connection.
+    pub fn set_compression_min_size(&mut self, bytes: usize) -> bool {
+        self.compress_change(|c| c.min_size = Some(bytes))
+    }
+
+    fn compress_change(&mut self, f: impl FnOnce(&mut CompressChange)) -> bool {
+        if self.ctl.deflate.is_none() {
+            return false;
+        }
+        f(self
+            .ctl
+            .compress
+            .get_or_insert_with(CompressChange::default));
+        true
+    }
+
     /// Posts `event` to this protocol on every other service thread, where
     /// [`Protocol::event`] receives it.
     pub fn post_others(&self, event: P::Event)
@@ -353,6 +403,7 @@ impl std::error::Error for WriteFull {}
 /// Everything accepted is sent before the next writeable callback.
 pub struct Writer<'a> {
     pub(crate) out: &'a mut Vec<u8>,
+    pub(crate) pmd: Option<&'a mut crate::ws::Pmd>,
     pub(crate) limit: usize,
     pub(crate) mask: Option<&'a Cell<u64>>,
     /// The socket, for writing large frames straight from the caller's
@@ -437,25 +488,49 @@ impl Writer<'_> {
         self.frame(OpCode::Ping, true, &payload[..payload.len().min(125)])
     }
 
+    /// Sends a whole message without compressing it, even where
+    /// permessage-deflate is in use (for data that is already compressed).
+    pub fn message_uncompressed(&mut self, kind: DataKind, b: &[u8]) -> Result<(), WriteFull> {
+        let op = match kind {
+            DataKind::Text => OpCode::Text,
+            DataKind::Binary => OpCode::Binary,
+        };
+        self.check(b.len() + 14)?;
+        self.emit(op, true, false, b);
+        Ok(())
+    }
+
     fn frame(&mut self, op: OpCode, fin: bool, data: &[u8]) -> Result<(), WriteFull> {
         self.check(data.len() + 14)?;
+        let whole = fin && matches!(op, OpCode::Text | OpCode::Binary);
+        match self.pmd.as_deref_mut() {
+            Some(pmd) if whole && pmd.compress_enabled && data.len() >= pmd.min_size => {
+                let mut z = std::mem::take(&mut pmd.scratch_out);
+                z.clear();
+                pmd.deflater.compress(data, &mut z);
+                self.emit(op, fin, true, &z);
+                if z.capacity() <= 64 * 1024 {
+                    if let Some(pmd) = self.pmd.as_deref_mut() {
+                        pmd.scratch_out = z;
+                    }
+                }
+            }
+            _ => self.emit(op, fin, false, data),
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, op: OpCode, fin: bool, rsv1: bool, data: &[u8]) {
         let mask = self.mask_key();
         match self.direct {
             Some(io) if mask.is_none() && data.len() >= DIRECT_MIN => {
                 let mut hdr = [0u8; rlws_ws::frame::MAX_HEADER];
-                let n = rlws_ws::frame::encode_header(
-                    &mut hdr,
-                    op,
-                    fin,
-                    false,
-                    data.len() as u64,
-                    None,
-                );
+                let n =
+                    rlws_ws::frame::encode_header(&mut hdr, op, fin, rsv1, data.len() as u64, None);
                 write_direct(io, self.out, &hdr[..n], data);
             }
-            _ => encode_frame(self.out, op, fin, false, data, mask),
+            _ => encode_frame(self.out, op, fin, rsv1, data, mask),
         }
-        Ok(())
     }
 
     #[doc(hidden)]

@@ -12,6 +12,8 @@ use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
+use rlws_ws::deflate::{Deflater, InflateError, Inflater};
+use rlws_ws::utf8::Utf8Stream;
 use rlws_ws::{CloseCode, DataKind, Event, Limits, ProtocolError, Receiver, Role};
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
@@ -19,7 +21,8 @@ use tokio::time::{sleep, Instant, Sleep};
 
 use crate::context::{Shared, ThreadMsg};
 use crate::protocol::{
-    Close, Control, Cx, Handshake, Protocol, ProtocolOptions, Received, RxMode, ThreadCx, Writer,
+    Close, Control, Cx, DeflateConfig, DeflateParams, Handshake, Protocol, ProtocolOptions,
+    Received, RxMode, ThreadCx, Writer,
 };
 
 /// Size of the per-thread read buffer shared by all connections of a thread.
@@ -180,11 +183,13 @@ pub(crate) trait ErasedProtocol: Send + Sync {
         slot: &Rc<dyn Any>,
         hs: &Handshake<'_>,
         id: u64,
+        deflate: Option<DeflateParams>,
     ) -> Result<Box<dyn StartConn>, Close>;
     fn deliver(&self, slot: &Rc<dyn Any>, event: Box<dyn Any + Send>);
     fn signal_all(&self, slot: &Rc<dyn Any>, flag: u8);
     fn sweep(&self, slot: &Rc<dyn Any>, now: u32, ping_after: u32, pong_timeout: u32);
     fn live(&self, slot: &Rc<dyn Any>) -> usize;
+    fn deflate_config(&self) -> Option<DeflateConfig>;
 }
 
 /// Starts a connection's driver once the upgraded socket is available.
@@ -232,10 +237,14 @@ impl<P: Protocol> ErasedProtocol for Entry<P> {
         slot: &Rc<dyn Any>,
         hs: &Handshake<'_>,
         id: u64,
+        deflate: Option<DeflateParams>,
     ) -> Result<Box<dyn StartConn>, Close> {
         let pt = slot_of::<P>(slot).ok_or_else(|| Close::new(1011, "protocol slot mismatch"))?;
         let sig = Rc::new(ConnSignal::new(id, hs.peer, pt.clock.now()));
-        let mut ctl = Control::default();
+        let mut ctl = Control {
+            deflate,
+            ..Control::default()
+        };
         let session = {
             let mut state = pt.state.borrow_mut();
             let mut cx = Cx {
@@ -291,6 +300,10 @@ impl<P: Protocol> ErasedProtocol for Entry<P> {
     fn live(&self, slot: &Rc<dyn Any>) -> usize {
         slot_of::<P>(slot).map_or(0, |pt| pt.live())
     }
+
+    fn deflate_config(&self) -> Option<DeflateConfig> {
+        self.0.options().deflate
+    }
 }
 
 struct Pending<P: Protocol> {
@@ -335,6 +348,38 @@ impl<P: Protocol> StartConn for Pending<P> {
     }
 }
 
+/// permessage-deflate state of one connection (boxed: most connections have none).
+pub(crate) struct Pmd {
+    pub(crate) deflater: Deflater,
+    inflater: Inflater,
+    pub(crate) scratch_out: Vec<u8>,
+    scratch_in: Vec<u8>,
+    pub(crate) compress_enabled: bool,
+    pub(crate) min_size: usize,
+    /// Inflated bytes of the current message (fragment delivery).
+    inflated: u64,
+    utf8: Utf8Stream,
+}
+
+impl Pmd {
+    fn server(p: &DeflateParams, cfg: &DeflateConfig) -> Box<Pmd> {
+        Box::new(Pmd {
+            deflater: Deflater::new(
+                p.server_max_window_bits,
+                cfg.level,
+                p.server_no_context_takeover,
+            ),
+            inflater: Inflater::new(p.client_no_context_takeover),
+            scratch_out: Vec::new(),
+            scratch_in: Vec::new(),
+            compress_enabled: true,
+            min_size: cfg.min_size,
+            inflated: 0,
+            utf8: Utf8Stream::new(),
+        })
+    }
+}
+
 /// The close state of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Closing {
@@ -367,6 +412,7 @@ struct Conn<P: Protocol> {
     peer_code: Option<CloseCode>,
     timer: Option<Pin<Box<Sleep>>>,
     close_deadline: Option<Pin<Box<Sleep>>>,
+    pmd: Option<Box<Pmd>>,
 }
 
 /// What woke the driver.
@@ -387,13 +433,18 @@ impl<P: Protocol> Conn<P> {
         io: TcpStream,
     ) -> Self {
         let opts = pt.opts;
-        let rx = Receiver::new(
+        let mut rx = Receiver::new(
             Role::Server,
             Limits {
                 max_frame: opts.max_frame,
                 max_message: opts.max_message,
             },
         );
+        let pmd = match (&ctl.deflate, &opts.deflate) {
+            (Some(p), Some(cfg)) => Some(Pmd::server(p, cfg)),
+            _ => None,
+        };
+        rx.set_rsv1_allowed(pmd.is_some());
         Conn {
             pt,
             sig,
@@ -413,6 +464,7 @@ impl<P: Protocol> Conn<P> {
             peer_code: None,
             timer: None,
             close_deadline: None,
+            pmd,
         }
     }
 
@@ -549,6 +601,19 @@ impl<P: Protocol> Conn<P> {
     }
 
     fn apply_control(&mut self) {
+        if let Some(c) = self.ctl.compress.take() {
+            if let Some(pmd) = self.pmd.as_deref_mut() {
+                if let Some(e) = c.enabled {
+                    pmd.compress_enabled = e;
+                }
+                if let Some(l) = c.level {
+                    pmd.deflater.set_level(l);
+                }
+                if let Some(m) = c.min_size {
+                    pmd.min_size = m;
+                }
+            }
+        }
         let f = self.sig.flags.get();
         if f & ConnSignal::WRITEABLE != 0 {
             self.sig.flags.set(f & !ConnSignal::WRITEABLE);
@@ -605,6 +670,7 @@ impl<P: Protocol> Conn<P> {
                 };
                 let mut w = Writer {
                     out: &mut self.out,
+                    pmd: self.pmd.as_deref_mut(),
                     limit,
                     mask: None,
                     direct: Some(&self.io),
@@ -646,6 +712,7 @@ impl<P: Protocol> Conn<P> {
         }
         let mut w = Writer {
             out: &mut self.out,
+            pmd: None,
             limit: usize::MAX,
             mask: None,
             direct: None,
@@ -728,10 +795,17 @@ impl<P: Protocol> Conn<P> {
                     last,
                     fin,
                     remaining,
-                    ..
+                    compressed,
                 } => {
                     let data: &[u8] = data;
                     if self.closing != Closing::Open {
+                        continue;
+                    }
+                    if compressed {
+                        if let Err(e) = self.compressed(kind, data, first, last, fin, remaining) {
+                            self.protocol_error(e);
+                            return;
+                        }
                         continue;
                     }
                     let whole = first && last;
@@ -793,6 +867,7 @@ impl<P: Protocol> Conn<P> {
                     if self.closing == Closing::Open {
                         let mut w = Writer {
                             out: &mut self.out,
+                            pmd: None,
                             limit: usize::MAX,
                             mask: None,
                             direct: None,
@@ -810,6 +885,119 @@ impl<P: Protocol> Conn<P> {
                 return;
             }
         }
+    }
+
+    /// Inflates a piece of a compressed message and delivers it: whole in
+    /// `RxMode::Messages`, as inflated pieces in `RxMode::Fragments`. The
+    /// inflated size is bounded by the protocol's message limit (1009) and
+    /// text is checked to be UTF-8 after inflating (1007).
+    fn compressed(
+        &mut self,
+        kind: DataKind,
+        data: &[u8],
+        first: bool,
+        last: bool,
+        fin: bool,
+        remaining: u64,
+    ) -> Result<(), ProtocolError> {
+        const TOO_BIG: ProtocolError = ProtocolError {
+            code: CloseCode::TOO_BIG,
+            reason: "message too big after inflating",
+        };
+        const CORRUPT: ProtocolError = ProtocolError {
+            code: CloseCode::INVALID_PAYLOAD,
+            reason: "bad compressed data",
+        };
+        const BAD_UTF8: ProtocolError = ProtocolError {
+            code: CloseCode::INVALID_PAYLOAD,
+            reason: "invalid UTF-8 in text",
+        };
+        let map = |e: InflateError| match e {
+            InflateError::TooBig => TOO_BIG,
+            InflateError::Corrupt => CORRUPT,
+        };
+        let max = usize::try_from(self.pt.opts.max_message).unwrap_or(usize::MAX);
+        let Some(pmd) = self.pmd.as_deref_mut() else {
+            return Err(ProtocolError {
+                code: CloseCode::PROTOCOL_ERROR,
+                reason: "compressed frame without permessage-deflate",
+            });
+        };
+        if first {
+            pmd.inflated = 0;
+            pmd.utf8.reset();
+        }
+        match self.pt.opts.rx_mode {
+            RxMode::Messages => {
+                if first {
+                    self.msg_kind = kind;
+                    self.msg.clear();
+                }
+                pmd.inflater
+                    .inflate(data, &mut self.msg, max)
+                    .map_err(map)?;
+                if !last {
+                    return Ok(());
+                }
+                pmd.inflater.finish(&mut self.msg, max).map_err(map)?;
+                if kind == DataKind::Text
+                    && pmd
+                        .utf8
+                        .feed(&self.msg)
+                        .and_then(|_| pmd.utf8.finish())
+                        .is_err()
+                {
+                    return Err(BAD_UTF8);
+                }
+                let m = std::mem::take(&mut self.msg);
+                let msg = Received {
+                    kind: self.msg_kind,
+                    data: &m,
+                    first: true,
+                    last: true,
+                    fin: true,
+                    remaining: 0,
+                };
+                let res = deliver(&self.pt, &self.sig, &mut self.ctl, &mut self.session, msg);
+                if m.capacity() <= 64 * 1024 {
+                    self.msg = m;
+                    self.msg.clear();
+                }
+                self.after_callback(res);
+            }
+            RxMode::Fragments => {
+                let mut out = std::mem::take(&mut pmd.scratch_in);
+                out.clear();
+                let room = max.saturating_sub(pmd.inflated as usize);
+                pmd.inflater.inflate(data, &mut out, room).map_err(map)?;
+                if last {
+                    pmd.inflater.finish(&mut out, room).map_err(map)?;
+                }
+                pmd.inflated += out.len() as u64;
+                if kind == DataKind::Text {
+                    let ok = pmd.utf8.feed(&out).is_ok() && (!last || pmd.utf8.finish().is_ok());
+                    if !ok {
+                        return Err(BAD_UTF8);
+                    }
+                }
+                let msg = Received {
+                    kind,
+                    data: &out,
+                    first,
+                    last,
+                    fin,
+                    remaining,
+                };
+                let res = deliver(&self.pt, &self.sig, &mut self.ctl, &mut self.session, msg);
+                if out.capacity() <= 64 * 1024 {
+                    if let Some(pmd) = self.pmd.as_deref_mut() {
+                        pmd.scratch_in = out;
+                    }
+                }
+                self.after_callback(res);
+            }
+        }
+        Ok(())
     }
 
     fn after_callback(&mut self, res: Result<(), Close>) {

@@ -26,13 +26,29 @@ pub fn start_with(b: rlws::ContextBuilder) -> (Context, SocketAddr) {
 pub struct Raw {
     pub s: TcpStream,
     pub buf: Vec<u8>,
+    /// The handshake response head.
+    pub head: String,
+    /// First byte (FIN, RSV, opcode) of the last frame read.
+    pub last_b0: u8,
 }
 
 pub async fn raw_connect(addr: SocketAddr, path: &str, protocol: Option<&str>) -> Raw {
+    raw_connect_ext(addr, path, protocol, None).await
+}
+
+pub async fn raw_connect_ext(
+    addr: SocketAddr,
+    path: &str,
+    protocol: Option<&str>,
+    extensions: Option<&str>,
+) -> Raw {
     let mut s = TcpStream::connect(addr).await.unwrap();
-    let proto = protocol
+    let mut proto = protocol
         .map(|p| format!("Sec-WebSocket-Protocol: {p}\r\n"))
         .unwrap_or_default();
+    if let Some(e) = extensions {
+        proto.push_str(&format!("Sec-WebSocket-Extensions: {e}\r\n"));
+    }
     let req = format!(
         "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{proto}\r\n"
     );
@@ -54,7 +70,12 @@ pub async fn raw_connect(addr: SocketAddr, path: &str, protocol: Option<&str>) -
                 "accept key: {head}"
             );
             buf.drain(..end + 4);
-            return Raw { s, buf };
+            return Raw {
+                s,
+                buf,
+                head,
+                last_b0: 0,
+            };
         }
     }
 }
@@ -83,6 +104,7 @@ impl Raw {
                 };
                 if len != usize::MAX && self.buf.len() >= hl + len {
                     let op = self.buf[0] & 0x0f;
+                    self.last_b0 = self.buf[0];
                     let payload = self.buf[hl..hl + len].to_vec();
                     self.buf.drain(..hl + len);
                     return Some((op, payload));
