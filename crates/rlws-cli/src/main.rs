@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod client;
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +30,8 @@ enum Cmd {
     Serve(ServeArgs),
     /// Load-test a WebSocket echo server.
     Bench(bench::BenchArgs),
+    /// Talk to a WebSocket server: stdin lines out as text, messages in printed.
+    Client(client::ClientArgs),
 }
 
 #[derive(clap::Args)]
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Serve(a) => serve(a),
         Cmd::Bench(a) => bench::run(a),
+        Cmd::Client(a) => client::run(a),
     }
 }
 

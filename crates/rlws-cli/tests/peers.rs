@@ -294,3 +294,57 @@ fn serve_root_dir_and_bad_root() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a directory"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn rlws_client_pipes_lines_and_closes() {
+    let srv = Server::start(&[]);
+    let url = format!("ws://127.0.0.1:{}/echo", srv.port);
+    let run = |stdin: &str, extra: &[&str]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rlws"))
+            .arg("client")
+            .arg(&url)
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run("hi\n", &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
+    let out = run("one\ntwo words\nκόσμε\n", &["--no-deflate"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "one\ntwo words\nκόσμε\n"
+    );
+    // Errors name the reason.
+    let refused = Command::new(env!("CARGO_BIN_EXE_rlws"))
+        .args(["client", &format!("ws://127.0.0.1:{}/", free_port())])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("connection refused"));
+    let status = Command::new(env!("CARGO_BIN_EXE_rlws"))
+        .args([
+            "client",
+            &format!("ws://127.0.0.1:{}/", srv.port),
+            "-p",
+            "no-such-protocol",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&status.stderr).contains("HTTP 400"));
+}

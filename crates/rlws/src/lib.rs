@@ -10,7 +10,8 @@
 //!   typed methods with per-connection and per-thread state. Writing is only
 //!   possible in the writeable callback; RX flow control pauses reading.
 //! * The HTTP side runs on hyper and serves the built-in test site or a
-//!   directory, and upgrades to WebSocket.
+//!   directory, and upgrades to WebSocket, with permessage-deflate.
+//! * [`client`] connects to WebSocket servers: an async `Stream` + `Sink`.
 //!
 //! ```no_run
 //! use rlws::{builtin, Context};
@@ -29,6 +30,7 @@
 
 mod assets;
 pub mod builtin;
+pub mod client;
 mod context;
 mod http;
 pub mod limits;

@@ -1,0 +1,140 @@
+//! `rlws client URL`: a pipe/interactive WebSocket client. Each line of
+//! standard input goes out as a text message; each message received is
+//! printed on its own line. When standard input ends, the close handshake is
+//! done and the program exits.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use rlws::client::{connect, ClientConfig, Message};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+#[derive(clap::Args)]
+pub struct ClientArgs {
+    /// ws://host:port/path
+    url: String,
+    /// Subprotocol to offer (repeatable).
+    #[arg(short, long = "protocol")]
+    protocols: Vec<String>,
+    /// Extra request header, "Name: value" (repeatable).
+    #[arg(short = 'H', long = "header")]
+    headers: Vec<String>,
+    /// Do not offer permessage-deflate.
+    #[arg(long)]
+    no_deflate: bool,
+    /// Connect timeout in seconds.
+    #[arg(long, default_value_t = 5)]
+    connect_timeout: u64,
+}
+
+pub fn run(a: ClientArgs) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rlws client: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    rt.block_on(client(a))
+}
+
+async fn client(a: ClientArgs) -> ExitCode {
+    let mut cfg = match ClientConfig::new(&a.url) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rlws client: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    cfg.subprotocols = a.protocols;
+    cfg.connect_timeout = Duration::from_secs(a.connect_timeout);
+    if a.no_deflate {
+        cfg.deflate = None;
+    }
+    for h in &a.headers {
+        match h.split_once(':') {
+            Some((k, v)) => cfg
+                .headers
+                .push((k.trim().to_string(), v.trim().to_string())),
+            None => {
+                eprintln!("rlws client: header {h:?} is not \"Name: value\"");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let mut ws = match connect(cfg).await {
+        Ok(ws) => ws,
+        Err(e) => {
+            eprintln!("rlws client: {}: {e}", a.url);
+            return ExitCode::from(1);
+        }
+    };
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut stdin_open = true;
+    let mut deadline: Option<tokio::time::Instant> = None;
+    let stdout = std::io::stdout();
+    loop {
+        let closing = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            line = lines.next_line(), if stdin_open => match line {
+                Ok(Some(l)) => {
+                    if let Err(e) = ws.send(Message::Text(l)).await {
+                        eprintln!("rlws client: send: {e}");
+                        return ExitCode::from(1);
+                    }
+                }
+                _ => {
+                    // End of input: start the close handshake, keep printing
+                    // what still arrives until the server's close.
+                    stdin_open = false;
+                    if ws.send(Message::Close(Some((1000, String::new())))).await.is_err() {
+                        return ExitCode::SUCCESS;
+                    }
+                    deadline = Some(tokio::time::Instant::now() + Duration::from_secs(5));
+                }
+            },
+            m = ws.recv() => match m {
+                Some(Ok(Message::Text(t))) => {
+                    let mut o = stdout.lock();
+                    let _ = writeln!(o, "{t}");
+                    let _ = o.flush();
+                }
+                Some(Ok(Message::Binary(b))) => {
+                    let mut o = stdout.lock();
+                    let _ = o.write_all(&b);
+                    let _ = writeln!(o);
+                    let _ = o.flush();
+                }
+                Some(Ok(Message::Close(c))) => {
+                    let _ = ws.flush().await;
+                    if stdin_open {
+                        match c {
+                            Some((code, reason)) => eprintln!("rlws client: server closed: {code} {reason}"),
+                            None => eprintln!("rlws client: server closed"),
+                        }
+                    }
+                    return ExitCode::SUCCESS;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    eprintln!("rlws client: {e}");
+                    return ExitCode::from(1);
+                }
+                None => return if stdin_open { ExitCode::from(1) } else { ExitCode::SUCCESS },
+            },
+            _ = closing => {
+                eprintln!("rlws client: no close reply from the server");
+                return ExitCode::from(1);
+            }
+        }
+    }
+}

@@ -1,0 +1,881 @@
+//! The WebSocket client: connect to `ws://` URLs and talk through an async
+//! [`WebSocket`] (a `Stream` of [`Message`]s and a `Sink` for them, plus
+//! plain `recv`/`send` methods).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use rlws::client::{connect, ClientConfig, Message};
+//! let mut ws = connect(ClientConfig::new("ws://127.0.0.1:7681/echo")?).await?;
+//! ws.send(Message::Text("hello".into())).await?;
+//! if let Some(Ok(Message::Text(t))) = ws.recv().await {
+//!     println!("{t}");
+//! }
+//! ws.close(1000, "bye").await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Connecting reports why it failed ([`ConnectError`]): the name did not
+//! resolve, the connection was refused, the 5 s connect timeout (lws' default;
+//! [`ClientConfig::connect_timeout`]) passed, the server answered with another
+//! HTTP status, or its handshake did not match what was asked.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::io;
+use std::pin::Pin;
+use std::task::{Context as TaskCx, Poll};
+use std::time::Duration;
+
+use rlws_ws::deflate::{self, DeflateConfig, Deflater, Inflater};
+use rlws_ws::frame::{encode_close, encode_frame};
+use rlws_ws::handshake;
+use rlws_ws::utf8::Utf8Stream;
+use rlws_ws::{CloseCode, DataKind, Event, Limits, OpCode, ProtocolError, Receiver, Role};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+
+/// A WebSocket message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// UTF-8 text.
+    Text(String),
+    /// Bytes.
+    Binary(Vec<u8>),
+    /// A ping (answered automatically; shown for information).
+    Ping(Vec<u8>),
+    /// A pong.
+    Pong(Vec<u8>),
+    /// The peer's close frame: code and reason, if it had a code.
+    Close(Option<(u16, String)>),
+}
+
+/// Where and how to connect.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    host: String,
+    port: u16,
+    path: String,
+    /// Subprotocols to offer, in order of preference.
+    pub subprotocols: Vec<String>,
+    /// Extra request headers.
+    pub headers: Vec<(String, String)>,
+    /// Time allowed for DNS, TCP connect and the opening handshake together.
+    pub connect_timeout: Duration,
+    /// permessage-deflate to offer; `None` offers nothing.
+    pub deflate: Option<DeflateConfig>,
+    /// Further permessage-deflate offers, sent after `deflate` in the same
+    /// header (the server takes the first it can accept).
+    pub deflate_also: Vec<DeflateConfig>,
+    /// Largest message accepted (bytes, after inflating); larger closes with 1009.
+    pub max_message: u64,
+}
+
+/// A URL this client cannot use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlError(pub String);
+
+impl std::fmt::Display for UrlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "bad WebSocket URL: {}", self.0)
+    }
+}
+
+impl std::error::Error for UrlError {}
+
+impl ClientConfig {
+    /// A configuration for `url` (`ws://host[:port][/path][?query]`) with
+    /// defaults: no subprotocol, permessage-deflate offered, 5 s connect
+    /// timeout, 16 MiB messages.
+    pub fn new(url: &str) -> Result<Self, UrlError> {
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| UrlError(format!("{url}: no scheme")))?;
+        let default_port = match scheme.to_ascii_lowercase().as_str() {
+            "ws" => 80,
+            "wss" => {
+                return Err(UrlError(format!(
+                    "{url}: wss:// (TLS) is not supported by this build yet"
+                )))
+            }
+            other => return Err(UrlError(format!("{url}: scheme {other} is not ws"))),
+        };
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
+            Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
+            None => (rest, "/".to_string()),
+        };
+        if authority.is_empty() || authority.contains('@') {
+            return Err(UrlError(format!("{url}: bad host")));
+        }
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (h, after) = v6
+                .split_once(']')
+                .ok_or_else(|| UrlError(format!("{url}: bad IPv6 host")))?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => p
+                    .parse()
+                    .map_err(|_| UrlError(format!("{url}: bad port")))?,
+                None if after.is_empty() => default_port,
+                None => return Err(UrlError(format!("{url}: bad host"))),
+            };
+            (h.to_string(), port)
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (
+                    h.to_string(),
+                    p.parse()
+                        .map_err(|_| UrlError(format!("{url}: bad port")))?,
+                ),
+                None => (authority.to_string(), default_port),
+            }
+        };
+        Ok(ClientConfig {
+            host,
+            port,
+            path,
+            subprotocols: Vec::new(),
+            headers: Vec::new(),
+            connect_timeout: Duration::from_secs(5),
+            deflate: Some(DeflateConfig::default()),
+            deflate_also: Vec::new(),
+            max_message: 16 << 20,
+        })
+    }
+
+    /// Adds a subprotocol to offer.
+    pub fn subprotocol(mut self, name: &str) -> Self {
+        self.subprotocols.push(name.to_string());
+        self
+    }
+
+    /// Adds a request header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// The host part of the URL.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The request path (with query).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+/// Why a connection could not be opened.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// The host name did not resolve.
+    Dns(String),
+    /// The server refused the TCP connection.
+    Refused,
+    /// The connect timeout passed.
+    Timeout,
+    /// The server answered the upgrade with another HTTP status.
+    Status(u16),
+    /// The server's handshake did not match the request.
+    Handshake(String),
+    /// Another I/O error.
+    Io(io::Error),
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectError::Dns(h) => write!(f, "cannot resolve {h}"),
+            ConnectError::Refused => f.write_str("connection refused"),
+            ConnectError::Timeout => f.write_str("connect timed out"),
+            ConnectError::Status(s) => write!(f, "server answered HTTP {s} instead of 101"),
+            ConnectError::Handshake(s) => write!(f, "handshake failed: {s}"),
+            ConnectError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// An error on an open WebSocket.
+#[derive(Debug)]
+pub enum WsError {
+    /// The peer broke the protocol; we closed with this code.
+    Protocol(ProtocolError),
+    /// The connection is closed; nothing more can be sent.
+    Closed,
+    /// An I/O error.
+    Io(io::Error),
+}
+
+impl std::fmt::Display for WsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WsError::Protocol(e) => write!(f, "protocol error: {e}"),
+            WsError::Closed => f.write_str("connection closed"),
+            WsError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for WsError {}
+
+impl From<io::Error> for WsError {
+    fn from(e: io::Error) -> Self {
+        WsError::Io(e)
+    }
+}
+
+/// Random bits for keys and masks: the standard library's per-process
+/// random SipHash keys, stirred with a counter. Masking keys need to be
+/// unpredictable to page scripts, not cryptographically strong.
+fn random_u64() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.finish()
+}
+
+/// Connects and performs the opening handshake.
+pub async fn connect(cfg: ClientConfig) -> Result<WebSocket<TcpStream>, ConnectError> {
+    let timeout = cfg.connect_timeout;
+    match tokio::time::timeout(timeout, connect_inner(cfg)).await {
+        Ok(r) => r,
+        Err(_) => Err(ConnectError::Timeout),
+    }
+}
+
+async fn connect_inner(cfg: ClientConfig) -> Result<WebSocket<TcpStream>, ConnectError> {
+    let addrs: Vec<_> = tokio::net::lookup_host((cfg.host.as_str(), cfg.port))
+        .await
+        .map_err(|_| ConnectError::Dns(cfg.host.clone()))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(ConnectError::Dns(cfg.host.clone()));
+    }
+    let mut last = ConnectError::Refused;
+    let mut stream = None;
+    for a in addrs {
+        match TcpStream::connect(a).await {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => last = ConnectError::Refused,
+            Err(e) => last = ConnectError::Io(e),
+        }
+    }
+    let stream = stream.ok_or(last)?;
+    let _ = stream.set_nodelay(true);
+    handshake_on(stream, &cfg).await
+}
+
+/// Performs the client handshake on an already connected stream (any
+/// transport: TCP, TLS, a Unix socket, a test pipe).
+pub async fn handshake_on<S: AsyncRead + AsyncWrite + Unpin>(
+    mut io: S,
+    cfg: &ClientConfig,
+) -> Result<WebSocket<S>, ConnectError> {
+    let mut key_bytes = [0u8; 16];
+    key_bytes[..8].copy_from_slice(&random_u64().to_ne_bytes());
+    key_bytes[8..].copy_from_slice(&random_u64().to_ne_bytes());
+    let key = handshake::base64_encode(&key_bytes);
+    let host = if cfg.host.contains(':') {
+        format!("[{}]", cfg.host)
+    } else {
+        cfg.host.clone()
+    };
+    let host = if cfg.port == 80 {
+        host
+    } else {
+        format!("{host}:{}", cfg.port)
+    };
+    let mut req = format!(
+        "GET {} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n",
+        cfg.path
+    );
+    if !cfg.subprotocols.is_empty() {
+        req.push_str(&format!(
+            "Sec-WebSocket-Protocol: {}\r\n",
+            cfg.subprotocols.join(", ")
+        ));
+    }
+    let offers: Vec<&DeflateConfig> = cfg.deflate.iter().chain(cfg.deflate_also.iter()).collect();
+    if !offers.is_empty() {
+        let list: Vec<String> = offers.iter().map(|d| deflate::client_offer(d)).collect();
+        req.push_str(&format!(
+            "Sec-WebSocket-Extensions: {}\r\n",
+            list.join(", ")
+        ));
+    }
+    for (k, v) in &cfg.headers {
+        if k.contains(['\r', '\n', ':']) || v.contains(['\r', '\n']) {
+            return Err(ConnectError::Handshake(format!("invalid header {k:?}")));
+        }
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    io.write_all(req.as_bytes())
+        .await
+        .map_err(ConnectError::Io)?;
+
+    // Read the response head.
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut have = 0;
+    let head_len = loop {
+        let mut rb = ReadBuf::new(&mut buf[have..]);
+        std::future::poll_fn(|cx| Pin::new(&mut io).poll_read(cx, &mut rb))
+            .await
+            .map_err(ConnectError::Io)?;
+        let n = rb.filled().len();
+        if n == 0 {
+            return Err(ConnectError::Handshake(
+                "connection closed during the handshake".into(),
+            ));
+        }
+        have += n;
+        if let Some(p) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+        if have == buf.len() {
+            return Err(ConnectError::Handshake("response head too large".into()));
+        }
+    };
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut resp = httparse::Response::new(&mut headers);
+    match resp.parse(&buf[..head_len]) {
+        Ok(httparse::Status::Complete(_)) => {}
+        _ => return Err(ConnectError::Handshake("malformed HTTP response".into())),
+    }
+    let code = resp.code.unwrap_or(0);
+    if code != 101 {
+        return Err(ConnectError::Status(code));
+    }
+    let get = |name: &str| {
+        resp.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    };
+    if !get("upgrade").is_some_and(|v| handshake::header_has_token(v, "websocket")) {
+        return Err(ConnectError::Handshake(
+            "no 'Upgrade: websocket' in the response".into(),
+        ));
+    }
+    if !get("connection").is_some_and(|v| handshake::header_has_token(v, "upgrade")) {
+        return Err(ConnectError::Handshake(
+            "no 'Connection: upgrade' in the response".into(),
+        ));
+    }
+    let want = handshake::accept_key(key.as_bytes());
+    if get("sec-websocket-accept").map(|v| v.trim_ascii()) != Some(want.as_bytes()) {
+        return Err(ConnectError::Handshake(
+            "Sec-WebSocket-Accept does not match the key".into(),
+        ));
+    }
+    let protocol = match get("sec-websocket-protocol") {
+        None => None,
+        Some(p) => {
+            let p = std::str::from_utf8(p).unwrap_or("").trim().to_string();
+            if !cfg.subprotocols.contains(&p) {
+                return Err(ConnectError::Handshake(format!(
+                    "server chose subprotocol {p:?}, which was not offered"
+                )));
+            }
+            Some(p)
+        }
+    };
+    let ext = get("sec-websocket-extensions").map(|v| String::from_utf8_lossy(v).to_string());
+    let params = match ext.as_deref() {
+        None => None,
+        Some(e) => {
+            // The response must fit one of the offers.
+            let mut first_err = "server accepted an extension that was not offered";
+            let mut found = None;
+            for (i, d) in offers.iter().enumerate() {
+                match deflate::client_accept(Some(e), d) {
+                    Ok(p) => {
+                        found = p;
+                        break;
+                    }
+                    Err(err) if i == 0 => first_err = err,
+                    Err(_) => {}
+                }
+            }
+            Some(found.ok_or_else(|| ConnectError::Handshake(first_err.into()))?)
+        }
+    };
+    let leftover = buf[head_len..have].to_vec();
+    Ok(WebSocket::new(
+        io,
+        protocol,
+        params.map(|p| (p, cfg.deflate.unwrap_or_default())),
+        leftover,
+        cfg.max_message,
+    ))
+}
+
+struct ClientPmd {
+    deflater: Option<Deflater>,
+    inflater: Inflater,
+    scratch: Vec<u8>,
+}
+
+/// An open client WebSocket over `S`.
+///
+/// Pings are answered automatically. [`WebSocket::recv`] returns messages
+/// whole (fragments reassembled, compressed ones inflated, text checked);
+/// [`WebSocket::send`] sends one. It is also a `futures` `Stream` and `Sink`.
+pub struct WebSocket<S> {
+    io: S,
+    rx: Receiver,
+    rbuf: Vec<u8>,
+    rstart: usize,
+    rend: usize,
+    wbuf: Vec<u8>,
+    msg: Vec<u8>,
+    msg_kind: DataKind,
+    msg_compressed: bool,
+    utf8: Utf8Stream,
+    pmd: Option<ClientPmd>,
+    protocol: Option<String>,
+    params: Option<deflate::Params>,
+    mask_state: u64,
+    max_message: usize,
+    close_sent: bool,
+    close_received: bool,
+    eof: bool,
+}
+
+impl<S> std::fmt::Debug for WebSocket<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("protocol", &self.protocol)
+            .field("deflate", &self.params)
+            .field("close_sent", &self.close_sent)
+            .field("close_received", &self.close_received)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
+    fn new(
+        io: S,
+        protocol: Option<String>,
+        deflate: Option<(deflate::Params, DeflateConfig)>,
+        leftover: Vec<u8>,
+        max_message: u64,
+    ) -> Self {
+        let max = usize::try_from(max_message).unwrap_or(usize::MAX);
+        let mut rx = Receiver::new(
+            Role::Client,
+            Limits {
+                max_frame: max_message,
+                max_message,
+            },
+        );
+        rx.set_rsv1_allowed(deflate.is_some());
+        let pmd = deflate.map(|(p, cfg)| ClientPmd {
+            // zlib cannot honour an 8-bit window: send uncompressed then.
+            deflater: (p.client_max_window_bits >= 9).then(|| {
+                Deflater::new(
+                    p.client_max_window_bits,
+                    cfg.level,
+                    p.client_no_context_takeover,
+                )
+            }),
+            inflater: Inflater::new(p.server_no_context_takeover),
+            scratch: Vec::new(),
+        });
+        let mut rbuf = leftover;
+        let rend = rbuf.len();
+        rbuf.resize(rend.max(64 * 1024), 0);
+        WebSocket {
+            io,
+            rx,
+            rbuf,
+            rstart: 0,
+            rend,
+            wbuf: Vec::new(),
+            msg: Vec::new(),
+            msg_kind: DataKind::Binary,
+            msg_compressed: false,
+            utf8: Utf8Stream::new(),
+            pmd,
+            protocol,
+            params: deflate.map(|d| d.0),
+            mask_state: random_u64() | 1,
+            max_message: max,
+            close_sent: false,
+            close_received: false,
+            eof: false,
+        }
+    }
+
+    /// The subprotocol the server chose.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// The permessage-deflate parameters, if negotiated.
+    pub fn deflate(&self) -> Option<deflate::Params> {
+        self.params
+    }
+
+    fn mask(&mut self) -> [u8; 4] {
+        let mut x = self.mask_state;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.mask_state = x;
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) as u32).to_ne_bytes()
+    }
+
+    /// Queues a message for sending (call [`WebSocket::flush`] or use `send`).
+    pub fn queue(&mut self, m: &Message) -> Result<(), WsError> {
+        if self.close_sent {
+            return Err(WsError::Closed);
+        }
+        let mask = Some(self.mask());
+        match m {
+            Message::Text(t) => self.queue_data(OpCode::Text, t.as_bytes(), mask),
+            Message::Binary(b) => self.queue_data(OpCode::Binary, b, mask),
+            Message::Ping(p) => encode_frame(
+                &mut self.wbuf,
+                OpCode::Ping,
+                true,
+                false,
+                &p[..p.len().min(125)],
+                mask,
+            ),
+            Message::Pong(p) => encode_frame(
+                &mut self.wbuf,
+                OpCode::Pong,
+                true,
+                false,
+                &p[..p.len().min(125)],
+                mask,
+            ),
+            Message::Close(c) => {
+                match c {
+                    Some((code, reason)) => encode_close(&mut self.wbuf, Some(*code), reason, mask),
+                    None => encode_close(&mut self.wbuf, None, "", mask),
+                }
+                self.close_sent = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn queue_data(&mut self, op: OpCode, data: &[u8], mask: Option<[u8; 4]>) {
+        match self.pmd.as_mut() {
+            Some(ClientPmd {
+                deflater: Some(d),
+                scratch,
+                ..
+            }) => {
+                scratch.clear();
+                d.compress(data, scratch);
+                encode_frame(&mut self.wbuf, op, true, true, scratch, mask);
+                if scratch.capacity() > 64 * 1024 {
+                    *scratch = Vec::new();
+                }
+            }
+            _ => encode_frame(&mut self.wbuf, op, true, false, data, mask),
+        }
+    }
+
+    fn poll_flush_buf(&mut self, cx: &mut TaskCx<'_>) -> Poll<io::Result<()>> {
+        while !self.wbuf.is_empty() {
+            let n = match Pin::new(&mut self.io).poll_write(cx, &self.wbuf) {
+                Poll::Ready(r) => r?,
+                Poll::Pending => return Poll::Pending,
+            };
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.wbuf.drain(..n);
+        }
+        if self.wbuf.capacity() > 64 * 1024 {
+            self.wbuf = Vec::new();
+        }
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    /// Sends everything queued.
+    pub async fn flush(&mut self) -> Result<(), WsError> {
+        std::future::poll_fn(|cx| self.poll_flush_buf(cx))
+            .await
+            .map_err(WsError::Io)
+    }
+
+    /// Sends a message.
+    pub async fn send(&mut self, m: Message) -> Result<(), WsError> {
+        self.queue(&m)?;
+        self.flush().await
+    }
+
+    /// Sends a close frame (if not sent yet) and waits, at most 5 s, for the
+    /// server's close and the end of the connection.
+    pub async fn close(&mut self, code: u16, reason: &str) -> Result<(), WsError> {
+        if !self.close_sent {
+            self.queue(&Message::Close(Some((code, reason.to_string()))))?;
+            self.flush().await?;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(m) = self.recv().await {
+                if m.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+        let _ = self.io.shutdown().await;
+        Ok(())
+    }
+
+    /// The next message; `None` when the connection has ended.
+    pub async fn recv(&mut self) -> Option<Result<Message, WsError>> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    fn fail(&mut self, e: ProtocolError) -> WsError {
+        if !self.close_sent {
+            let mask = Some(self.mask());
+            encode_close(&mut self.wbuf, Some(e.code.0), e.reason, mask);
+            self.close_sent = true;
+        }
+        self.eof = true;
+        WsError::Protocol(e)
+    }
+
+    fn poll_recv(&mut self, cx: &mut TaskCx<'_>) -> Poll<Option<Result<Message, WsError>>> {
+        loop {
+            // Keep pongs and close replies moving even while only reading.
+            if !self.wbuf.is_empty() {
+                if let Poll::Ready(Err(e)) = self.poll_flush_buf(cx) {
+                    return Poll::Ready(Some(Err(WsError::Io(e))));
+                }
+            }
+            if self.eof && self.rstart == self.rend {
+                return Poll::Ready(None);
+            }
+            match self.parse() {
+                Ok(Some(m)) => return Poll::Ready(Some(Ok(m))),
+                Ok(None) => {}
+                Err(e) => {
+                    let err = self.fail(e);
+                    let _ = self.poll_flush_buf(cx);
+                    return Poll::Ready(Some(Err(err)));
+                }
+            }
+            // After the peer's close, our reply goes out before reading on.
+            if self.close_received && !self.wbuf.is_empty() && self.poll_flush_buf(cx).is_pending()
+            {
+                return Poll::Pending;
+            }
+            // Need more bytes.
+            if self.rstart == self.rend {
+                self.rstart = 0;
+                self.rend = 0;
+            }
+            if self.rend == self.rbuf.len() {
+                self.rbuf.copy_within(self.rstart..self.rend, 0);
+                self.rend -= self.rstart;
+                self.rstart = 0;
+            }
+            let mut rb = ReadBuf::new(&mut self.rbuf[self.rend..]);
+            match Pin::new(&mut self.io).poll_read(cx, &mut rb) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(WsError::Io(e)))),
+                Poll::Ready(Ok(())) => {
+                    let n = rb.filled().len();
+                    if n == 0 {
+                        self.eof = true;
+                        if self.rstart == self.rend {
+                            return Poll::Ready(None);
+                        }
+                    }
+                    self.rend += n;
+                }
+            }
+        }
+    }
+
+    /// Parses buffered bytes until a whole message is ready or more are needed.
+    fn parse(&mut self) -> Result<Option<Message>, ProtocolError> {
+        const TOO_BIG: ProtocolError = ProtocolError {
+            code: CloseCode::TOO_BIG,
+            reason: "message too big",
+        };
+        const BAD_UTF8: ProtocolError = ProtocolError {
+            code: CloseCode::INVALID_PAYLOAD,
+            reason: "invalid UTF-8 in text",
+        };
+        const CORRUPT: ProtocolError = ProtocolError {
+            code: CloseCode::INVALID_PAYLOAD,
+            reason: "bad compressed data",
+        };
+        while self.rstart < self.rend {
+            let (n, ev) = self.rx.next(&mut self.rbuf[self.rstart..self.rend])?;
+            self.rstart += n;
+            let Some(ev) = ev else {
+                if n == 0 {
+                    break;
+                }
+                continue;
+            };
+            match ev {
+                Event::Data {
+                    kind,
+                    data,
+                    first,
+                    last,
+                    compressed,
+                    ..
+                } => {
+                    if first {
+                        self.msg.clear();
+                        self.msg_kind = kind;
+                        self.msg_compressed = compressed;
+                        self.utf8.reset();
+                    }
+                    if compressed {
+                        let Some(p) = self.pmd.as_mut() else {
+                            return Err(ProtocolError {
+                                code: CloseCode::PROTOCOL_ERROR,
+                                reason: "unexpected RSV1",
+                            });
+                        };
+                        let map = |e| match e {
+                            deflate::InflateError::TooBig => TOO_BIG,
+                            deflate::InflateError::Corrupt => CORRUPT,
+                        };
+                        p.inflater
+                            .inflate(data, &mut self.msg, self.max_message)
+                            .map_err(map)?;
+                        if last {
+                            p.inflater
+                                .finish(&mut self.msg, self.max_message)
+                                .map_err(map)?;
+                        }
+                    } else {
+                        self.msg.extend_from_slice(data);
+                    }
+                    if !last {
+                        continue;
+                    }
+                    let data = std::mem::take(&mut self.msg);
+                    return Ok(Some(match self.msg_kind {
+                        DataKind::Binary => Message::Binary(data),
+                        DataKind::Text => {
+                            if self.msg_compressed
+                                && (self.utf8.feed(&data).is_err() || self.utf8.finish().is_err())
+                            {
+                                return Err(BAD_UTF8);
+                            }
+                            Message::Text(String::from_utf8(data).map_err(|_| BAD_UTF8)?)
+                        }
+                    }));
+                }
+                Event::Ping(p) => {
+                    let p = p.to_vec();
+                    if !self.close_sent {
+                        let mask = Some(self.mask());
+                        encode_frame(&mut self.wbuf, OpCode::Pong, true, false, &p, mask);
+                    }
+                    return Ok(Some(Message::Ping(p)));
+                }
+                Event::Pong(p) => return Ok(Some(Message::Pong(p.to_vec()))),
+                Event::Close { code, reason } => {
+                    let reply = code.map(|c| (c.0, reason.to_string()));
+                    self.close_received = true;
+                    if !self.close_sent {
+                        let mask = Some(self.mask());
+                        encode_close(&mut self.wbuf, code.map(|c| c.0), "", mask);
+                        self.close_sent = true;
+                    }
+                    return Ok(Some(Message::Close(reply)));
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> futures_core::Stream for WebSocket<S> {
+    type Item = Result<Message, WsError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_recv(cx)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for WebSocket<S> {
+    type Error = WsError;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Result<(), WsError>> {
+        let this = self.get_mut();
+        if this.wbuf.len() < 256 * 1024 {
+            return Poll::Ready(Ok(()));
+        }
+        this.poll_flush_buf(cx).map_err(WsError::Io)
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), WsError> {
+        self.get_mut().queue(&item)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Result<(), WsError>> {
+        self.get_mut().poll_flush_buf(cx).map_err(WsError::Io)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Result<(), WsError>> {
+        let this = self.get_mut();
+        if !this.close_sent {
+            this.queue(&Message::Close(Some((1000, String::new()))))?;
+        }
+        match this.poll_flush_buf(cx) {
+            Poll::Ready(Ok(())) => Pin::new(&mut this.io)
+                .poll_shutdown(cx)
+                .map_err(WsError::Io),
+            other => other.map_err(WsError::Io),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let c = ClientConfig::new("ws://127.0.0.1:7681/echo?x=1").unwrap();
+        assert_eq!(
+            (c.host(), c.port(), c.path()),
+            ("127.0.0.1", 7681, "/echo?x=1")
+        );
+        let c = ClientConfig::new("ws://example.com").unwrap();
+        assert_eq!((c.host(), c.port(), c.path()), ("example.com", 80, "/"));
+        let c = ClientConfig::new("ws://[::1]:9/a").unwrap();
+        assert_eq!((c.host(), c.port(), c.path()), ("::1", 9, "/a"));
+        let c = ClientConfig::new("ws://h?q").unwrap();
+        assert_eq!(c.path(), "/?q");
+        for bad in [
+            "http://x/",
+            "127.0.0.1:80",
+            "ws://",
+            "ws://h:port/",
+            "ws://u@h/",
+            "wss://h/",
+        ] {
+            assert!(ClientConfig::new(bad).is_err(), "{bad}");
+        }
+    }
+}
