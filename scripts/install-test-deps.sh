@@ -47,7 +47,11 @@ apt_install() {
 }
 
 # --- Debian packages -------------------------------------------------------
-apt_install libwebsockets-test-server curl
+apt_install libwebsockets-test-server curl chromium
+# Node for the browser tests: the machine's own if it has one, else Debian's.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    apt_install nodejs npm
+fi
 for b in libwebsockets-test-client libwebsockets-test-server; do
     if [ ! -x "/usr/bin/$b" ]; then
         echo "install-test-deps: /usr/bin/$b missing after install" >&2
@@ -86,6 +90,13 @@ if ! pins_ok; then
     PIP_DISABLE_PIP_VERSION_CHECK=1 "$VENV/bin/pip" install -q --no-input \
         "kosoku==$KOSOKU_VERSION" "websockets==$WEBSOCKETS_VERSION"
     pins_ok || { echo "install-test-deps: pinned packages still missing" >&2; exit 1; }
+fi
+
+# --- Browser tests: playwright-core (no browser download; Debian's chromium) --
+BROWSER_DIR="$REPO/tests/browser"
+if [ ! -f "$BROWSER_DIR/node_modules/playwright-core/package.json" ]; then
+    echo "install-test-deps: npm install in tests/browser (playwright-core)"
+    (cd "$BROWSER_DIR" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 
 echo "install-test-deps: ok (lws test apps in /usr/bin, kosoku $KOSOKU_VERSION + websockets $WEBSOCKETS_VERSION in $VENV)"
