@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[derive(clap::Args)]
 pub struct ClientArgs {
-    /// ws://host:port/path
+    /// ws://host:port/path or wss://host:port/path
     url: String,
     /// Subprotocol to offer (repeatable).
     #[arg(short, long = "protocol")]
@@ -26,6 +26,22 @@ pub struct ClientArgs {
     /// Connect timeout in seconds.
     #[arg(long, default_value_t = 5)]
     connect_timeout: u64,
+    /// wss: trust the CA certificates in this PEM file instead of the system's.
+    #[arg(long, value_name = "FILE")]
+    ca: Option<std::path::PathBuf>,
+    /// wss: client certificate chain (PEM), with --key.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    cert: Option<std::path::PathBuf>,
+    /// wss: private key (PEM) of --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<std::path::PathBuf>,
+    /// wss: accept any server certificate (self-signed, other name). For testing only.
+    #[arg(short = 'k', long)]
+    insecure: bool,
+}
+
+fn read_file(p: &std::path::Path) -> Result<Vec<u8>, String> {
+    std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))
 }
 
 pub fn run(a: ClientArgs) -> ExitCode {
@@ -54,6 +70,20 @@ async fn client(a: ClientArgs) -> ExitCode {
     cfg.connect_timeout = Duration::from_secs(a.connect_timeout);
     if a.no_deflate {
         cfg.deflate = None;
+    }
+    cfg.tls.insecure = a.insecure;
+    let files = (|| -> Result<(), String> {
+        if let Some(ca) = &a.ca {
+            cfg.tls.ca_pem = Some(read_file(ca)?);
+        }
+        if let (Some(c), Some(k)) = (&a.cert, &a.key) {
+            cfg.tls.client_cert_pem = Some((read_file(c)?, read_file(k)?));
+        }
+        Ok(())
+    })();
+    if let Err(e) = files {
+        eprintln!("rlws client: {e}");
+        return ExitCode::from(2);
     }
     for h in &a.headers {
         match h.split_once(':') {
@@ -115,7 +145,9 @@ async fn client(a: ClientArgs) -> ExitCode {
                     let _ = o.flush();
                 }
                 Some(Ok(Message::Close(c))) => {
-                    let _ = ws.flush().await;
+                    // Our reply goes out; then wait (briefly) for the server
+                    // to end the TCP connection, as RFC 6455 has it.
+                    let _ = ws.close(1000, "").await;
                     if stdin_open {
                         match c {
                             Some((code, reason)) => eprintln!("rlws client: server closed: {code} {reason}"),

@@ -348,3 +348,198 @@ fn rlws_client_pipes_lines_and_closes() {
         .unwrap();
     assert!(String::from_utf8_lossy(&status.stderr).contains("HTTP 400"));
 }
+
+/// Makes a CA, a server certificate for 127.0.0.1 and a client certificate
+/// with the openssl command line in `dir`.
+fn openssl_pki(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
+    )
+    .unwrap();
+    let ossl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (Debian package openssl) runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=rlws test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    ossl(&ca);
+    for name in ["server", "client"] {
+        let (key, csr, pem, subj) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+            format!("/CN={name}"),
+        );
+        let mut req = vec!["req"];
+        req.extend(ec);
+        req.extend(["-keyout", &key, "-out", &csr, "-subj", &subj]);
+        ossl(&req);
+        ossl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ]);
+    }
+}
+
+/// The Python websockets TLS echo server (tests/peers/wss_echo_server.py).
+struct WssPeer {
+    child: Child,
+    port: u16,
+}
+
+impl WssPeer {
+    fn start(dir: &Path, client_ca: bool) -> WssPeer {
+        use std::io::BufRead;
+        let mut cmd = Command::new(python());
+        cmd.arg(need(&repo().join("tests/peers/wss_echo_server.py")))
+            .arg(dir.join("server.pem"))
+            .arg(dir.join("server.key"));
+        if client_ca {
+            cmd.arg("--client-ca").arg(dir.join("ca.pem"));
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start wss_echo_server.py");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("wss_echo_server.py said {line:?}"));
+        WssPeer { child, port }
+    }
+}
+
+impl Drop for WssPeer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn rlws_client_wss_against_python_websockets_on_openssl() {
+    let dir = std::env::temp_dir().join(format!("rlws-wss-{}", std::process::id()));
+    openssl_pki(&dir);
+    let client = |url: &str, stdin: &str, extra: &[&str]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rlws"))
+            .arg("client")
+            .arg(url)
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let ca = dir.join("ca.pem");
+    let ca = ca.to_str().unwrap();
+    let peer = WssPeer::start(&dir, false);
+    let url = format!("wss://127.0.0.1:{}/", peer.port);
+    // One line per run: Python websockets answers a close at once and drops
+    // what its handler sends after that, so replies still in flight when
+    // stdin ends would be lost.
+    let (ok, out, err) = client(&url, "secure κόσμε\n", &["--ca", ca]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "secure κόσμε\n");
+    // The system's roots do not trust the test CA.
+    let (ok, _, err) = client(&url, "hi\n", &[]);
+    assert!(!ok && err.contains("TLS"), "{err}");
+    // --insecure accepts it.
+    let (ok, out, err) = client(&url, "anyway\n", &["-k"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "anyway\n");
+    // A missing CA file is a usage error.
+    let (ok, _, err) = client(&url, "", &["--ca", "/nonexistent/ca.pem"]);
+    assert!(!ok && err.contains("/nonexistent/ca.pem"), "{err}");
+    drop(peer);
+
+    // A server that requires a client certificate.
+    let peer = WssPeer::start(&dir, true);
+    let url = format!("wss://127.0.0.1:{}/", peer.port);
+    let cert = dir.join("client.pem");
+    let key = dir.join("client.key");
+    let (ok, out, err) = client(
+        &url,
+        "with a certificate\n",
+        &[
+            "--ca",
+            ca,
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out, "with a certificate\n");
+    let (ok, out, _) = client(&url, "without\n", &["--ca", ca]);
+    assert!(
+        !ok && out.is_empty(),
+        "no client certificate must not get through"
+    );
+    drop(peer);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,4 +1,4 @@
-//! The WebSocket client: connect to `ws://` URLs and talk through an async
+//! The WebSocket client: connect to `ws://` and `wss://` URLs and talk through an async
 //! [`WebSocket`] (a `Stream` of [`Message`]s and a `Sink` for them, plus
 //! plain `recv`/`send` methods).
 //!
@@ -16,12 +16,21 @@
 //!
 //! Connecting reports why it failed ([`ConnectError`]): the name did not
 //! resolve, the connection was refused, the 5 s connect timeout (lws' default;
-//! [`ClientConfig::connect_timeout`]) passed, the server answered with another
-//! HTTP status, or its handshake did not match what was asked.
+//! [`ClientConfig::connect_timeout`]) passed, TLS failed (say, an untrusted
+//! certificate), the server answered with another HTTP status, or its
+//! handshake did not match what was asked.
+//!
+//! `wss://` uses rustls with the platform's CA certificates, or the ones in
+//! [`ClientConfig::tls`].
+//!
+//! The same connections can also run on a [`crate::Context`]'s service
+//! threads with the typed [`crate::protocol::Protocol`] callbacks: see
+//! [`crate::Context::connect`].
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context as TaskCx, Poll};
 use std::time::Duration;
@@ -33,6 +42,9 @@ use rlws_ws::utf8::Utf8Stream;
 use rlws_ws::{CloseCode, DataKind, Event, Limits, OpCode, ProtocolError, Receiver, Role};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+
+use crate::tls::TlsClientOptions;
+use crate::transport::Transport;
 
 /// A WebSocket message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +67,9 @@ pub struct ClientConfig {
     host: String,
     port: u16,
     path: String,
+    secure: bool,
+    /// TLS settings for `wss://` (CA, client certificate, SNI name).
+    pub tls: TlsClientOptions,
     /// Subprotocols to offer, in order of preference.
     pub subprotocols: Vec<String>,
     /// Extra request headers.
@@ -83,21 +98,17 @@ impl std::fmt::Display for UrlError {
 impl std::error::Error for UrlError {}
 
 impl ClientConfig {
-    /// A configuration for `url` (`ws://host[:port][/path][?query]`) with
+    /// A configuration for `url` (`ws://` or `wss://host[:port][/path][?query]`) with
     /// defaults: no subprotocol, permessage-deflate offered, 5 s connect
     /// timeout, 16 MiB messages.
     pub fn new(url: &str) -> Result<Self, UrlError> {
         let (scheme, rest) = url
             .split_once("://")
             .ok_or_else(|| UrlError(format!("{url}: no scheme")))?;
-        let default_port = match scheme.to_ascii_lowercase().as_str() {
-            "ws" => 80,
-            "wss" => {
-                return Err(UrlError(format!(
-                    "{url}: wss:// (TLS) is not supported by this build yet"
-                )))
-            }
-            other => return Err(UrlError(format!("{url}: scheme {other} is not ws"))),
+        let (default_port, secure) = match scheme.to_ascii_lowercase().as_str() {
+            "ws" => (80, false),
+            "wss" => (443, true),
+            other => return Err(UrlError(format!("{url}: scheme {other} is not ws or wss"))),
         };
         let (authority, path) = match rest.find(['/', '?']) {
             Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
@@ -133,6 +144,8 @@ impl ClientConfig {
             host,
             port,
             path,
+            secure,
+            tls: TlsClientOptions::default(),
             subprotocols: Vec::new(),
             headers: Vec::new(),
             connect_timeout: Duration::from_secs(5),
@@ -168,6 +181,11 @@ impl ClientConfig {
     pub fn path(&self) -> &str {
         &self.path
     }
+
+    /// True for `wss://`.
+    pub fn is_secure(&self) -> bool {
+        self.secure
+    }
 }
 
 /// Why a connection could not be opened.
@@ -179,6 +197,8 @@ pub enum ConnectError {
     Refused,
     /// The connect timeout passed.
     Timeout,
+    /// TLS failed (certificate not trusted, wrong name, no common protocol...).
+    Tls(String),
     /// The server answered the upgrade with another HTTP status.
     Status(u16),
     /// The server's handshake did not match the request.
@@ -193,6 +213,7 @@ impl std::fmt::Display for ConnectError {
             ConnectError::Dns(h) => write!(f, "cannot resolve {h}"),
             ConnectError::Refused => f.write_str("connection refused"),
             ConnectError::Timeout => f.write_str("connect timed out"),
+            ConnectError::Tls(e) => write!(f, "TLS: {e}"),
             ConnectError::Status(s) => write!(f, "server answered HTTP {s} instead of 101"),
             ConnectError::Handshake(s) => write!(f, "handshake failed: {s}"),
             ConnectError::Io(e) => write!(f, "{e}"),
@@ -234,7 +255,7 @@ impl From<io::Error> for WsError {
 /// Random bits for keys and masks: the standard library's per-process
 /// random SipHash keys, stirred with a counter. Masking keys need to be
 /// unpredictable to page scripts, not cryptographically strong.
-fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut h = RandomState::new().build_hasher();
@@ -243,15 +264,31 @@ fn random_u64() -> u64 {
 }
 
 /// Connects and performs the opening handshake.
-pub async fn connect(cfg: ClientConfig) -> Result<WebSocket<TcpStream>, ConnectError> {
-    let timeout = cfg.connect_timeout;
-    match tokio::time::timeout(timeout, connect_inner(cfg)).await {
+pub async fn connect(cfg: ClientConfig) -> Result<WebSocket<Transport>, ConnectError> {
+    let (io, opened, _) = open(&cfg).await?;
+    Ok(WebSocket::from_opened(io, opened, &cfg))
+}
+
+/// Connects (TCP, then TLS for `wss://`) and does the opening handshake,
+/// all within the connect timeout.
+pub(crate) async fn open(
+    cfg: &ClientConfig,
+) -> Result<(Transport, Opened, SocketAddr), ConnectError> {
+    match tokio::time::timeout(cfg.connect_timeout, open_inner(cfg)).await {
         Ok(r) => r,
         Err(_) => Err(ConnectError::Timeout),
     }
 }
 
-async fn connect_inner(cfg: ClientConfig) -> Result<WebSocket<TcpStream>, ConnectError> {
+async fn open_inner(cfg: &ClientConfig) -> Result<(Transport, Opened, SocketAddr), ConnectError> {
+    // Check the TLS settings before touching the network.
+    let tls = if cfg.secure {
+        let c = crate::tls::client_config(&cfg.tls, &[b"http/1.1"]).map_err(ConnectError::Tls)?;
+        let name = cfg.tls.server_name.as_deref().unwrap_or(&cfg.host);
+        Some((c, crate::tls::server_name(name).map_err(ConnectError::Tls)?))
+    } else {
+        None
+    };
     let addrs: Vec<_> = tokio::net::lookup_host((cfg.host.as_str(), cfg.port))
         .await
         .map_err(|_| ConnectError::Dns(cfg.host.clone()))?
@@ -264,16 +301,35 @@ async fn connect_inner(cfg: ClientConfig) -> Result<WebSocket<TcpStream>, Connec
     for a in addrs {
         match TcpStream::connect(a).await {
             Ok(s) => {
-                stream = Some(s);
+                stream = Some((s, a));
                 break;
             }
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => last = ConnectError::Refused,
             Err(e) => last = ConnectError::Io(e),
         }
     }
-    let stream = stream.ok_or(last)?;
+    let (stream, peer) = stream.ok_or(last)?;
     let _ = stream.set_nodelay(true);
-    handshake_on(stream, &cfg).await
+    let mut io = match tls {
+        None => Transport::Tcp(stream),
+        Some((c, name)) => {
+            let s = tokio_rustls::TlsConnector::from(c)
+                .connect(name, stream)
+                .await
+                .map_err(|e| ConnectError::Tls(tls_reason(e)))?;
+            Transport::Other(Box::new(s))
+        }
+    };
+    let opened = client_handshake(&mut io, cfg).await?;
+    Ok((io, opened, peer))
+}
+
+/// The rustls error inside an I/O error from the TLS handshake, as text.
+fn tls_reason(e: io::Error) -> String {
+    match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        Some(r) => r.to_string(),
+        None => e.to_string(),
+    }
 }
 
 /// Performs the client handshake on an already connected stream (any
@@ -282,6 +338,24 @@ pub async fn handshake_on<S: AsyncRead + AsyncWrite + Unpin>(
     mut io: S,
     cfg: &ClientConfig,
 ) -> Result<WebSocket<S>, ConnectError> {
+    let opened = client_handshake(&mut io, cfg).await?;
+    Ok(WebSocket::from_opened(io, opened, cfg))
+}
+
+/// What the opening handshake settled.
+pub(crate) struct Opened {
+    pub(crate) protocol: Option<String>,
+    pub(crate) deflate: Option<deflate::Params>,
+    /// Bytes after the response head (the first frames).
+    pub(crate) leftover: Vec<u8>,
+    /// The response headers.
+    pub(crate) headers: hyper::HeaderMap,
+}
+
+async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut S,
+    cfg: &ClientConfig,
+) -> Result<Opened, ConnectError> {
     let mut key_bytes = [0u8; 16];
     key_bytes[..8].copy_from_slice(&random_u64().to_ne_bytes());
     key_bytes[8..].copy_from_slice(&random_u64().to_ne_bytes());
@@ -291,7 +365,8 @@ pub async fn handshake_on<S: AsyncRead + AsyncWrite + Unpin>(
     } else {
         cfg.host.clone()
     };
-    let host = if cfg.port == 80 {
+    let default_port = if cfg.secure { 443 } else { 80 };
+    let host = if cfg.port == default_port {
         host
     } else {
         format!("{host}:{}", cfg.port)
@@ -330,7 +405,7 @@ pub async fn handshake_on<S: AsyncRead + AsyncWrite + Unpin>(
     let mut have = 0;
     let head_len = loop {
         let mut rb = ReadBuf::new(&mut buf[have..]);
-        std::future::poll_fn(|cx| Pin::new(&mut io).poll_read(cx, &mut rb))
+        std::future::poll_fn(|cx| Pin::new(&mut *io).poll_read(cx, &mut rb))
             .await
             .map_err(ConnectError::Io)?;
         let n = rb.filled().len();
@@ -411,14 +486,21 @@ pub async fn handshake_on<S: AsyncRead + AsyncWrite + Unpin>(
             Some(found.ok_or_else(|| ConnectError::Handshake(first_err.into()))?)
         }
     };
-    let leftover = buf[head_len..have].to_vec();
-    Ok(WebSocket::new(
-        io,
+    let mut headers = hyper::HeaderMap::new();
+    for h in resp.headers.iter() {
+        if let (Ok(k), Ok(v)) = (
+            hyper::header::HeaderName::from_bytes(h.name.as_bytes()),
+            hyper::header::HeaderValue::from_bytes(h.value),
+        ) {
+            headers.append(k, v);
+        }
+    }
+    Ok(Opened {
         protocol,
-        params.map(|p| (p, cfg.deflate.unwrap_or_default())),
-        leftover,
-        cfg.max_message,
-    ))
+        deflate: params,
+        leftover: buf[head_len..have].to_vec(),
+        headers,
+    })
 }
 
 struct ClientPmd {
@@ -465,6 +547,16 @@ impl<S> std::fmt::Debug for WebSocket<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
+    fn from_opened(io: S, o: Opened, cfg: &ClientConfig) -> Self {
+        WebSocket::new(
+            io,
+            o.protocol,
+            o.deflate.map(|p| (p, cfg.deflate.unwrap_or_default())),
+            o.leftover,
+            cfg.max_message,
+        )
+    }
+
     fn new(
         io: S,
         protocol: Option<String>,
@@ -855,6 +947,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn client_websocket_is_send() {
+        fn send<T: Send>() {}
+        send::<WebSocket<Transport>>();
+        send::<ClientConfig>();
+    }
+
+    #[test]
     fn urls() {
         let c = ClientConfig::new("ws://127.0.0.1:7681/echo?x=1").unwrap();
         assert_eq!(
@@ -867,13 +966,20 @@ mod tests {
         assert_eq!((c.host(), c.port(), c.path()), ("::1", 9, "/a"));
         let c = ClientConfig::new("ws://h?q").unwrap();
         assert_eq!(c.path(), "/?q");
+        let c = ClientConfig::new("WSS://example.com/x").unwrap();
+        assert_eq!(
+            (c.host(), c.port(), c.is_secure()),
+            ("example.com", 443, true)
+        );
+        assert!(!ClientConfig::new("ws://h/").unwrap().is_secure());
         for bad in [
             "http://x/",
+            "https://x/",
             "127.0.0.1:80",
             "ws://",
+            "wss://",
             "ws://h:port/",
             "ws://u@h/",
-            "wss://h/",
         ] {
             assert!(ClientConfig::new(bad).is_err(), "{bad}");
         }

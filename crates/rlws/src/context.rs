@@ -21,6 +21,13 @@ use crate::ws::{Clock, ConnSignal, Entry, ErasedProtocol};
 pub(crate) enum ThreadMsg {
     /// A newly accepted connection for this thread.
     Accept(std::net::TcpStream, SocketAddr),
+    /// Open a client connection for protocol number `proto` (already counted
+    /// in the thread's live connections).
+    Connect {
+        proto: usize,
+        cfg: Box<crate::client::ClientConfig>,
+        id: u64,
+    },
     /// An event for protocol number `proto` on this thread.
     Post {
         proto: usize,
@@ -144,6 +151,38 @@ impl Shared {
         self.generation.load(Ordering::Relaxed)
     }
 
+    /// Starts a client connection for protocol `proto` on thread `tsi` (or the
+    /// least-loaded one).
+    pub(crate) fn connect(
+        &self,
+        proto: usize,
+        cfg: crate::client::ClientConfig,
+        tsi: Option<usize>,
+    ) -> Result<ClientHandle, ClientStartError> {
+        if proto >= self.protocols.len() {
+            return Err(ClientStartError::NoSuchProtocol);
+        }
+        let tsi = match tsi {
+            Some(t) if t < self.thread_count() => {
+                self.live[t].fetch_add(1, Ordering::Relaxed);
+                t
+            }
+            Some(_) => return Err(ClientStartError::NoSuchThread),
+            None => self.place().ok_or(ClientStartError::Full)?,
+        };
+        let id = self.next_id();
+        let msg = ThreadMsg::Connect {
+            proto,
+            cfg: Box::new(cfg),
+            id,
+        };
+        if !self.send(tsi, msg) {
+            self.live[tsi].fetch_sub(1, Ordering::Relaxed);
+            return Err(ClientStartError::Stopped);
+        }
+        Ok(ClientHandle { id, tsi })
+    }
+
     /// Picks the least-loaded thread with room, and counts the connection on it.
     fn place(&self) -> Option<usize> {
         let (tsi, n) = self
@@ -197,6 +236,44 @@ impl Default for ContextBuilder {
         }
     }
 }
+
+/// A client connection being opened: its connection id (as in
+/// [`crate::protocol::Cx::id`]) and service thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientHandle {
+    /// The connection id; `established`, the callbacks after it and
+    /// `client_connection_error` see the same id.
+    pub id: u64,
+    /// The service thread it runs on.
+    pub tsi: usize,
+}
+
+/// Why a client connection could not even be started (connection errors
+/// come later, through [`Protocol::client_connection_error`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientStartError {
+    /// No protocol registered under that name.
+    NoSuchProtocol,
+    /// No service thread with that index.
+    NoSuchThread,
+    /// Every thread is at its connection cap.
+    Full,
+    /// The context is shutting down.
+    Stopped,
+}
+
+impl std::fmt::Display for ClientStartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ClientStartError::NoSuchProtocol => "no protocol registered under that name",
+            ClientStartError::NoSuchThread => "no such service thread",
+            ClientStartError::Full => "every service thread is at its connection cap",
+            ClientStartError::Stopped => "the context is shutting down",
+        })
+    }
+}
+
+impl std::error::Error for ClientStartError {}
 
 /// An error starting the context.
 #[derive(Debug)]
@@ -401,6 +478,22 @@ impl Context {
         self.shared.refused.load(Ordering::Relaxed)
     }
 
+    /// Opens a client WebSocket (lws' `lws_client_connect_via_info`) that
+    /// runs on a service thread with protocol `protocol`'s callbacks:
+    /// `established` (with [`crate::protocol::Handshake::client`] set) once the
+    /// handshake is done, then the same callbacks as a server connection; or
+    /// [`Protocol::client_connection_error`] with the reason if it fails.
+    /// Returns at once. The protocol's permessage-deflate settings decide
+    /// whether compression is offered. Subprotocols to offer are
+    /// `cfg.subprotocols` (none by default).
+    pub fn connect(
+        &self,
+        protocol: &str,
+        cfg: crate::client::ClientConfig,
+    ) -> Result<ClientHandle, ClientStartError> {
+        self.poster().connect(protocol, cfg)
+    }
+
     /// A handle for posting events into service threads from any thread.
     pub fn poster(&self) -> Poster {
         Poster {
@@ -464,6 +557,21 @@ impl Poster {
     /// Number of service threads.
     pub fn thread_count(&self) -> usize {
         self.shared.thread_count()
+    }
+
+    /// [`Context::connect`], from any thread.
+    pub fn connect(
+        &self,
+        protocol: &str,
+        cfg: crate::client::ClientConfig,
+    ) -> Result<ClientHandle, ClientStartError> {
+        let proto = self
+            .shared
+            .protocols
+            .iter()
+            .position(|p| p.name() == protocol)
+            .ok_or(ClientStartError::NoSuchProtocol)?;
+        self.shared.connect(proto, cfg, None)
     }
 
     /// Asks every service thread to close its connections and end.
@@ -553,6 +661,13 @@ fn service_thread(
                         Err(e) => tracing::warn!(error = %e, "cannot register connection"),
                     }
                 }
+                ThreadMsg::Connect { proto, cfg, id } => {
+                    let guard = LiveGuard {
+                        shared: shared.clone(),
+                        tsi,
+                    };
+                    tokio::task::spawn_local(client_conn(core.clone(), proto, *cfg, id, guard));
+                }
                 ThreadMsg::Post { proto, event } => {
                     if let (Some(p), Some(slot)) =
                         (shared.protocols.get(proto), core.slots.get(proto))
@@ -582,6 +697,62 @@ fn service_thread(
         }
     });
     tracing::debug!(tsi, "service thread ended");
+}
+
+/// Opens a client connection and runs it with its protocol's callbacks.
+async fn client_conn(
+    core: Rc<ThreadCore>,
+    proto: usize,
+    mut cfg: crate::client::ClientConfig,
+    id: u64,
+    _guard: LiveGuard,
+) {
+    let (Some(p), Some(slot)) = (core.shared.protocols.get(proto), core.slots.get(proto)) else {
+        return;
+    };
+    if p.deflate_config().is_none() {
+        cfg.deflate = None;
+        cfg.deflate_also.clear();
+    }
+    let (io, opened, peer) = match crate::client::open(&cfg).await {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::debug!(id, url_host = cfg.host(), error = %e, "client connection failed");
+            p.connect_failed(slot, id, &e);
+            return;
+        }
+    };
+    let (path, query) = match cfg.path().split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (cfg.path(), None),
+    };
+    let hs = crate::protocol::Handshake {
+        path,
+        query,
+        headers: &opened.headers,
+        peer,
+        client: true,
+    };
+    let start = match p.accept(slot, &hs, id, opened.deflate) {
+        Ok(s) => s,
+        Err(c) => {
+            tracing::debug!(id, reason = %c.reason, "client connection refused by its protocol");
+            return;
+        }
+    };
+    core.shared.conn_opened(ConnEntry {
+        id,
+        peer,
+        protocol: p.name().to_string(),
+        path: path.to_string(),
+        user_agent: None,
+        since_ms: now_ms(),
+        tsi: core.tsi,
+    });
+    let leftover = bytes::Bytes::from(opened.leftover);
+    start
+        .start(Some((io, leftover)), rlws_ws::Role::Client)
+        .await;
 }
 
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {

@@ -181,6 +181,7 @@ fn try_upgrade(
         query: req.uri().query(),
         headers: h,
         peer,
+        client: false,
     };
     let start = match proto.accept(&core.slots[index], &hs, id, deflate.as_ref().map(|d| d.0)) {
         Ok(s) => s,
@@ -225,15 +226,22 @@ fn try_upgrade(
     tokio::task::spawn_local(async move {
         let io = match on_upgrade.await {
             Ok(up) => match up.downcast::<TokioIo<TcpStream>>() {
-                Ok(parts) => Some((parts.io.into_inner(), parts.read_buf)),
-                Err(_) => None,
+                Ok(parts) => Some((
+                    crate::transport::Transport::Tcp(parts.io.into_inner()),
+                    parts.read_buf,
+                )),
+                // Not plain TCP (TLS, an HTTP/2 stream): run on the upgraded stream.
+                Err(up) => Some((
+                    crate::transport::Transport::Other(Box::new(TokioIo::new(up))),
+                    Bytes::new(),
+                )),
             },
             Err(e) => {
                 tracing::debug!(error = %e, "upgrade failed");
                 None
             }
         };
-        start.start(io).await;
+        start.start(io, rlws_ws::Role::Server).await;
         drop(guard);
     });
     resp

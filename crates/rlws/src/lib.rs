@@ -36,9 +36,14 @@ mod http;
 pub mod limits;
 pub mod protocol;
 pub mod ring;
+pub mod tls;
+pub mod transport;
 mod ws;
 
-pub use context::{ConnEntry, Context, ContextBuilder, HttpOptions, Poster, Site, StartError};
+pub use context::{
+    ClientHandle, ClientStartError, ConnEntry, Context, ContextBuilder, HttpOptions, Poster, Site,
+    StartError,
+};
 pub use protocol::{
     Close, Cx, Handshake, Protocol, ProtocolOptions, Received, RxMode, ThreadCx, WriteFull, Writer,
 };

@@ -134,10 +134,13 @@ pub struct Handshake<'a> {
     pub path: &'a str,
     /// The query string, if any.
     pub query: Option<&'a str>,
-    /// The request headers.
+    /// The request headers (server side) or the response headers (client side).
     pub headers: &'a hyper::HeaderMap,
     /// The peer address.
     pub peer: SocketAddr,
+    /// True for a connection this side opened ([`crate::Context::connect`]):
+    /// lws' CLIENT_ESTABLISHED rather than ESTABLISHED.
+    pub client: bool,
 }
 
 /// A WebSocket protocol, with one method per lws callback reason.
@@ -161,8 +164,10 @@ pub trait Protocol: Send + Sync + Sized + 'static {
     /// Creates the state for one service thread (lws' PROTOCOL_INIT).
     fn thread_init(&self, tsi: usize) -> Self::ThreadState;
 
-    /// A connection was accepted for this protocol. Return its session, or
-    /// refuse it (the handshake is answered 403).
+    /// A connection was accepted for this protocol, or a client connection
+    /// of it completed its handshake ([`Handshake::client`]). Return its
+    /// session, or refuse it (a server answers the handshake 403; a client
+    /// drops the connection).
     fn established(
         &self,
         cx: &mut Cx<'_, Self>,
@@ -202,6 +207,18 @@ pub trait Protocol: Send + Sync + Sized + 'static {
     /// An event posted from another thread arrived on this thread.
     fn event(&self, cx: &mut ThreadCx<'_, Self>, event: Self::Event) {
         let _ = (cx, event);
+    }
+
+    /// A client connection ([`crate::Context::connect`]) with this id could
+    /// not be opened; `error` says why (lws' CLIENT_CONNECTION_ERROR).
+    fn client_connection_error(
+        &self,
+        cx: &mut ThreadCx<'_, Self>,
+        id: u64,
+        error: &crate::client::ConnectError,
+    ) {
+        let _ = (cx, id);
+        tracing::debug!(id, %error, "client connection failed");
     }
 }
 
@@ -343,6 +360,17 @@ impl<'a, P: Protocol> Cx<'a, P> {
         self.pt.post_others(event);
     }
 
+    /// Opens a client connection of this protocol on this service thread
+    /// (see [`crate::Context::connect`]).
+    pub fn connect(
+        &self,
+        cfg: crate::client::ClientConfig,
+    ) -> Result<crate::context::ClientHandle, crate::context::ClientStartError> {
+        self.pt
+            .shared
+            .connect(self.pt.index, cfg, Some(self.pt.tsi))
+    }
+
     /// A snapshot of the WebSocket connections of the whole context.
     pub fn connections(&self) -> Vec<crate::context::ConnEntry> {
         self.pt.shared.connections()
@@ -379,6 +407,18 @@ impl<'a, P: Protocol> ThreadCx<'a, P> {
     /// Resumes reading on every connection of this protocol on this thread.
     pub fn resume_rx_all(&mut self) {
         self.pt.request_all(ConnSignal::RESUME_RX);
+    }
+
+    /// Opens a client connection of this protocol on this service thread
+    /// (see [`crate::Context::connect`]); for retries from
+    /// [`Protocol::client_connection_error`].
+    pub fn connect(
+        &self,
+        cfg: crate::client::ClientConfig,
+    ) -> Result<crate::context::ClientHandle, crate::context::ClientStartError> {
+        self.pt
+            .shared
+            .connect(self.pt.index, cfg, Some(self.pt.tsi))
     }
 }
 
@@ -425,17 +465,7 @@ impl Writer<'_> {
     }
 
     fn mask_key(&self) -> Option<[u8; 4]> {
-        self.mask.map(|seed| {
-            // xorshift64*: masking keys only need to be unpredictable to
-            // scripts in the same page, not cryptographic.
-            let mut x = seed.get();
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            seed.set(x);
-            let v = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
-            (v as u32).to_ne_bytes()
-        })
+        self.mask.map(next_mask)
     }
 
     /// Bytes that can still be written in this callback.
@@ -538,6 +568,18 @@ impl Writer<'_> {
         let mask = self.mask_key();
         encode_close(self.out, Some(code.0), reason, mask);
     }
+}
+
+/// The next client masking key from `seed` (xorshift64*: masking keys only
+/// need to be unpredictable to scripts in the same page, not cryptographic).
+pub(crate) fn next_mask(seed: &Cell<u64>) -> [u8; 4] {
+    let mut x = seed.get();
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    seed.set(x);
+    let v = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
+    (v as u32).to_ne_bytes()
 }
 
 /// Writes `out`, then `hdr`, then `data` with one vectored write, and leaves

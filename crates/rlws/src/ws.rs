@@ -8,15 +8,14 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Poll, Waker};
+use std::task::{Context as TaskCx, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
 use rlws_ws::deflate::{Deflater, InflateError, Inflater};
 use rlws_ws::utf8::Utf8Stream;
 use rlws_ws::{CloseCode, DataKind, Event, Limits, ProtocolError, Receiver, Role};
-use tokio::io::{AsyncWriteExt, Interest};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::{sleep, Instant, Sleep};
 
 use crate::context::{Shared, ThreadMsg};
@@ -24,6 +23,7 @@ use crate::protocol::{
     Close, Control, Cx, DeflateConfig, DeflateParams, Handshake, Protocol, ProtocolOptions,
     Received, RxMode, ThreadCx, Writer,
 };
+use crate::transport::Transport;
 
 /// Size of the per-thread read buffer shared by all connections of a thread.
 const READ_BUF: usize = 64 * 1024;
@@ -186,6 +186,7 @@ pub(crate) trait ErasedProtocol: Send + Sync {
         deflate: Option<DeflateParams>,
     ) -> Result<Box<dyn StartConn>, Close>;
     fn deliver(&self, slot: &Rc<dyn Any>, event: Box<dyn Any + Send>);
+    fn connect_failed(&self, slot: &Rc<dyn Any>, id: u64, err: &crate::client::ConnectError);
     fn signal_all(&self, slot: &Rc<dyn Any>, flag: u8);
     fn sweep(&self, slot: &Rc<dyn Any>, now: u32, ping_after: u32, pong_timeout: u32);
     fn live(&self, slot: &Rc<dyn Any>) -> usize;
@@ -197,7 +198,8 @@ pub(crate) trait StartConn {
     /// Runs the connection; `io` is `None` when the upgrade failed.
     fn start(
         self: Box<Self>,
-        io: Option<(TcpStream, Bytes)>,
+        io: Option<(Transport, Bytes)>,
+        role: Role,
     ) -> Pin<Box<dyn std::future::Future<Output = ()>>>;
 }
 
@@ -276,6 +278,16 @@ impl<P: Protocol> ErasedProtocol for Entry<P> {
         }
     }
 
+    fn connect_failed(&self, slot: &Rc<dyn Any>, id: u64, err: &crate::client::ConnectError) {
+        let Some(pt) = slot_of::<P>(slot) else { return };
+        let mut state = pt.state.borrow_mut();
+        let mut cx = ThreadCx {
+            pt: &pt,
+            state: &mut state,
+        };
+        pt.proto.client_connection_error(&mut cx, id, err);
+    }
+
     fn signal_all(&self, slot: &Rc<dyn Any>, flag: u8) {
         if let Some(pt) = slot_of::<P>(slot) {
             pt.request_all(flag);
@@ -316,7 +328,8 @@ struct Pending<P: Protocol> {
 impl<P: Protocol> StartConn for Pending<P> {
     fn start(
         self: Box<Self>,
-        io: Option<(TcpStream, Bytes)>,
+        io: Option<(Transport, Bytes)>,
+        role: Role,
     ) -> Pin<Box<dyn std::future::Future<Output = ()>>> {
         let Pending {
             pt,
@@ -327,7 +340,7 @@ impl<P: Protocol> StartConn for Pending<P> {
         Box::pin(async move {
             match io {
                 Some((io, leftover)) => {
-                    let mut conn = Conn::new(pt, sig, session, ctl, io);
+                    let mut conn = Conn::new(pt, sig, session, ctl, io, role);
                     conn.run(leftover).await;
                 }
                 None => {
@@ -362,17 +375,26 @@ pub(crate) struct Pmd {
 }
 
 impl Pmd {
-    fn server(p: &DeflateParams, cfg: &DeflateConfig) -> Box<Pmd> {
-        Box::new(Pmd {
-            deflater: Deflater::new(
+    fn new(p: &DeflateParams, cfg: &DeflateConfig, role: Role) -> Box<Pmd> {
+        let (bits, no_takeover, peer_no_takeover) = match role {
+            Role::Server => (
                 p.server_max_window_bits,
-                cfg.level,
+                p.server_no_context_takeover,
+                p.client_no_context_takeover,
+            ),
+            Role::Client => (
+                p.client_max_window_bits,
+                p.client_no_context_takeover,
                 p.server_no_context_takeover,
             ),
-            inflater: Inflater::new(p.client_no_context_takeover),
+        };
+        Box::new(Pmd {
+            // zlib cannot make an 8-bit window: send uncompressed then.
+            deflater: Deflater::new(bits.max(9), cfg.level, no_takeover),
+            inflater: Inflater::new(peer_no_takeover),
             scratch_out: Vec::new(),
             scratch_in: Vec::new(),
-            compress_enabled: true,
+            compress_enabled: bits >= 9,
             min_size: cfg.min_size,
             inflated: 0,
             utf8: Utf8Stream::new(),
@@ -395,7 +417,11 @@ struct Conn<P: Protocol> {
     sig: Rc<ConnSignal>,
     session: Option<P::Session>,
     ctl: Control,
-    io: TcpStream,
+    io: Transport,
+    /// Bytes handed to a buffering transport (TLS) and not yet flushed.
+    unflushed: bool,
+    /// Client connections mask what they send.
+    mask: Option<Cell<u64>>,
     rx: Receiver,
     out: Vec<u8>,
     out_pos: usize,
@@ -418,8 +444,9 @@ struct Conn<P: Protocol> {
 /// What woke the driver.
 enum Wake {
     Flags(u8),
-    Readable,
-    Writable,
+    /// This many bytes were read into the thread's read buffer (0: end of stream).
+    Read(usize),
+    Written,
     Timer,
     Deadline,
 }
@@ -430,18 +457,19 @@ impl<P: Protocol> Conn<P> {
         sig: Rc<ConnSignal>,
         session: P::Session,
         ctl: Control,
-        io: TcpStream,
+        io: Transport,
+        role: Role,
     ) -> Self {
         let opts = pt.opts;
         let mut rx = Receiver::new(
-            Role::Server,
+            role,
             Limits {
                 max_frame: opts.max_frame,
                 max_message: opts.max_message,
             },
         );
         let pmd = match (&ctl.deflate, &opts.deflate) {
-            (Some(p), Some(cfg)) => Some(Pmd::server(p, cfg)),
+            (Some(p), Some(cfg)) => Some(Pmd::new(p, cfg, role)),
             _ => None,
         };
         rx.set_rsv1_allowed(pmd.is_some());
@@ -451,6 +479,8 @@ impl<P: Protocol> Conn<P> {
             session: Some(session),
             ctl,
             io,
+            unflushed: false,
+            mask: (role == Role::Client).then(|| Cell::new(crate::client::random_u64() | 1)),
             rx,
             out: Vec::new(),
             out_pos: 0,
@@ -469,7 +499,7 @@ impl<P: Protocol> Conn<P> {
     }
 
     async fn run(&mut self, leftover: Bytes) {
-        let _ = self.io.set_nodelay(true);
+        self.io.set_nodelay();
         self.apply_control();
         if !leftover.is_empty() {
             let mut v = leftover.to_vec();
@@ -490,7 +520,7 @@ impl<P: Protocol> Conn<P> {
             if self.closing == Closing::Done || (self.eof && self.closing != Closing::Sent) {
                 break;
             }
-            if self.eof && self.closing == Closing::Sent && self.out_pos >= self.out.len() {
+            if self.eof && self.closing == Closing::Sent && !self.has_output() {
                 break;
             }
             let mut waited = false;
@@ -499,11 +529,13 @@ impl<P: Protocol> Conn<P> {
                 if f != 0 {
                     return Poll::Ready(Wake::Flags(f));
                 }
-                if self.out_pos < self.out.len() && self.io.poll_write_ready(cx).is_ready() {
-                    return Poll::Ready(Wake::Writable);
+                if self.has_output() && self.poll_output(cx).is_ready() {
+                    return Poll::Ready(Wake::Written);
                 }
-                if !self.ctl.paused && !self.eof && self.io.poll_read_ready(cx).is_ready() {
-                    return Poll::Ready(Wake::Readable);
+                if !self.ctl.paused && !self.eof {
+                    if let Poll::Ready(n) = self.poll_input(cx) {
+                        return Poll::Ready(Wake::Read(n));
+                    }
                 }
                 if let Some(t) = self.timer.as_mut() {
                     if t.as_mut().poll(cx).is_ready() {
@@ -526,8 +558,8 @@ impl<P: Protocol> Conn<P> {
             .await;
             match wake {
                 Wake::Flags(f) => self.on_flags(f),
-                Wake::Readable => self.read(),
-                Wake::Writable => self.flush(),
+                Wake::Read(n) => self.on_read(n),
+                Wake::Written => {}
                 Wake::Timer => {
                     self.timer = None;
                     self.callback(|p, cx, s| p.timer(cx, s));
@@ -559,13 +591,14 @@ impl<P: Protocol> Conn<P> {
             self.ctl.paused = false;
         }
         if f & ConnSignal::PING != 0 && self.closing == Closing::Open {
+            let mask = self.mask.as_ref().map(crate::protocol::next_mask);
             rlws_ws::frame::encode_frame(
                 &mut self.out,
                 rlws_ws::OpCode::Ping,
                 true,
                 false,
                 b"rlws",
-                None,
+                mask,
             );
         }
         if f & ConnSignal::GOING_AWAY != 0 {
@@ -636,13 +669,10 @@ impl<P: Protocol> Conn<P> {
     fn service(&mut self) {
         let mut rounds = 0;
         loop {
-            if self.out_pos < self.out.len() {
+            if self.has_output() {
                 self.flush();
             }
-            if !(self.want_writeable
-                && self.out_pos >= self.out.len()
-                && self.closing == Closing::Open)
-            {
+            if !(self.want_writeable && !self.has_output() && self.closing == Closing::Open) {
                 break;
             }
             rounds += 1;
@@ -656,54 +686,109 @@ impl<P: Protocol> Conn<P> {
                 break;
             }
             self.want_writeable = false;
-            let limit = self.pt.opts.write_buffer;
-            let Some(session) = self.session.as_mut() else {
+            if self.session.is_none() {
                 break;
-            };
-            let res = {
-                let mut state = self.pt.state.borrow_mut();
-                let mut cx = Cx {
-                    pt: &self.pt,
-                    state: &mut state,
-                    conn: &self.sig,
-                    ctl: &mut self.ctl,
-                };
-                let mut w = Writer {
-                    out: &mut self.out,
-                    pmd: self.pmd.as_deref_mut(),
-                    limit,
-                    mask: None,
-                    direct: Some(&self.io),
-                };
-                self.pt.proto.writeable(&mut cx, session, &mut w)
-            };
-            self.apply_control();
-            if let Err(c) = res {
-                self.start_close(c.code, &c.reason);
             }
+            self.writeable_callback();
         }
     }
 
+    /// One [`Protocol::writeable`] callback.
+    fn writeable_callback(&mut self) {
+        let limit = self.pt.opts.write_buffer;
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        let res = {
+            let mut state = self.pt.state.borrow_mut();
+            let mut cx = Cx {
+                pt: &self.pt,
+                state: &mut state,
+                conn: &self.sig,
+                ctl: &mut self.ctl,
+            };
+            let mut w = Writer {
+                out: &mut self.out,
+                pmd: self.pmd.as_deref_mut(),
+                limit,
+                mask: self.mask.as_ref(),
+                direct: self.io.direct(),
+            };
+            self.pt.proto.writeable(&mut cx, session, &mut w)
+        };
+        self.apply_control();
+        if let Err(c) = res {
+            self.start_close(c.code, &c.reason);
+        }
+    }
+
+    /// The peer is closing: a writeable callback that was asked for before
+    /// its close arrived still runs, so what was answered goes out ahead of
+    /// our close reply.
+    fn last_writeable(&mut self) {
+        self.apply_control();
+        if self.want_writeable {
+            self.want_writeable = false;
+            self.writeable_callback();
+        }
+    }
+
+    /// Bytes are waiting to go out (in `out` or inside the transport).
+    fn has_output(&self) -> bool {
+        self.out_pos < self.out.len() || self.unflushed
+    }
+
+    /// Writes what can be written now, without waiting.
     fn flush(&mut self) {
+        let mut cx = TaskCx::from_waker(Waker::noop());
+        let _ = self.poll_output(&mut cx);
+    }
+
+    /// Writes `out` and flushes the transport. Ready when everything is out
+    /// (or the connection failed); Pending with the waker registered otherwise.
+    fn poll_output(&mut self, cx: &mut TaskCx<'_>) -> Poll<()> {
         while self.out_pos < self.out.len() {
-            match self.io.try_write(&self.out[self.out_pos..]) {
-                Ok(n) => self.out_pos += n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                Err(_) => {
-                    self.eof = true;
-                    self.closing = Closing::Done;
-                    self.out.clear();
-                    self.out_pos = 0;
-                    return;
+            match Pin::new(&mut self.io).poll_write(cx, &self.out[self.out_pos..]) {
+                Poll::Ready(Ok(n)) if n > 0 => {
+                    self.out_pos += n;
+                    if self.io.buffers_writes() {
+                        self.unflushed = true;
+                    }
+                }
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(_) => {
+                    self.write_failed();
+                    return Poll::Ready(());
                 }
             }
         }
-        self.out_pos = 0;
-        if self.out.capacity() > 16 * 1024 {
-            self.out = Vec::new();
-        } else {
-            self.out.clear();
+        if self.out_pos > 0 || !self.out.is_empty() {
+            self.out_pos = 0;
+            if self.out.capacity() > 16 * 1024 {
+                self.out = Vec::new();
+            } else {
+                self.out.clear();
+            }
         }
+        if self.unflushed {
+            match Pin::new(&mut self.io).poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.unflushed = false,
+                Poll::Ready(Err(_)) => {
+                    self.write_failed();
+                    return Poll::Ready(());
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(())
+    }
+
+    fn write_failed(&mut self) {
+        self.eof = true;
+        self.closing = Closing::Done;
+        self.out.clear();
+        self.out_pos = 0;
+        self.unflushed = false;
     }
 
     fn start_close(&mut self, code: CloseCode, reason: &str) {
@@ -714,7 +799,7 @@ impl<P: Protocol> Conn<P> {
             out: &mut self.out,
             pmd: None,
             limit: usize::MAX,
-            mask: None,
+            mask: self.mask.as_ref(),
             direct: None,
         };
         w.close(code, reason);
@@ -722,45 +807,36 @@ impl<P: Protocol> Conn<P> {
         self.close_deadline = Some(Box::pin(sleep(Duration::from_secs(5))));
     }
 
-    fn read(&mut self) {
+    /// Reads into the thread's read buffer. Ready with the byte count (0 at
+    /// the end of the stream or on an error).
+    fn poll_input(&mut self, cx: &mut TaskCx<'_>) -> Poll<usize> {
         READ_BUFFER.with(|b| {
             let Ok(mut buf) = b.try_borrow_mut() else {
-                return;
+                return Poll::Pending;
             };
-            // Read until the kernel has no more, at most a few times per turn.
-            for _ in 0..4 {
-                match self.io.try_read(&mut buf[..]) {
-                    Ok(0) => {
-                        self.eof = true;
-                        return;
-                    }
-                    Ok(n) => {
-                        self.sig.last_rx.set(self.pt.clock.now());
-                        self.sig.ping_sent.set(0);
-                        if self.rx_dead {
-                            continue;
-                        }
-                        self.process(&mut buf[..n]);
-                        if n < buf.len() {
-                            // A short read drained the socket: clear tokio's read
-                            // readiness now instead of paying a read() that
-                            // returns EAGAIN on the next turn (the next arrival
-                            // raises a new edge).
-                            let _ = self.io.try_io(Interest::READABLE, || {
-                                Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
-                            });
-                            return;
-                        }
-                        if self.ctl.paused || self.closing == Closing::Done {
-                            return;
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                    Err(_) => {
-                        self.eof = true;
-                        return;
-                    }
-                }
+            let mut rb = ReadBuf::new(&mut buf[..]);
+            match Pin::new(&mut self.io).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) => Poll::Ready(rb.filled().len()),
+                Poll::Ready(Err(_)) => Poll::Ready(0),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+    }
+
+    /// Handles `n` bytes that [`Conn::poll_input`] left in the read buffer.
+    fn on_read(&mut self, n: usize) {
+        if n == 0 {
+            self.eof = true;
+            return;
+        }
+        self.sig.last_rx.set(self.pt.clock.now());
+        self.sig.ping_sent.set(0);
+        if self.rx_dead {
+            return;
+        }
+        READ_BUFFER.with(|b| {
+            if let Ok(mut buf) = b.try_borrow_mut() {
+                self.process(&mut buf[..n]);
             }
         });
     }
@@ -850,13 +926,14 @@ impl<P: Protocol> Conn<P> {
                 }
                 Event::Ping(p) => {
                     if self.closing == Closing::Open {
+                        let mask = self.mask.as_ref().map(crate::protocol::next_mask);
                         rlws_ws::frame::encode_frame(
                             &mut self.out,
                             rlws_ws::OpCode::Pong,
                             true,
                             false,
                             p,
-                            None,
+                            mask,
                         );
                     }
                 }
@@ -865,17 +942,11 @@ impl<P: Protocol> Conn<P> {
                     tracing::debug!(id = self.sig.id, ?code, reason, "peer closed");
                     self.peer_code = code;
                     if self.closing == Closing::Open {
-                        let mut w = Writer {
-                            out: &mut self.out,
-                            pmd: None,
-                            limit: usize::MAX,
-                            mask: None,
-                            direct: None,
-                        };
-                        match code {
-                            Some(c) => w.close(c, ""),
-                            None => rlws_ws::frame::encode_close(w.out, None, "", None),
-                        }
+                        self.last_writeable();
+                    }
+                    if self.closing == Closing::Open {
+                        let mask = self.mask.as_ref().map(crate::protocol::next_mask);
+                        rlws_ws::frame::encode_close(&mut self.out, code.map(|c| c.0), "", mask);
                     }
                     self.closing = Closing::Done;
                     return;
@@ -1037,18 +1108,11 @@ impl<P: Protocol> Conn<P> {
             if !out.is_empty() {
                 io.write_all(out).await?;
             }
+            io.flush().await?;
             io.shutdown().await?;
             // Read to EOF so unread input does not turn our close into a reset.
             let mut scratch = [0u8; 512];
-            loop {
-                io.readable().await?;
-                match io.try_read(&mut scratch) {
-                    Ok(0) => break,
-                    Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(e),
-                }
-            }
+            while io.read(&mut scratch).await? > 0 {}
             Ok::<(), std::io::Error>(())
         })
         .await;

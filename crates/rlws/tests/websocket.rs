@@ -153,6 +153,24 @@ async fn fragmented_message_with_interleaved_ping() {
 }
 
 #[tokio::test]
+async fn answer_requested_before_the_peer_closes_goes_out_before_the_close_reply() {
+    let (_ctx, addr) = start(1);
+    for _ in 0..20 {
+        let mut c = raw_connect(addr, "/echo", None).await;
+        // The message and the close arrive in one segment, so they are parsed
+        // in one go: the echo asked for by the first must still precede the
+        // close reply.
+        let mut both = frame(1, true, b"last words");
+        both.extend_from_slice(&frame(8, true, &1000u16.to_be_bytes()));
+        c.send(&both).await;
+        let (op, p) = c.frame().await.unwrap();
+        assert_eq!((op, p.as_slice()), (1, b"last words".as_slice()));
+        assert_eq!(c.close_code().await, Some(1000));
+        c.expect_eof().await;
+    }
+}
+
+#[tokio::test]
 async fn close_codes_are_echoed() {
     let (_ctx, addr) = start(1);
     for code in [1000u16, 1001, 3000, 4000, 4999] {
