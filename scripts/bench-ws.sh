@@ -1,22 +1,43 @@
 #!/usr/bin/env bash
-# WebSocket echo benchmark: rlws against tokio-tungstenite and fastwebsockets
-# echo servers (bench/peers), measured in the same run by the same load
-# generator (`rlws bench`). Prints a Markdown table for BENCHMARKS.md.
+# WebSocket benchmarks: rlws against tokio-tungstenite, fastwebsockets and
+# libwebsockets servers, measured in the same run by the same load generator
+# (`rlws bench`). Prints Markdown tables for BENCHMARKS.md.
 #
 #   scripts/bench-ws.sh [SECONDS]      (default 5 s per measurement)
 #
-# Every server gets SERVER_THREADS service/worker threads (default 1) and the
-# load generator CLIENT_THREADS (default 1), so on a 2-core machine each side
-# has a core. Ports 9100-9102 on 127.0.0.1.
+# Every server gets SERVER_THREADS service/worker threads (default 1; the
+# libwebsockets servers always run one) and the load generator
+# CLIENT_THREADS (default 1), so on a 2-core machine each side has a core.
+# Ports 9100-9104 on 127.0.0.1.
+#
+# Peers: bench/peers (tokio-tungstenite, fastwebsockets: echo, and
+# /broadcast), bench/peers/lws/lws_echo.c (echo with permessage-deflate,
+# built here against Debian's libwebsockets-dev) and Debian's
+# libwebsockets-test-server (lws-mirror-protocol, for broadcast).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DUR="${1:-5}"
 ST="${SERVER_THREADS:-1}"
 CT="${CLIENT_THREADS:-1}"
 IDLE="${IDLE_CONNS:-10000}"
+FANOUT="${FANOUT_CONNS:-1000}"
+# Enough descriptors for the idle run (libwebsockets sizes its tables by this).
+ulimit -n 65536 2>/dev/null || true
+
+need_pkgs=()
+[ -f /usr/include/libwebsockets.h ] || need_pkgs+=(libwebsockets-dev)
+[ -x /usr/bin/libwebsockets-test-server ] || need_pkgs+=(libwebsockets-test-server)
+command -v cc >/dev/null || need_pkgs+=(gcc)
+command -v bc >/dev/null || need_pkgs+=(bc)
+if [ "${#need_pkgs[@]}" -gt 0 ]; then
+    echo "bench-ws: installing ${need_pkgs[*]}" >&2
+    sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+    $sudo apt-get install -y -q --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
 
 cargo build --release --quiet -p rlws-cli -p rlws-bench-peers
 R=target/release
+cc -O2 -o "$R/lws-echo" bench/peers/lws/lws_echo.c -lwebsockets
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
@@ -38,41 +59,96 @@ start tungstenite 9101 "$R/peer-tungstenite" 9101 "$ST"
 TT_PID="${pids[-1]}"
 start fastwebsockets 9102 "$R/peer-fastwebsockets" 9102 "$ST"
 FW_PID="${pids[-1]}"
+start lws-echo 9103 "$R/lws-echo" 9103
+LWS_PID="${pids[-1]}"
+start lws-test-server 9104 /usr/bin/libwebsockets-test-server --port=9104
+LTS_PID="${pids[-1]}"
+[ -x .venv/bin/python ] || bash scripts/install-test-deps.sh >&2
+start websockets 9105 .venv/bin/python bench/peers/websockets_echo.py 9105
+PY_PID="${pids[-1]}"
 
-names=(rlws tokio-tungstenite fastwebsockets)
-urls=(ws://127.0.0.1:9100/echo ws://127.0.0.1:9101/ ws://127.0.0.1:9102/)
-srv_pids=("$RLWS_PID" "$TT_PID" "$FW_PID")
-
-rate() { "$R/rlws" bench echo "$1" -c "$2" -s "$3" -d "$DUR" --threads "$CT" --pid "$4" --json; }
 field() { sed -E "s/.*\"$1\":([0-9.]+).*/\1/"; }
+ratio() { echo "scale=2; $1 / $2" | bc -l | sed 's/^\./0./'; }
+best() { # prints the largest of the arguments
+    local b="$1"; shift
+    for v in "$@"; do if [ "$(echo "$v > $b" | bc -l)" = 1 ]; then b="$v"; fi; done
+    echo "$b"
+}
 
-echo "Each cell: messages/s, latency p50/p99 in µs, server CPU µs per message."
+echo "## Echo"
 echo
-echo "| scenario | rlws | tokio-tungstenite | fastwebsockets | rlws ÷ tungstenite (msg/s, CPU/msg) | rlws ÷ fastwebsockets (msg/s, CPU/msg) |"
-echo "|---|---|---|---|---|---|"
+echo "Each cell: messages/s (latency p50/p99 µs), server CPU µs per message."
+echo
+echo "| scenario | rlws | tokio-tungstenite | fastwebsockets | libwebsockets | rlws ÷ best peer (msg/s) | rlws ÷ lws (CPU/msg) |"
+echo "|---|---|---|---|---|---|---|"
+names=(rlws tokio-tungstenite fastwebsockets libwebsockets)
+urls=(ws://127.0.0.1:9100/echo ws://127.0.0.1:9101/ ws://127.0.0.1:9102/ ws://127.0.0.1:9103/)
+srv_pids=("$RLWS_PID" "$TT_PID" "$FW_PID" "$LWS_PID")
 for sc in "100 20" "10 1024" "10 16384" "500 16384"; do
     set -- $sc
     c="$1"; s="$2"
     vals=(); cpus=(); cells=()
-    for i in 0 1 2; do
-        j="$(rate "${urls[$i]}" "$c" "$s" "${srv_pids[$i]}")"
-        r="$(echo "$j" | field msgs_per_sec)"
-        u="$(echo "$j" | field server_cpu_us_per_msg)"
-        vals+=("$r"); cpus+=("$u")
-        cells+=("$r ($(echo "$j" | field p50_us)/$(echo "$j" | field p99_us)), $u µs")
+    for i in 0 1 2 3; do
+        j="$("$R/rlws" bench echo "${urls[$i]}" -c "$c" -s "$s" -d "$DUR" --threads "$CT" --pid "${srv_pids[$i]}" --json)"
+        vals+=("$(echo "$j" | field msgs_per_sec)"); cpus+=("$(echo "$j" | field server_cpu_us_per_msg)")
+        cells+=("${vals[-1]} ($(echo "$j" | field p50_us)/$(echo "$j" | field p99_us)), ${cpus[-1]} µs")
     done
-    printf '| echo %s × %s B | %s | %s | %s | %.2f, %.2f | %.2f, %.2f |\n' "$c" "$s" "${cells[0]}" "${cells[1]}" "${cells[2]}" \
-        "$(echo "${vals[0]} / ${vals[1]}" | bc -l)" "$(echo "${cpus[0]} / ${cpus[1]}" | bc -l)" \
-        "$(echo "${vals[0]} / ${vals[2]}" | bc -l)" "$(echo "${cpus[0]} / ${cpus[2]}" | bc -l)"
+    b="$(best "${vals[1]}" "${vals[2]}" "${vals[3]}")"
+    echo "| echo $c × $s B | ${cells[0]} | ${cells[1]} | ${cells[2]} | ${cells[3]} | $(ratio "${vals[0]}" "$b") | $(ratio "${cpus[0]}" "${cpus[3]}") |"
 done
 
 echo
-echo "| idle connections | rlws bytes/conn | tokio-tungstenite bytes/conn | fastwebsockets bytes/conn |"
-echo "|---|---|---|---|"
+echo "## permessage-deflate echo"
+echo
+echo "10 connections × 4096 B of JSON-like text (compresses ≈5:1), through the"
+echo "rlws client (which compresses and inflates too). The Rust peers have no"
+echo "permessage-deflate, and Debian's libwebsockets 4.1.6 corrupts compressed"
+echo "streams under this load (see BENCHMARKS.md), so the peer is Python websockets."
+echo
+echo "| scenario | rlws | Python websockets | rlws ÷ websockets (msg/s) | rlws ÷ websockets (CPU/msg) |"
+echo "|---|---|---|---|---|"
+vals=(); cpus=(); cells=()
+for u_p in "ws://127.0.0.1:9100/echo $RLWS_PID" "ws://127.0.0.1:9105/ $PY_PID"; do
+    set -- $u_p
+    j="$("$R/rlws" bench echo "$1" --deflate -c 10 -s 4096 -d "$DUR" --threads "$CT" --pid "$2" --json)"
+    vals+=("$(echo "$j" | field msgs_per_sec)"); cpus+=("$(echo "$j" | field server_cpu_us_per_msg)")
+    cells+=("${vals[-1]} ($(echo "$j" | field p50_us)/$(echo "$j" | field p99_us)), ${cpus[-1]} µs")
+done
+echo "| deflate echo 10 × 4096 B | ${cells[0]} | ${cells[1]} | $(ratio "${vals[0]}" "${vals[1]}") | $(ratio "${cpus[0]}" "${cpus[1]}") |"
+
+echo
+echo "## Broadcast"
+echo
+echo "One sender, $FANOUT receivers, 64-byte text messages; the sender stays"
+echo "within 8 messages of the slowest receiver. rlws and libwebsockets run"
+echo "lws-mirror-protocol; the Rust peers a tokio broadcast channel on /broadcast."
+echo "Each cell: deliveries/s (latency p50/p99 µs), missed deliveries, server CPU µs per delivery."
+echo
+echo "| scenario | rlws | tokio-tungstenite | fastwebsockets | libwebsockets | rlws ÷ best peer (deliveries/s) |"
+echo "|---|---|---|---|---|---|"
+burls=(ws://127.0.0.1:9100/ ws://127.0.0.1:9101/broadcast ws://127.0.0.1:9102/broadcast ws://127.0.0.1:9104/)
+bprot=(lws-mirror-protocol "" "" lws-mirror-protocol)
+bpids=("$RLWS_PID" "$TT_PID" "$FW_PID" "$LTS_PID")
+vals=(); cells=()
+for i in 0 1 2 3; do
+    p=(); [ -n "${bprot[$i]}" ] && p=(-p "${bprot[$i]}")
+    j="$("$R/rlws" bench broadcast "${burls[$i]}" "${p[@]}" -c "$FANOUT" -s 64 -d "$DUR" --threads "$CT" --pid "${bpids[$i]}" --json)"
+    vals+=("$(echo "$j" | field deliveries_per_sec)")
+    cells+=("${vals[-1]} ($(echo "$j" | field p50_us)/$(echo "$j" | field p99_us)), $(echo "$j" | field missed), $(echo "$j" | field server_cpu_us_per_delivery) µs")
+    sleep 1
+done
+b="$(best "${vals[1]}" "${vals[2]}" "${vals[3]}")"
+echo "| broadcast 1 → $FANOUT × 64 B | ${cells[0]} | ${cells[1]} | ${cells[2]} | ${cells[3]} | $(ratio "${vals[0]}" "$b") |"
+
+echo
+echo "## Idle connections"
+echo
+echo "| idle connections | rlws bytes/conn | tokio-tungstenite bytes/conn | fastwebsockets bytes/conn | libwebsockets bytes/conn |"
+echo "|---|---|---|---|---|"
 cells=()
-for i in 0 1 2; do
+for i in 0 1 2 3; do
     j="$("$R/rlws" bench idle "${urls[$i]}" -c "$IDLE" --pid "${srv_pids[$i]}" --json)"
     cells+=("$(echo "$j" | field bytes_per_conn)")
     sleep 1
 done
-echo "| $IDLE | ${cells[0]} | ${cells[1]} | ${cells[2]} |"
+echo "| $IDLE | ${cells[0]} | ${cells[1]} | ${cells[2]} | ${cells[3]} |"

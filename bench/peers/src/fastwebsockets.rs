@@ -1,14 +1,26 @@
-//! Echo server on fastwebsockets, for side-by-side benchmarks.
+//! Echo and broadcast server on fastwebsockets, for side-by-side benchmarks.
 //! Usage: peer-fastwebsockets PORT [THREADS]
+//!
+//! `/broadcast`: every text message from any connection goes to all
+//! connections (a tokio broadcast channel; receivers that lag skip ahead).
+//! Any other path: echo.
 
-use fastwebsockets::{upgrade, FragmentCollector, OpCode, WebSocketError};
+use std::sync::OnceLock;
+
+use fastwebsockets::{upgrade, FragmentCollector, Frame, OpCode, Payload, WebSocketError};
 use http_body_util::Empty;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+use tokio::sync::broadcast;
 
-async fn serve_ws(fut: upgrade::UpgradeFut) -> Result<(), WebSocketError> {
+fn hub() -> &'static broadcast::Sender<Bytes> {
+    static HUB: OnceLock<broadcast::Sender<Bytes>> = OnceLock::new();
+    HUB.get_or_init(|| broadcast::channel(1024).0)
+}
+
+async fn serve_echo(fut: upgrade::UpgradeFut) -> Result<(), WebSocketError> {
     let mut ws = fut.await?;
     ws.set_max_message_size(16 << 20);
     let mut ws = FragmentCollector::new(ws);
@@ -23,10 +35,49 @@ async fn serve_ws(fut: upgrade::UpgradeFut) -> Result<(), WebSocketError> {
     Ok(())
 }
 
+async fn serve_broadcast(fut: upgrade::UpgradeFut) -> Result<(), WebSocketError> {
+    let ws = fut.await?;
+    let (mut rx, mut tx) = ws.split(tokio::io::split);
+    let mut sub = hub().subscribe();
+    let writer = tokio::spawn(async move {
+        loop {
+            match sub.recv().await {
+                Ok(m) => {
+                    let f = Frame::text(Payload::Owned(m.to_vec()));
+                    if tx.write_frame(f).await.is_err() {
+                        break;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => break,
+            }
+        }
+    });
+    loop {
+        let frame = rx
+            .read_frame(&mut |_| async { Ok::<_, WebSocketError>(()) })
+            .await?;
+        match frame.opcode {
+            OpCode::Close => break,
+            OpCode::Text => {
+                let _ = hub().send(Bytes::copy_from_slice(&frame.payload));
+            }
+            _ => {}
+        }
+    }
+    writer.abort();
+    Ok(())
+}
+
 async fn handle(mut req: Request<Incoming>) -> Result<Response<Empty<Bytes>>, WebSocketError> {
+    let broadcast = req.uri().path() == "/broadcast";
     let (resp, fut) = upgrade::upgrade(&mut req)?;
     tokio::task::spawn(async move {
-        let _ = serve_ws(fut).await;
+        let _ = if broadcast {
+            serve_broadcast(fut).await
+        } else {
+            serve_echo(fut).await
+        };
     });
     Ok(resp)
 }

@@ -1,9 +1,23 @@
-//! Echo server on tokio-tungstenite, for side-by-side benchmarks.
+//! Echo and broadcast server on tokio-tungstenite, for side-by-side benchmarks.
 //! Usage: peer-tungstenite PORT [THREADS]
+//!
+//! `/broadcast`: every text message from any connection goes to all
+//! connections (a tokio broadcast channel; receivers that lag skip ahead).
+//! Any other path: echo.
+
+use std::sync::OnceLock;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+fn hub() -> &'static broadcast::Sender<Utf8Bytes> {
+    static HUB: OnceLock<broadcast::Sender<Utf8Bytes>> = OnceLock::new();
+    HUB.get_or_init(|| broadcast::channel(1024).0)
+}
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -25,10 +39,44 @@ fn main() {
                 let cfg = WebSocketConfig::default()
                     .max_message_size(Some(16 << 20))
                     .max_frame_size(Some(16 << 20));
-                let Ok(ws) = tokio_tungstenite::accept_async_with_config(s, Some(cfg)).await else {
+                let mut path = String::new();
+                let cb = |req: &Request, resp: Response| {
+                    path = req.uri().path().to_string();
+                    Ok(resp)
+                };
+                let Ok(ws) =
+                    tokio_tungstenite::accept_hdr_async_with_config(s, cb, Some(cfg)).await
+                else {
                     return;
                 };
                 let (mut tx, mut rx) = ws.split();
+                if path == "/broadcast" {
+                    let mut sub = hub().subscribe();
+                    let writer = tokio::spawn(async move {
+                        loop {
+                            match sub.recv().await {
+                                Ok(m) => {
+                                    if tx.send(Message::Text(m)).await.is_err() {
+                                        break;
+                                    }
+                                }
+                                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                                Err(_) => break,
+                            }
+                        }
+                    });
+                    while let Some(Ok(m)) = rx.next().await {
+                        match m {
+                            Message::Text(t) => {
+                                let _ = hub().send(t);
+                            }
+                            Message::Close(_) => break,
+                            _ => {}
+                        }
+                    }
+                    writer.abort();
+                    return;
+                }
                 while let Some(Ok(m)) = rx.next().await {
                     if m.is_text() || m.is_binary() {
                         if tx.send(m).await.is_err() {

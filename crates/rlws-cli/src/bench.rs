@@ -3,8 +3,16 @@
 //! * `echo`: N connections each send an M-byte message, wait for the echo,
 //!   and repeat, for a fixed time; reports messages per second and round-trip
 //!   latency percentiles.
+//! * `broadcast`: one sender, N receivers on a broadcast endpoint (every
+//!   message sent by one connection goes to all); reports deliveries per
+//!   second and send-to-receive latency. The sender keeps a window of
+//!   messages ahead of the slowest receiver.
 //! * `idle`: opens N idle WebSocket connections and reports how much the
 //!   server's resident memory grew per connection (`--pid` of the server).
+//!
+//! `echo --deflate` offers permessage-deflate and sends JSON-like text that
+//! compresses about 5:1, through the rlws client (which inflates and
+//! deflates like any client would).
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -47,6 +55,38 @@ enum Mode {
         /// Process id of the server: also report its CPU time per message.
         #[arg(long)]
         pid: Option<u32>,
+        /// Offer permessage-deflate and send compressible JSON-like text.
+        #[arg(long)]
+        deflate: bool,
+    },
+    /// Fan-out: one sender, N receivers on a broadcast endpoint.
+    Broadcast {
+        /// ws://host:port/path of a broadcast endpoint.
+        url: String,
+        /// Receiving connections.
+        #[arg(short, long, default_value_t = 1000)]
+        connections: usize,
+        /// Message size in bytes (at least 40; text).
+        #[arg(short, long, default_value_t = 64)]
+        size: usize,
+        /// Seconds to measure (after one second of warm-up).
+        #[arg(short, long, default_value_t = 5)]
+        duration: u64,
+        /// Client threads.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Messages the sender may be ahead of the slowest receiver.
+        #[arg(long, default_value_t = 8)]
+        window: u64,
+        /// Subprotocol to ask for (e.g. lws-mirror-protocol).
+        #[arg(short, long)]
+        protocol: Option<String>,
+        /// Print one JSON object instead of a line of text.
+        #[arg(long)]
+        json: bool,
+        /// Process id of the server: also report its CPU time per delivery.
+        #[arg(long)]
+        pid: Option<u32>,
     },
     /// Memory per idle connection: opens N connections to the server with `--pid`.
     Idle {
@@ -67,7 +107,7 @@ enum Mode {
 pub fn run(args: BenchArgs) -> ExitCode {
     let _ = rlws::limits::raise_nofile(1 << 20);
     let threads = match &args.mode {
-        Mode::Echo { threads, .. } => *threads,
+        Mode::Echo { threads, .. } | Mode::Broadcast { threads, .. } => *threads,
         Mode::Idle { .. } => 1,
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -88,6 +128,26 @@ pub fn run(args: BenchArgs) -> ExitCode {
                 connections,
                 size,
                 duration,
+                json,
+                pid,
+                deflate: true,
+                ..
+            } => {
+                echo_deflate(
+                    &url,
+                    connections,
+                    size,
+                    Duration::from_secs(duration),
+                    json,
+                    pid,
+                )
+                .await
+            }
+            Mode::Echo {
+                url,
+                connections,
+                size,
+                duration,
                 text,
                 json,
                 pid,
@@ -99,6 +159,29 @@ pub fn run(args: BenchArgs) -> ExitCode {
                     size,
                     Duration::from_secs(duration),
                     text,
+                    json,
+                    pid,
+                )
+                .await
+            }
+            Mode::Broadcast {
+                url,
+                connections,
+                size,
+                duration,
+                window,
+                protocol,
+                json,
+                pid,
+                ..
+            } => {
+                broadcast(
+                    &url,
+                    protocol.as_deref(),
+                    connections,
+                    size,
+                    Duration::from_secs(duration),
+                    window.max(1),
                     json,
                     pid,
                 )
@@ -127,6 +210,7 @@ struct Target {
     addr: String,
     host: String,
     path: String,
+    protocol: Option<String>,
 }
 
 fn parse_url(url: &str) -> Result<Target, BoxError> {
@@ -146,6 +230,7 @@ fn parse_url(url: &str) -> Result<Target, BoxError> {
         addr,
         host: hostport.to_string(),
         path: path.to_string(),
+        protocol: None,
     })
 }
 
@@ -153,8 +238,13 @@ fn parse_url(url: &str) -> Result<Target, BoxError> {
 async fn connect(t: &Target) -> Result<(TcpStream, Vec<u8>), BoxError> {
     let mut s = TcpStream::connect(&t.addr).await?;
     s.set_nodelay(true)?;
+    let proto = t
+        .protocol
+        .as_deref()
+        .map(|p| format!("Sec-WebSocket-Protocol: {p}\r\n"))
+        .unwrap_or_default();
     let req = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{proto}\r\n",
         t.path, t.host
     );
     s.write_all(req.as_bytes()).await?;
@@ -336,6 +426,403 @@ async fn echo(
             "echo {conns} conns x {size} B: {rate:.0} msg/s ({} round trips in {:.1} s), latency p50 {p50} us, p90 {p90} us, p99 {p99} us, max {max} us, server CPU {cpu_us_per_msg:.2} us/msg",
             all.len(),
             dur.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// JSON-like text of `size` bytes that compresses roughly 5:1, different
+/// for each `seed`.
+fn json_text(size: usize, seed: u64) -> String {
+    let mut s = String::with_capacity(size + 128);
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut i = 0u64;
+    s.push('[');
+    while s.len() < size {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.push_str(&format!(
+            "{{\"id\":{},\"user\":\"user{}\",\"score\":{}.{},\"active\":{},\"tags\":[\"t{}\",\"t{}\"]}},",
+            i,
+            x % 1000,
+            x % 100,
+            (x >> 8) % 1000,
+            x & 1 == 1,
+            (x >> 16) % 20,
+            (x >> 24) % 20
+        ));
+        i += 1;
+    }
+    s.truncate(size);
+    s
+}
+
+/// Echo round trips through the rlws client with permessage-deflate.
+async fn echo_deflate(
+    url: &str,
+    conns: usize,
+    size: usize,
+    dur: Duration,
+    json: bool,
+    pid: Option<u32>,
+) -> Result<(), BoxError> {
+    use rlws::client::{connect, ClientConfig, Message};
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs(1);
+    let until = measure_from + dur;
+    let mut tasks = Vec::new();
+    for c in 0..conns {
+        let cfg = ClientConfig::new(url)?;
+        tasks.push(tokio::spawn(async move {
+            let mut ws = connect(cfg).await.map_err(|e| e.to_string())?;
+            if ws.deflate().is_none() {
+                return Err("the server did not accept permessage-deflate".to_string());
+            }
+            // A few different messages, so context takeover does not make
+            // every message after the first almost free.
+            let msgs: Vec<String> = (0..8).map(|k| json_text(size, c as u64 * 8 + k)).collect();
+            let mut lat = Vec::new();
+            let mut k = 0;
+            while Instant::now() < until {
+                let t0 = Instant::now();
+                let m = msgs[k % msgs.len()].clone();
+                k += 1;
+                ws.send(Message::Text(m)).await.map_err(|e| e.to_string())?;
+                match ws.recv().await {
+                    Some(Ok(Message::Text(t))) if t.len() == size => {}
+                    other => return Err(format!("bad echo: {other:?}")),
+                }
+                if t0 >= measure_from {
+                    lat.push(t0.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                }
+            }
+            let _ = ws.close(1000, "").await;
+            Ok::<_, String>(lat)
+        }));
+    }
+    let mut cpu0 = None;
+    if let Some(pid) = pid {
+        tokio::time::sleep_until(measure_from.into()).await;
+        cpu0 = Some(cpu_secs(pid)?);
+    }
+    let mut all = Vec::new();
+    for h in tasks {
+        all.extend(h.await.map_err(|e| format!("task: {e}"))??);
+    }
+    let cpu_us_per_msg = match (pid, cpu0) {
+        (Some(pid), Some(c0)) => (cpu_secs(pid)? - c0) * 1e6 / (all.len().max(1) as f64),
+        _ => 0.0,
+    };
+    report(
+        "echo-deflate",
+        conns,
+        size,
+        dur,
+        &mut all,
+        cpu_us_per_msg,
+        json,
+    );
+    Ok(())
+}
+
+fn report(
+    mode: &str,
+    conns: usize,
+    size: usize,
+    dur: Duration,
+    all: &mut [u32],
+    cpu_us: f64,
+    json: bool,
+) {
+    all.sort_unstable();
+    let rate = all.len() as f64 / dur.as_secs_f64();
+    let (p50, p90, p99, max) = (
+        pct(all, 0.5),
+        pct(all, 0.9),
+        pct(all, 0.99),
+        all.last().copied().unwrap_or(0),
+    );
+    if json {
+        println!(
+            "{{\"mode\":\"{mode}\",\"connections\":{conns},\"size\":{size},\"messages\":{},\"msgs_per_sec\":{rate:.0},\"server_cpu_us_per_msg\":{cpu_us:.2},\"p50_us\":{p50},\"p90_us\":{p90},\"p99_us\":{p99},\"max_us\":{max}}}",
+            all.len()
+        );
+    } else {
+        println!(
+            "{mode} {conns} conns x {size} B: {rate:.0} msg/s ({} in {:.1} s), latency p50 {p50} us, p90 {p90} us, p99 {p99} us, max {max} us, server CPU {cpu_us:.2} us/msg",
+            all.len(),
+            dur.as_secs_f64()
+        );
+    }
+}
+
+/// Shared progress of a broadcast run.
+struct Fanout {
+    /// Highest sequence number each receiver has seen.
+    seen: Vec<std::sync::atomic::AtomicU64>,
+    progress: tokio::sync::Notify,
+    start: Instant,
+}
+
+impl Fanout {
+    fn slowest(&self) -> u64 {
+        self.seen
+            .iter()
+            .map(|a| a.load(std::sync::atomic::Ordering::Relaxed))
+            .min()
+            .unwrap_or(0)
+    }
+}
+
+/// Text payload: 16 hex digits of sequence number, 16 of send time (ns
+/// since the start), then padding.
+fn stamp(seq: u64, ns: u64, size: usize) -> Vec<u8> {
+    let mut v = format!("{seq:016x}{ns:016x}").into_bytes();
+    v.resize(size.max(40), b'.');
+    v
+}
+
+fn parse_stamp(b: &[u8]) -> Option<(u64, u64)> {
+    let s = std::str::from_utf8(b.get(..32)?).ok()?;
+    Some((
+        u64::from_str_radix(&s[..16], 16).ok()?,
+        u64::from_str_radix(&s[16..32], 16).ok()?,
+    ))
+}
+
+/// Reads messages on one receiver until `until`; returns (latencies of
+/// messages sent after `measure_from`, messages missed).
+async fn receiver(
+    conn: (TcpStream, Vec<u8>),
+    idx: usize,
+    fan: std::sync::Arc<Fanout>,
+    measure_from_ns: u64,
+    until: Instant,
+) -> Result<(Vec<u32>, u64), BoxError> {
+    let (mut s, mut pending) = conn;
+    let mut rx = Receiver::new(
+        Role::Client,
+        Limits {
+            max_frame: 1 << 24,
+            max_message: 1 << 24,
+        },
+    );
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut head: Vec<u8> = Vec::with_capacity(32);
+    let mut lat = Vec::new();
+    let mut missed = 0u64;
+    let mut last = 0u64;
+    loop {
+        let n = if !pending.is_empty() {
+            let n = pending.len().min(buf.len());
+            buf[..n].copy_from_slice(&pending[..n]);
+            pending.drain(..n);
+            n
+        } else {
+            match tokio::time::timeout_at(until.into(), s.read(&mut buf)).await {
+                Err(_) => break,
+                Ok(Ok(0)) => return Err("server closed a receiver".into()),
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => return Err(e.into()),
+            }
+        };
+        let mut pos = 0;
+        while pos < n {
+            let (used, ev) = rx.next(&mut buf[pos..n])?;
+            pos += used;
+            match ev {
+                Some(Event::Data {
+                    data,
+                    first,
+                    last: end,
+                    ..
+                }) => {
+                    if first {
+                        head.clear();
+                    }
+                    if head.len() < 32 {
+                        let take = (32 - head.len()).min(data.len());
+                        head.extend_from_slice(&data[..take]);
+                    }
+                    if end {
+                        let Some((seq, ns)) = parse_stamp(&head) else {
+                            continue;
+                        };
+                        if seq > last + 1 && last > 0 {
+                            missed += seq - last - 1;
+                        }
+                        last = last.max(seq);
+                        fan.seen[idx].store(last, std::sync::atomic::Ordering::Relaxed);
+                        fan.progress.notify_one();
+                        if ns >= measure_from_ns {
+                            let now = fan.start.elapsed().as_nanos() as u64;
+                            lat.push(
+                                (now.saturating_sub(ns) / 1000).min(u64::from(u32::MAX)) as u32
+                            );
+                        }
+                    }
+                }
+                Some(Event::Close { code, .. }) => {
+                    return Err(format!("server closed a receiver with {code:?}").into())
+                }
+                Some(_) => {}
+                None if used == 0 => break,
+                None => {}
+            }
+        }
+        if pos < n {
+            pending.extend_from_slice(&buf[pos..n]);
+        }
+    }
+    Ok((lat, missed))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn broadcast(
+    url: &str,
+    protocol: Option<&str>,
+    conns: usize,
+    size: usize,
+    dur: Duration,
+    window: u64,
+    json: bool,
+    pid: Option<u32>,
+) -> Result<(), BoxError> {
+    let mut t = parse_url(url)?;
+    t.protocol = protocol.map(str::to_string);
+    let t = std::sync::Arc::new(t);
+    let fan = std::sync::Arc::new(Fanout {
+        seen: (0..conns)
+            .map(|_| std::sync::atomic::AtomicU64::new(0))
+            .collect(),
+        progress: tokio::sync::Notify::new(),
+        start: Instant::now(),
+    });
+    // Receivers first (100 connecting at a time), then the sender.
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(100));
+    let connected = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let setup_end = Instant::now() + Duration::from_secs(60);
+    let until_cell = std::sync::Arc::new(std::sync::OnceLock::<(Instant, u64)>::new());
+    let mut tasks = Vec::new();
+    for i in 0..conns {
+        let (t, fan, sem, connected, cell) = (
+            t.clone(),
+            fan.clone(),
+            sem.clone(),
+            connected.clone(),
+            until_cell.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let permit = sem.acquire_owned().await;
+            // Connect, then wait for the run's timing before reading.
+            let r = async {
+                let conn = connect(&t).await?;
+                drop(permit);
+                connected.add_permits(1);
+                loop {
+                    if let Some(&(until, from)) = cell.get() {
+                        return receiver(conn, i, fan, from, until).await;
+                    }
+                    if Instant::now() > setup_end {
+                        return Err::<_, BoxError>("setup took too long".into());
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            };
+            r.await
+        }));
+    }
+    let _ = tokio::time::timeout(
+        Duration::from_secs(60),
+        connected.acquire_many(conns as u32),
+    )
+    .await
+    .map_err(|_| "receivers did not connect within 60 s")?;
+    let (s, _) = connect(&t).await?;
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs(1);
+    let until = measure_from + dur;
+    let measure_from_ns = (measure_from - fan.start).as_nanos() as u64;
+    let _ = until_cell.set((until + Duration::from_millis(500), measure_from_ns));
+    // The sender gets its own messages back too: drain them.
+    let (mut rd, mut wr) = s.into_split();
+    let drain = tokio::spawn(async move {
+        let mut b = vec![0u8; 64 * 1024];
+        while matches!(rd.read(&mut b).await, Ok(n) if n > 0) {}
+    });
+    let mut cpu0 = None;
+    let mut sent_measured = 0u64;
+    let mut seq = 0u64;
+    let mask = [0x11, 0x22, 0x33, 0x44];
+    let mut frame = Vec::with_capacity(size + 16);
+    while Instant::now() < until {
+        seq += 1;
+        // Stay within `window` of the slowest receiver.
+        while fan.slowest() + window < seq {
+            if tokio::time::timeout_at(until.into(), fan.progress.notified())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        if Instant::now() >= until {
+            break;
+        }
+        if cpu0.is_none() && Instant::now() >= measure_from {
+            if let Some(pid) = pid {
+                cpu0 = Some(cpu_secs(pid)?);
+            }
+        }
+        let ns = fan.start.elapsed().as_nanos() as u64;
+        if ns >= measure_from_ns {
+            sent_measured += 1;
+        }
+        frame.clear();
+        encode_frame(
+            &mut frame,
+            OpCode::Text,
+            true,
+            false,
+            &stamp(seq, ns, size),
+            Some(mask),
+        );
+        wr.write_all(&frame).await?;
+    }
+    let cpu1 = match pid {
+        Some(pid) => Some(cpu_secs(pid)?),
+        None => None,
+    };
+    let mut all = Vec::new();
+    let mut missed = 0;
+    for h in tasks {
+        let (lat, m) = h.await.map_err(|e| format!("task: {e}"))??;
+        all.extend(lat);
+        missed += m;
+    }
+    drop(wr);
+    drain.abort();
+    let deliveries = all.len();
+    let cpu_us = match (cpu0, cpu1) {
+        (Some(a), Some(b)) => (b - a) * 1e6 / deliveries.max(1) as f64,
+        _ => 0.0,
+    };
+    all.sort_unstable();
+    let rate = deliveries as f64 / dur.as_secs_f64();
+    let (p50, p99, max) = (
+        pct(&all, 0.5),
+        pct(&all, 0.99),
+        all.last().copied().unwrap_or(0),
+    );
+    let sent_rate = sent_measured as f64 / dur.as_secs_f64();
+    if json {
+        println!(
+            "{{\"mode\":\"broadcast\",\"connections\":{conns},\"size\":{size},\"sent_per_sec\":{sent_rate:.0},\"deliveries_per_sec\":{rate:.0},\"missed\":{missed},\"server_cpu_us_per_delivery\":{cpu_us:.3},\"p50_us\":{p50},\"p99_us\":{p99},\"max_us\":{max}}}"
+        );
+    } else {
+        println!(
+            "broadcast to {conns} x {size} B: {sent_rate:.0} msg/s sent, {rate:.0} deliveries/s, {missed} missed, latency p50 {p50} us, p99 {p99} us, max {max} us, server CPU {cpu_us:.3} us/delivery"
         );
     }
     Ok(())

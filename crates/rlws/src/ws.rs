@@ -573,7 +573,9 @@ impl<P: Protocol> Conn<P> {
                 tokio::task::yield_now().await;
             }
         }
-        self.finish().await;
+        // Boxed: the closing state (timeouts, buffers) is only needed at the
+        // end, so idle connections do not carry it.
+        Box::pin(self.finish()).await;
     }
 
     fn on_flags(&mut self, f: u8) {
