@@ -395,6 +395,22 @@ async fn echo(
             echo_conn(&t, size, text, measure_from, until).await
         }));
     }
+    finish_echo("echo", tasks, measure_from, pid, conns, size, dur, json).await
+}
+
+/// Waits for the connections' latencies, measures the server's CPU time from
+/// `measure_from` on, and prints the report.
+#[allow(clippy::too_many_arguments)]
+async fn finish_echo(
+    mode: &str,
+    tasks: Vec<tokio::task::JoinHandle<Result<Vec<u32>, BoxError>>>,
+    measure_from: Instant,
+    pid: Option<u32>,
+    conns: usize,
+    size: usize,
+    dur: Duration,
+    json: bool,
+) -> Result<(), BoxError> {
     let mut cpu0 = None;
     if let Some(pid) = pid {
         tokio::time::sleep_until(measure_from.into()).await;
@@ -408,26 +424,7 @@ async fn echo(
         (Some(pid), Some(c0)) => (cpu_secs(pid)? - c0) * 1e6 / (all.len().max(1) as f64),
         _ => 0.0,
     };
-    all.sort_unstable();
-    let rate = all.len() as f64 / dur.as_secs_f64();
-    let (p50, p90, p99, max) = (
-        pct(&all, 0.5),
-        pct(&all, 0.9),
-        pct(&all, 0.99),
-        all.last().copied().unwrap_or(0),
-    );
-    if json {
-        println!(
-            "{{\"mode\":\"echo\",\"connections\":{conns},\"size\":{size},\"messages\":{},\"msgs_per_sec\":{rate:.0},\"server_cpu_us_per_msg\":{cpu_us_per_msg:.2},\"p50_us\":{p50},\"p90_us\":{p90},\"p99_us\":{p99},\"max_us\":{max}}}",
-            all.len()
-        );
-    } else {
-        println!(
-            "echo {conns} conns x {size} B: {rate:.0} msg/s ({} round trips in {:.1} s), latency p50 {p50} us, p90 {p90} us, p99 {p99} us, max {max} us, server CPU {cpu_us_per_msg:.2} us/msg",
-            all.len(),
-            dur.as_secs_f64()
-        );
-    }
+    report(mode, conns, size, dur, &mut all, cpu_us_per_msg, json);
     Ok(())
 }
 
@@ -475,9 +472,9 @@ async fn echo_deflate(
     for c in 0..conns {
         let cfg = ClientConfig::new(url)?;
         tasks.push(tokio::spawn(async move {
-            let mut ws = connect(cfg).await.map_err(|e| e.to_string())?;
+            let mut ws = connect(cfg).await?;
             if ws.deflate().is_none() {
-                return Err("the server did not accept permessage-deflate".to_string());
+                return Err("the server did not accept permessage-deflate".into());
             }
             // A few different messages, so context takeover does not make
             // every message after the first almost free.
@@ -488,42 +485,30 @@ async fn echo_deflate(
                 let t0 = Instant::now();
                 let m = msgs[k % msgs.len()].clone();
                 k += 1;
-                ws.send(Message::Text(m)).await.map_err(|e| e.to_string())?;
+                ws.send(Message::Text(m)).await?;
                 match ws.recv().await {
                     Some(Ok(Message::Text(t))) if t.len() == size => {}
-                    other => return Err(format!("bad echo: {other:?}")),
+                    other => return Err(format!("bad echo: {other:?}").into()),
                 }
                 if t0 >= measure_from {
                     lat.push(t0.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
                 }
             }
             let _ = ws.close(1000, "").await;
-            Ok::<_, String>(lat)
+            Ok::<_, BoxError>(lat)
         }));
     }
-    let mut cpu0 = None;
-    if let Some(pid) = pid {
-        tokio::time::sleep_until(measure_from.into()).await;
-        cpu0 = Some(cpu_secs(pid)?);
-    }
-    let mut all = Vec::new();
-    for h in tasks {
-        all.extend(h.await.map_err(|e| format!("task: {e}"))??);
-    }
-    let cpu_us_per_msg = match (pid, cpu0) {
-        (Some(pid), Some(c0)) => (cpu_secs(pid)? - c0) * 1e6 / (all.len().max(1) as f64),
-        _ => 0.0,
-    };
-    report(
+    finish_echo(
         "echo-deflate",
+        tasks,
+        measure_from,
+        pid,
         conns,
         size,
         dur,
-        &mut all,
-        cpu_us_per_msg,
         json,
-    );
-    Ok(())
+    )
+    .await
 }
 
 fn report(

@@ -295,29 +295,32 @@ fn serve_root_dir_and_bad_root() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Runs `rlws client URL EXTRA...` with `stdin` as its input.
+fn rlws_client(url: &str, stdin: &str, extra: &[&str]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rlws"))
+        .arg("client")
+        .arg(url)
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn rlws_client_pipes_lines_and_closes() {
     let srv = Server::start(&[]);
     let url = format!("ws://127.0.0.1:{}/echo", srv.port);
-    let run = |stdin: &str, extra: &[&str]| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rlws"))
-            .arg("client")
-            .arg(&url)
-            .args(extra)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    };
+    let run = |stdin: &str, extra: &[&str]| rlws_client(&url, stdin, extra);
     let out = run("hi\n", &[]);
     assert!(
         out.status.success(),
@@ -470,7 +473,11 @@ impl Drop for WssPeer {
 fn rlws_client_wss_against_python_websockets_on_openssl() {
     let dir = std::env::temp_dir().join(format!("rlws-wss-{}", std::process::id()));
     openssl_pki(&dir);
-    let client = |url: &str, stdin: &str, extra: &[&str]| {
+    // Python websockets answers a close at once and drops what its handler
+    // sends after that, so stdin is held open until the reply (if any) is
+    // printed; only then does the client start the close handshake.
+    let client = |url: &str, line: &str, extra: &[&str]| {
+        use std::io::{BufRead, Write};
         let mut child = Command::new(env!("CARGO_BIN_EXE_rlws"))
             .arg("client")
             .arg(url)
@@ -480,17 +487,18 @@ fn rlws_client_wss_against_python_websockets_on_openssl() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
+        let mut stdin = child.stdin.take().unwrap();
+        // A client that failed has closed its stdin: ignore the write error.
+        let _ = stdin.write_all(line.as_bytes());
+        let mut reply = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut reply)
             .unwrap();
+        drop(stdin);
         let out = child.wait_with_output().unwrap();
         (
             out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
+            reply,
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
@@ -498,9 +506,6 @@ fn rlws_client_wss_against_python_websockets_on_openssl() {
     let ca = ca.to_str().unwrap();
     let peer = WssPeer::start(&dir, false);
     let url = format!("wss://127.0.0.1:{}/", peer.port);
-    // One line per run: Python websockets answers a close at once and drops
-    // what its handler sends after that, so replies still in flight when
-    // stdin ends would be lost.
     let (ok, out, err) = client(&url, "secure κόσμε\n", &["--ca", ca]);
     assert!(ok, "{err}");
     assert_eq!(out, "secure κόσμε\n");

@@ -621,12 +621,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     fn mask(&mut self) -> [u8; 4] {
-        let mut x = self.mask_state;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.mask_state = x;
-        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) as u32).to_ne_bytes()
+        crate::protocol::next_mask(std::cell::Cell::from_mut(&mut self.mask_state))
     }
 
     /// Queues a message for sending (call [`WebSocket::flush`] or use `send`).

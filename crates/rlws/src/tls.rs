@@ -90,9 +90,14 @@ pub(crate) fn client_config(
     o: &TlsClientOptions,
     alpn: &[&[u8]],
 ) -> Result<Arc<rustls::ClientConfig>, String> {
-    let plain = o.ca_pem.is_none() && !o.insecure && o.client_cert_pem.is_none();
+    // The common case (system roots, no client certificate, HTTP/1.1) is
+    // built once and shared.
+    let shared_default = o.ca_pem.is_none()
+        && !o.insecure
+        && o.client_cert_pem.is_none()
+        && alpn == [b"http/1.1".as_slice()];
     static DEFAULT_H1: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
-    if plain && alpn == [b"http/1.1".as_slice()] {
+    if shared_default {
         if let Some(c) = DEFAULT_H1.get() {
             return Ok(c.clone());
         }
@@ -131,7 +136,7 @@ pub(crate) fn client_config(
     };
     cfg.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
     let cfg = Arc::new(cfg);
-    if plain && alpn == [b"http/1.1".as_slice()] {
+    if shared_default {
         let _ = DEFAULT_H1.set(cfg.clone());
     }
     Ok(cfg)

@@ -368,6 +368,9 @@ pub(crate) struct Pmd {
     pub(crate) scratch_out: Vec<u8>,
     scratch_in: Vec<u8>,
     pub(crate) compress_enabled: bool,
+    /// The negotiated window is one zlib can produce (9 bits or more); if
+    /// not, this side never compresses, whatever a callback asks.
+    can_compress: bool,
     pub(crate) min_size: usize,
     /// Inflated bytes of the current message (fragment delivery).
     inflated: u64,
@@ -395,6 +398,7 @@ impl Pmd {
             scratch_out: Vec::new(),
             scratch_in: Vec::new(),
             compress_enabled: bits >= 9,
+            can_compress: bits >= 9,
             min_size: cfg.min_size,
             inflated: 0,
             utf8: Utf8Stream::new(),
@@ -639,7 +643,7 @@ impl<P: Protocol> Conn<P> {
         if let Some(c) = self.ctl.compress.take() {
             if let Some(pmd) = self.pmd.as_deref_mut() {
                 if let Some(e) = c.enabled {
-                    pmd.compress_enabled = e;
+                    pmd.compress_enabled = e && pmd.can_compress;
                 }
                 if let Some(l) = c.level {
                     pmd.deflater.set_level(l);
@@ -764,7 +768,7 @@ impl<P: Protocol> Conn<P> {
                 }
             }
         }
-        if self.out_pos > 0 || !self.out.is_empty() {
+        if !self.out.is_empty() {
             self.out_pos = 0;
             if self.out.capacity() > 16 * 1024 {
                 self.out = Vec::new();
