@@ -2,7 +2,6 @@
 //! cross-thread posting and shutdown.
 
 use std::any::Any;
-use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -56,6 +55,70 @@ pub struct ConnEntry {
     pub tsi: usize,
 }
 
+/// A live connection as the registry keeps it: one small record and one
+/// string, so that listing connections costs idle connections little.
+pub(crate) struct Record {
+    pub(crate) id: u64,
+    pub(crate) since_ms: u64,
+    pub(crate) peer: SocketAddr,
+    /// Index of the protocol in the context.
+    pub(crate) proto: u32,
+    /// The request path, then `\n` and the `User-Agent` if one was sent
+    /// (neither can contain a line feed).
+    pub(crate) text: Box<str>,
+}
+
+impl Record {
+    pub(crate) fn new(
+        id: u64,
+        peer: SocketAddr,
+        proto: usize,
+        path: &str,
+        user_agent: Option<&str>,
+    ) -> Record {
+        let text = match user_agent {
+            Some(ua) if !path.contains('\n') && !ua.contains('\n') => format!("{path}\n{ua}"),
+            _ => path.replace('\n', " "),
+        };
+        Record {
+            id,
+            since_ms: now_ms(),
+            peer,
+            proto: u32::try_from(proto).unwrap_or(u32::MAX),
+            text: text.into_boxed_str(),
+        }
+    }
+}
+
+/// The live connections of one service thread: a slab, so that slots are
+/// reused and the table stays dense.
+#[derive(Default)]
+struct Registry {
+    slots: Vec<Option<Record>>,
+    free: Vec<u32>,
+}
+
+impl Registry {
+    fn insert(&mut self, rec: Record) -> u32 {
+        if let Some(i) = self.free.pop() {
+            if let Some(s) = self.slots.get_mut(i as usize) {
+                *s = Some(rec);
+                return i;
+            }
+        }
+        self.slots.push(Some(rec));
+        u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+    }
+
+    fn remove(&mut self, slot: u32) {
+        if let Some(s) = self.slots.get_mut(slot as usize) {
+            if s.take().is_some() {
+                self.free.push(slot);
+            }
+        }
+    }
+}
+
 /// What the HTTP side serves outside WebSocket upgrades.
 #[derive(Debug, Clone)]
 pub enum Site {
@@ -97,7 +160,8 @@ pub(crate) struct Shared {
     pub(crate) cap_per_thread: usize,
     pub(crate) refused: AtomicU64,
     next_id: AtomicU64,
-    conns: Mutex<HashMap<u64, ConnEntry>>,
+    /// Live connections per service thread (what `connections()` lists).
+    registry: Vec<Mutex<Registry>>,
     generation: AtomicU64,
     pub(crate) protocols: Vec<Arc<dyn ErasedProtocol>>,
     pub(crate) ws_paths: Vec<(String, usize)>,
@@ -123,26 +187,48 @@ impl Shared {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub(crate) fn conn_opened(&self, e: ConnEntry) {
-        if let Ok(mut c) = self.conns.lock() {
-            c.insert(e.id, e);
-        }
+    /// Lists a new connection on thread `tsi`; returns its registry slot.
+    pub(crate) fn conn_opened(&self, tsi: usize, rec: Record) -> u32 {
+        let slot = self
+            .registry
+            .get(tsi)
+            .and_then(|r| r.lock().ok())
+            .map_or(u32::MAX, |mut r| r.insert(rec));
         self.generation.fetch_add(1, Ordering::Relaxed);
+        slot
     }
 
-    pub(crate) fn conn_closed(&self, id: u64) {
-        if let Ok(mut c) = self.conns.lock() {
-            c.remove(&id);
+    /// Removes the connection in registry slot `slot` of thread `tsi`.
+    pub(crate) fn conn_closed(&self, tsi: usize, slot: u32) {
+        if let Some(mut r) = self.registry.get(tsi).and_then(|r| r.lock().ok()) {
+            r.remove(slot);
         }
         self.generation.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn connections(&self) -> Vec<ConnEntry> {
-        let mut v: Vec<ConnEntry> = self
-            .conns
-            .lock()
-            .map(|c| c.values().cloned().collect())
-            .unwrap_or_default();
+        let mut v = Vec::new();
+        for (tsi, r) in self.registry.iter().enumerate() {
+            let Ok(r) = r.lock() else { continue };
+            v.extend(r.slots.iter().flatten().map(|rec| {
+                let (path, ua) = match rec.text.split_once('\n') {
+                    Some((p, u)) => (p, Some(u.to_string())),
+                    None => (&*rec.text, None),
+                };
+                ConnEntry {
+                    id: rec.id,
+                    peer: rec.peer,
+                    protocol: self
+                        .protocols
+                        .get(rec.proto as usize)
+                        .map_or_else(String::new, |p| p.name().to_string()),
+                    path: path.to_string(),
+                    user_agent: ua,
+                    since_ms: rec.since_ms,
+                    tsi,
+                }
+            }));
+        }
         v.sort_by_key(|e| e.id);
         v
     }
@@ -400,7 +486,7 @@ impl ContextBuilder {
             cap_per_thread,
             refused: AtomicU64::new(0),
             next_id: AtomicU64::new(1),
-            conns: Mutex::new(HashMap::new()),
+            registry: (0..threads).map(|_| Mutex::default()).collect(),
             generation: AtomicU64::new(0),
             protocols: self.protocols,
             ws_paths,
@@ -740,15 +826,6 @@ async fn client_conn(
             return;
         }
     };
-    core.shared.conn_opened(ConnEntry {
-        id,
-        peer,
-        protocol: p.name().to_string(),
-        path: path.to_string(),
-        user_agent: None,
-        since_ms: now_ms(),
-        tsi: core.tsi,
-    });
     let leftover = bytes::Bytes::from(opened.leftover);
     start
         .start(Some((io, leftover)), rlws_ws::Role::Client)
@@ -809,5 +886,30 @@ async fn sweeper(core: Rc<ThreadCore>) {
         for (p, slot) in sh.protocols.iter().zip(core.slots.iter()) {
             p.sweep(slot, now, sh.ping_after, sh.pong_timeout);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Record, Registry};
+
+    #[test]
+    fn registry_reuses_slots_and_keeps_path_and_agent_apart() {
+        let peer = "127.0.0.1:1".parse().unwrap();
+        let mut r = Registry::default();
+        let a = r.insert(Record::new(1, peer, 0, "/a", Some("ua 1")));
+        let b = r.insert(Record::new(2, peer, 0, "/b", None));
+        assert_eq!((a, b), (0, 1));
+        r.remove(a);
+        r.remove(a); // twice: no double free of the slot
+        assert_eq!(r.free, vec![0]);
+        let c = r.insert(Record::new(3, peer, 1, "/c", None));
+        assert_eq!(c, 0);
+        assert_eq!(r.slots.len(), 2);
+        assert_eq!(&*r.slots[0].as_ref().unwrap().text, "/c");
+        assert_eq!(&*Record::new(4, peer, 0, "/p", Some("x")).text, "/p\nx");
+        // A line feed cannot come from a valid request; if one does, the
+        // agent is dropped rather than misread as part of the path.
+        assert_eq!(&*Record::new(5, peer, 0, "/p\nq", Some("x")).text, "/p q");
     }
 }

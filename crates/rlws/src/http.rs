@@ -15,8 +15,9 @@ use rlws_ws::handshake::{self, HandshakeError};
 use tokio::net::TcpStream;
 
 use crate::assets;
-use crate::context::{now_ms, ConnEntry, LiveGuard, Site, ThreadCore};
+use crate::context::{LiveGuard, Site, ThreadCore};
 use crate::protocol::Handshake;
+use crate::transport::Transport;
 
 pub(crate) type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
 
@@ -190,18 +191,6 @@ fn try_upgrade(
             return simple(core, StatusCode::FORBIDDEN, "refused");
         }
     };
-    sh.conn_opened(ConnEntry {
-        id,
-        peer,
-        protocol: proto.name().to_string(),
-        path: path.clone(),
-        user_agent: h
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-        since_ms: now_ms(),
-        tsi: core.tsi,
-    });
     let mut resp = Response::new(full(Bytes::new()));
     *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let rh = resp.headers_mut();
@@ -223,28 +212,27 @@ fn try_upgrade(
     server_header(core, rh);
     let on_upgrade = hyper::upgrade::on(&mut req);
     tracing::debug!(%peer, id, protocol = proto.name(), tsi = core.tsi, "websocket established");
-    tokio::task::spawn_local(async move {
-        let io = match on_upgrade.await {
-            Ok(up) => match up.downcast::<TokioIo<TcpStream>>() {
-                Ok(parts) => Some((
-                    crate::transport::Transport::Tcp(parts.io.into_inner()),
-                    parts.read_buf,
-                )),
-                // Not plain TCP (TLS, an HTTP/2 stream): run on the upgraded stream.
-                Err(up) => Some((
-                    crate::transport::Transport::Other(Box::new(TokioIo::new(up))),
-                    Bytes::new(),
-                )),
-            },
-            Err(e) => {
-                tracing::debug!(error = %e, "upgrade failed");
-                None
-            }
-        };
-        start.start(io, rlws_ws::Role::Server).await;
-        drop(guard);
-    });
+    start.spawn_upgrade(on_upgrade, guard);
     resp
+}
+
+/// The stream hyper hands over after a `101 Switching Protocols`, and the
+/// bytes it had already read past the request; `None` if the upgrade failed.
+pub(crate) async fn upgraded(upgrade: hyper::upgrade::OnUpgrade) -> (Option<Transport>, Bytes) {
+    match upgrade.await {
+        Ok(up) => match up.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => (Some(Transport::Tcp(parts.io.into_inner())), parts.read_buf),
+            // Not plain TCP (TLS, an HTTP/2 stream): run on the upgraded stream.
+            Err(up) => (
+                Some(Transport::Other(Box::new(TokioIo::new(up)))),
+                Bytes::new(),
+            ),
+        },
+        Err(e) => {
+            tracing::debug!(error = %e, "upgrade failed");
+            (None, Bytes::new())
+        }
+    }
 }
 
 async fn site(core: &ThreadCore, req: &Request<Incoming>) -> Response<Body> {

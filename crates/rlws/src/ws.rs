@@ -18,7 +18,7 @@ use rlws_ws::{CloseCode, DataKind, Event, Limits, ProtocolError, Receiver, Role}
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::{sleep, Instant, Sleep};
 
-use crate::context::{Shared, ThreadMsg};
+use crate::context::{LiveGuard, Shared, ThreadMsg};
 use crate::protocol::{
     Close, Control, Cx, DeflateConfig, DeflateParams, Handshake, Protocol, ProtocolOptions,
     Received, RxMode, ThreadCx, Writer,
@@ -44,6 +44,8 @@ pub(crate) struct ConnSignal {
     /// Coarse time a keepalive ping was sent and not yet answered; 0: none.
     pub(crate) ping_sent: Cell<u32>,
     slot: Cell<usize>,
+    /// Slot in the context's connection registry.
+    reg: Cell<u32>,
 }
 
 impl ConnSignal {
@@ -62,6 +64,7 @@ impl ConnSignal {
             last_rx: Cell::new(now),
             ping_sent: Cell::new(0),
             slot: Cell::new(usize::MAX),
+            reg: Cell::new(u32::MAX),
         }
     }
 
@@ -201,6 +204,9 @@ pub(crate) trait StartConn {
         io: Option<(Transport, Bytes)>,
         role: Role,
     ) -> Pin<Box<dyn std::future::Future<Output = ()>>>;
+    /// Spawns the connection's task on this thread: it waits for the HTTP
+    /// side to hand over the upgraded stream, then runs the connection.
+    fn spawn_upgrade(self: Box<Self>, upgrade: hyper::upgrade::OnUpgrade, guard: Rc<LiveGuard>);
 }
 
 pub(crate) struct Entry<P: Protocol>(pub(crate) Arc<P>);
@@ -258,6 +264,13 @@ impl<P: Protocol> ErasedProtocol for Entry<P> {
             pt.proto.established(&mut cx, hs)?
         };
         pt.add(&sig);
+        let ua = hs
+            .headers
+            .get(hyper::header::USER_AGENT)
+            .filter(|_| !hs.client)
+            .and_then(|v| v.to_str().ok());
+        let rec = crate::context::Record::new(id, hs.peer, pt.index, hs.path, ua);
+        sig.reg.set(pt.shared.conn_opened(pt.tsi, rec));
         Ok(Box::new(Pending {
             pt,
             sig,
@@ -325,39 +338,69 @@ struct Pending<P: Protocol> {
     ctl: Control,
 }
 
-impl<P: Protocol> StartConn for Pending<P> {
-    fn start(
-        self: Box<Self>,
-        io: Option<(Transport, Bytes)>,
-        role: Role,
-    ) -> Pin<Box<dyn std::future::Future<Output = ()>>> {
+impl<P: Protocol> Pending<P> {
+    /// The driver for `io`. Takes the box so that it is freed before the
+    /// connection runs.
+    #[allow(clippy::boxed_local)] // the point: the box is freed here
+    fn into_conn(self: Box<Self>, io: Transport, role: Role) -> Conn<P> {
         let Pending {
             pt,
             sig,
             session,
             ctl,
         } = *self;
+        Conn::new(pt, sig, session, ctl, io, role)
+    }
+
+    /// The upgrade failed: report `closed` without a connection.
+    fn abandon(self) {
+        let Pending {
+            pt, sig, session, ..
+        } = self;
+        pt.remove(&sig);
+        pt.shared.conn_closed(pt.tsi, sig.reg.get());
+        let mut ctl = Control::default();
+        let mut state = pt.state.borrow_mut();
+        let mut cx = Cx {
+            pt: &pt,
+            state: &mut state,
+            conn: &sig,
+            ctl: &mut ctl,
+        };
+        pt.proto.closed(&mut cx, session, None);
+    }
+}
+
+impl<P: Protocol> StartConn for Pending<P> {
+    fn start(
+        self: Box<Self>,
+        io: Option<(Transport, Bytes)>,
+        role: Role,
+    ) -> Pin<Box<dyn std::future::Future<Output = ()>>> {
+        let Some((io, leftover)) = io else {
+            (*self).abandon();
+            return Box::pin(std::future::ready(()));
+        };
         Box::pin(async move {
+            let mut conn = self.into_conn(io, role);
+            conn.run(leftover).await;
+        })
+    }
+
+    fn spawn_upgrade(self: Box<Self>, upgrade: hyper::upgrade::OnUpgrade, guard: Rc<LiveGuard>) {
+        // One task per connection, holding the driver inline: an idle
+        // connection costs one task allocation, not a task and a boxed future.
+        tokio::task::spawn_local(async move {
+            let (io, leftover) = crate::http::upgraded(upgrade).await;
             match io {
-                Some((io, leftover)) => {
-                    let mut conn = Conn::new(pt, sig, session, ctl, io, role);
+                Some(io) => {
+                    let mut conn = self.into_conn(io, Role::Server);
                     conn.run(leftover).await;
                 }
-                None => {
-                    pt.remove(&sig);
-                    pt.shared.conn_closed(sig.id);
-                    let mut ctl = Control::default();
-                    let mut state = pt.state.borrow_mut();
-                    let mut cx = Cx {
-                        pt: &pt,
-                        state: &mut state,
-                        conn: &sig,
-                        ctl: &mut ctl,
-                    };
-                    pt.proto.closed(&mut cx, session, None);
-                }
+                None => (*self).abandon(),
             }
-        })
+            drop(guard);
+        });
     }
 }
 
@@ -1096,7 +1139,7 @@ impl<P: Protocol> Conn<P> {
     /// Flushes the rest, closes the TCP connection cleanly, and reports `closed`.
     async fn finish(&mut self) {
         self.pt.remove(&self.sig);
-        self.pt.shared.conn_closed(self.sig.id);
+        self.pt.shared.conn_closed(self.pt.tsi, self.sig.reg.get());
         if let Some(session) = self.session.take() {
             let mut ctl = Control::default();
             let mut state = self.pt.state.borrow_mut();

@@ -318,28 +318,63 @@ async fn mirror_broadcasts_across_threads() {
     }
 }
 
+/// The next status document whose connection list satisfies `want`.
+async fn status_until(
+    st: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    want: impl Fn(&[serde_json::Value]) -> bool,
+) -> serde_json::Value {
+    for _ in 0..10 {
+        let t = next_msg(st).await.into_text().unwrap().to_string();
+        let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+        if want(v["connections"].as_array().unwrap()) {
+            return v;
+        }
+    }
+    panic!("status never showed the expected connections");
+}
+
 #[tokio::test]
 async fn status_lists_connections() {
     let (_ctx, addr) = start(2);
-    let _d = tt_connect(addr, "/", Some("dumb-increment-protocol")).await;
+    let mut req = format!("ws://{addr}/echo?x=1")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("user-agent", "status-test/1.0 (x)".parse().unwrap());
+    let (echo, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let d = tt_connect(addr, "/", Some("dumb-increment-protocol")).await;
     let mut st = tt_connect(addr, "/", Some("lws-status")).await;
-    let mut found = false;
-    for _ in 0..5 {
-        let t = next_msg(&mut st).await.into_text().unwrap().to_string();
-        let v: serde_json::Value = serde_json::from_str(&t).unwrap();
-        let protos: Vec<&str> = v["connections"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["protocol"].as_str().unwrap())
-            .collect();
-        if protos.contains(&"dumb-increment-protocol") && protos.contains(&"lws-status") {
-            assert_eq!(v["threads"], 2);
-            found = true;
-            break;
-        }
-    }
-    assert!(found, "status never listed both connections");
+    let has = |cs: &[serde_json::Value], p: &str| cs.iter().any(|c| c["protocol"] == p);
+    let v = status_until(&mut st, |cs| {
+        has(cs, "dumb-increment-protocol") && has(cs, "lws-status") && has(cs, "rlws-echo")
+    })
+    .await;
+    assert_eq!(v["threads"], 2);
+    let cs = v["connections"].as_array().unwrap();
+    assert_eq!(cs.len(), 3, "{v}");
+    let e = cs.iter().find(|c| c["protocol"] == "rlws-echo").unwrap();
+    assert_eq!(e["path"], "/echo");
+    assert_eq!(e["ua"], "status-test/1.0 (x)");
+    assert!(e["tsi"].as_u64().unwrap() < 2);
+    assert!(e["since_ms"].as_u64().unwrap() > 1_600_000_000_000);
+    let dumb = cs
+        .iter()
+        .find(|c| c["protocol"] == "dumb-increment-protocol")
+        .unwrap();
+    assert_eq!(dumb["path"], "/");
+    assert!(dumb["ua"].is_null());
+    // Listed in the order they were opened.
+    let ids: Vec<u64> = cs.iter().map(|c| c["id"].as_u64().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    // Closed connections leave the list; their slots are reused.
+    drop(echo);
+    drop(d);
+    status_until(&mut st, |cs| cs.len() == 1 && has(cs, "lws-status")).await;
+    let _again = tt_connect(addr, "/echo", None).await;
+    let v = status_until(&mut st, |cs| cs.len() == 2 && has(cs, "rlws-echo")).await;
+    assert!(v["connections"][1]["ua"].is_null(), "{v}");
 }
 
 #[tokio::test]
