@@ -47,7 +47,7 @@ apt_install() {
 }
 
 # --- Debian packages -------------------------------------------------------
-apt_install libwebsockets-test-server curl chromium openssl ca-certificates
+apt_install libwebsockets-test-server curl chromium openssl ca-certificates nghttp2-client
 # Node for the browser tests: the machine's own if it has one, else Debian's.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     apt_install nodejs npm

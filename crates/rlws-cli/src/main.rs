@@ -57,6 +57,21 @@ struct ServeArgs {
     /// Seconds to wait for the pong before hanging up.
     #[arg(long, default_value_t = 10)]
     ws_pong_timeout: u64,
+    /// Serve TLS (HTTP/1.1 and HTTP/2 by ALPN) with this certificate chain (PEM).
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// Private key (PEM) for --cert.
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+    /// Ask for client certificates signed by this CA (PEM); see --client-cert-required.
+    #[arg(long, requires = "cert")]
+    client_ca: Option<PathBuf>,
+    /// Refuse clients without a certificate from --client-ca.
+    #[arg(long, requires = "client_ca")]
+    client_cert_required: bool,
+    /// Speak only HTTP/1.1 (no h2 by ALPN or prior knowledge).
+    #[arg(long)]
+    no_h2: bool,
 }
 
 fn init_logging(level: Option<&str>) {
@@ -84,24 +99,53 @@ fn main() -> ExitCode {
 fn serve(a: ServeArgs) -> ExitCode {
     // Take what the hard limit allows, so the connection cap is not the 1024 default.
     let nofile = rlws::limits::raise_nofile(1 << 20);
-    let mut b = rlws::test_site()
-        .listen(SocketAddr::new(a.interface, a.port))
-        .ws_keepalive(
-            Duration::from_secs(a.ws_ping_after),
-            Duration::from_secs(a.ws_pong_timeout),
-        );
+    let addr = SocketAddr::new(a.interface, a.port);
+    let site = match &a.root {
+        Some(root) if !root.is_dir() => {
+            eprintln!("rlws: --root {}: not a directory", root.display());
+            return ExitCode::from(2);
+        }
+        Some(root) => rlws::Site::Dir(root.clone()),
+        None => rlws::Site::Embedded,
+    };
+    let mut vhost = rlws::Vhost::new("localhost", addr)
+        .site(site)
+        .ws_path("/echo", "rlws-echo")
+        .http2(!a.no_h2);
+    if let (Some(cert), Some(key)) = (&a.cert, &a.key) {
+        let mut tls = match rlws::TlsServerOptions::from_files(cert, key) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("rlws: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        if let Some(ca) = &a.client_ca {
+            match std::fs::read(ca) {
+                Ok(pem) => tls.client_ca_pem = Some(pem),
+                Err(e) => {
+                    eprintln!("rlws: client CA {}: {e}", ca.display());
+                    return ExitCode::from(2);
+                }
+            }
+            tls.client_auth = if a.client_cert_required {
+                rlws::ClientAuth::Required
+            } else {
+                rlws::ClientAuth::Optional
+            };
+        }
+        vhost = vhost.tls(tls);
+    }
+    let scheme = if a.cert.is_some() { "https" } else { "http" };
+    let mut b = rlws::test_site().vhost(vhost).ws_keepalive(
+        Duration::from_secs(a.ws_ping_after),
+        Duration::from_secs(a.ws_pong_timeout),
+    );
     if let Some(t) = a.threads {
         b = b.threads(t);
     }
     if let Some(n) = a.fd_limit_per_thread {
         b = b.fd_limit_per_thread(n);
-    }
-    if let Some(root) = a.root {
-        if !root.is_dir() {
-            eprintln!("rlws: --root {}: not a directory", root.display());
-            return ExitCode::from(2);
-        }
-        b = b.site(rlws::Site::Dir(root));
     }
     let ctx = match b.start() {
         Ok(c) => c,
@@ -112,7 +156,7 @@ fn serve(a: ServeArgs) -> ExitCode {
     };
     for addr in ctx.local_addrs() {
         tracing::info!(
-            "listening on http://{addr}/ ({} threads, nofile {})",
+            "listening on {scheme}://{addr}/ ({} threads, nofile {})",
             ctx.thread_count(),
             nofile.unwrap_or(0)
         );

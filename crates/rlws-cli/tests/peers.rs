@@ -548,3 +548,141 @@ fn rlws_client_wss_against_python_websockets_on_openssl() {
     drop(peer);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Runs a command, returning its stdout, failing with how to install it.
+fn tool(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd).args(args).output().unwrap_or_else(|e| {
+        panic!("{cmd}: cannot run ({e}): run `bash scripts/install-test-deps.sh` (Debian curl, nghttp2-client)")
+    });
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?} failed ({}): {stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The numbers of h2load's `requests:` line: (done, succeeded, failed, errored).
+fn h2load_counts(out: &str) -> (u64, u64, u64, u64) {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("requests:"))
+        .unwrap_or_else(|| panic!("no requests line in h2load output:\n{out}"));
+    let n = |word: &str| -> u64 {
+        line.split(',')
+            .find(|p| p.trim().ends_with(word))
+            .and_then(|p| p.split_whitespace().rev().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no \"{word}\" count in: {line}"))
+    };
+    (n("done"), n("succeeded"), n("failed"), n("errored"))
+}
+
+#[test]
+fn http2_with_curl_nghttp_and_h2load() {
+    let dir = std::env::temp_dir().join(format!("rlws-h2-{}", std::process::id()));
+    openssl_pki(&dir);
+    let d = |f: &str| dir.join(f).to_string_lossy().to_string();
+    let tls = Server::start(&["--cert", &d("server.pem"), "--key", &d("server.key")]);
+    let plain = Server::start(&[]);
+    let https = format!("https://127.0.0.1:{}", tls.port);
+    let http = format!("http://127.0.0.1:{}", plain.port);
+    let w = "%{http_version} %{http_code} %{content_type}";
+    // curl over TLS: ALPN picks h2; the certificate checks out against the CA.
+    let out = tool(
+        "curl",
+        &[
+            "-sS",
+            "--http2",
+            "--cacert",
+            &d("ca.pem"),
+            &format!("{https}/"),
+            "-o",
+            "/dev/null",
+            "-w",
+            w,
+        ],
+    );
+    assert_eq!(out, "2 200 text/html; charset=utf-8");
+    let out = tool(
+        "curl",
+        &[
+            "-sS",
+            "--http2",
+            "--cacert",
+            &d("ca.pem"),
+            &format!("{https}/nope"),
+            "-o",
+            "/dev/null",
+            "-w",
+            w,
+        ],
+    );
+    assert!(out.starts_with("2 404"), "{out}");
+    let body = tool(
+        "curl",
+        &[
+            "-sS",
+            "--http2",
+            "--cacert",
+            &d("ca.pem"),
+            &format!("{https}/"),
+        ],
+    );
+    assert!(body.contains("<html"), "{body}");
+    // HTTP/1.1 by ALPN still works.
+    let out = tool(
+        "curl",
+        &[
+            "-sS",
+            "--http1.1",
+            "--cacert",
+            &d("ca.pem"),
+            &format!("{https}/"),
+            "-o",
+            "/dev/null",
+            "-w",
+            w,
+        ],
+    );
+    assert!(out.starts_with("1.1 200"), "{out}");
+    // Cleartext: prior knowledge gives h2; plain requests stay HTTP/1.1.
+    let out = tool(
+        "curl",
+        &[
+            "-sS",
+            "--http2-prior-knowledge",
+            &format!("{http}/"),
+            "-o",
+            "/dev/null",
+            "-w",
+            w,
+        ],
+    );
+    assert!(out.starts_with("2 200"), "{out}");
+    let out = tool(
+        "curl",
+        &["-sS", &format!("{http}/"), "-o", "/dev/null", "-w", w],
+    );
+    assert!(out.starts_with("1.1 200"), "{out}");
+    // nghttp: the frame trace shows our SETTINGS (extended CONNECT on) and a 200.
+    let out = tool("nghttp", &["-nv", &format!("{https}/")]);
+    assert!(
+        out.contains("SETTINGS_ENABLE_CONNECT_PROTOCOL(0x08):1"),
+        "{out}"
+    );
+    assert!(out.contains(":status: 200"), "{out}");
+    assert!(
+        !out.contains("GOAWAY") || out.contains("error_code=NO_ERROR"),
+        "{out}"
+    );
+    let out = tool("nghttp", &["-nv", &format!("{http}/")]);
+    assert!(out.contains(":status: 200"), "h2c: {out}");
+    // h2load: many multiplexed requests, all answered.
+    for url in [format!("{https}/"), format!("{http}/")] {
+        let out = tool("h2load", &["-n", "2000", "-c", "4", "-m", "10", &url]);
+        assert_eq!(h2load_counts(&out), (2000, 2000, 0, 0), "{url}: {out}");
+    }
+}

@@ -14,12 +14,13 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::protocol::Protocol;
+use crate::vhost::{ListenerRt, Vhost, VhostRt};
 use crate::ws::{Clock, ConnSignal, Entry, ErasedProtocol};
 
 /// Messages into a service thread (the only cross-thread entry: lws' cancel-service).
 pub(crate) enum ThreadMsg {
     /// A newly accepted connection for this thread.
-    Accept(std::net::TcpStream, SocketAddr),
+    Accept(std::net::TcpStream, SocketAddr, usize),
     /// Open a client connection for protocol number `proto` (already counted
     /// in the thread's live connections).
     Connect {
@@ -140,6 +141,8 @@ pub struct HttpOptions {
     pub header_timeout: Duration,
     /// The `Server` header.
     pub server_name: String,
+    /// Most concurrent streams per HTTP/2 connection.
+    pub h2_max_streams: u32,
 }
 
 impl Default for HttpOptions {
@@ -149,6 +152,7 @@ impl Default for HttpOptions {
             max_header_bytes: 16 * 1024,
             header_timeout: Duration::from_secs(10),
             server_name: "rlws".into(),
+            h2_max_streams: 128,
         }
     }
 }
@@ -164,8 +168,8 @@ pub(crate) struct Shared {
     registry: Vec<Mutex<Registry>>,
     generation: AtomicU64,
     pub(crate) protocols: Vec<Arc<dyn ErasedProtocol>>,
-    pub(crate) ws_paths: Vec<(String, usize)>,
-    pub(crate) site: Site,
+    pub(crate) vhosts: Vec<VhostRt>,
+    pub(crate) listeners: Vec<ListenerRt>,
     pub(crate) http: HttpOptions,
     pub(crate) ping_after: u32,
     pub(crate) pong_timeout: u32,
@@ -300,6 +304,7 @@ pub struct ContextBuilder {
     protocols: Vec<Arc<dyn ErasedProtocol>>,
     ws_paths: Vec<(String, String)>,
     site: Site,
+    vhosts: Vec<Vhost>,
     http: HttpOptions,
     ping_after: Duration,
     pong_timeout: Duration,
@@ -316,6 +321,7 @@ impl Default for ContextBuilder {
             protocols: Vec::new(),
             ws_paths: Vec::new(),
             site: Site::Embedded,
+            vhosts: Vec::new(),
             http: HttpOptions::default(),
             ping_after: Duration::from_secs(30),
             pong_timeout: Duration::from_secs(10),
@@ -403,7 +409,10 @@ impl ContextBuilder {
         self
     }
 
-    /// Adds a listen address (e.g. `127.0.0.1:7681`; port 0 picks a free port).
+    /// Adds a listen address (e.g. `127.0.0.1:7681`; port 0 picks a free
+    /// port) for the default vhost, named `default`, which serves
+    /// [`ContextBuilder::site`] with every protocol and the
+    /// [`ContextBuilder::ws_path`] routes.
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen.push(addr);
         self
@@ -423,7 +432,14 @@ impl ContextBuilder {
         self
     }
 
-    /// What plain HTTP requests are served from.
+    /// Adds a vhost (lws' `lws_create_vhost`). Vhosts with the same listen
+    /// address share its socket.
+    pub fn vhost(mut self, v: Vhost) -> Self {
+        self.vhosts.push(v);
+        self
+    }
+
+    /// What plain HTTP requests to the default vhost are served from.
     pub fn site(mut self, site: Site) -> Self {
         self.site = site;
         self
@@ -453,26 +469,66 @@ impl ContextBuilder {
                 (soft.saturating_sub(32) / threads).max(1)
             }
         };
-        let mut ws_paths = Vec::new();
-        for (path, name) in &self.ws_paths {
-            let idx = self
-                .protocols
-                .iter()
-                .position(|p| p.name() == name)
-                .ok_or_else(|| {
-                    StartError::Config(format!("ws path {path}: no protocol named {name}"))
-                })?;
-            ws_paths.push((path.clone(), idx));
+        let mut all = Vec::new();
+        for a in &self.listen {
+            let mut v = Vhost::new("default", *a).site(self.site.clone());
+            v.ws_paths = self.ws_paths.clone();
+            all.push(v);
+        }
+        all.extend(self.vhosts);
+        let mut vhosts = Vec::new();
+        let mut groups: Vec<(SocketAddr, ListenerRt)> = Vec::new();
+        let mut vhost_listener = Vec::new();
+        for v in &all {
+            let rt = vhost_rt(v, &self.protocols).map_err(StartError::Config)?;
+            let vi = vhosts.len();
+            vhosts.push(rt);
+            vhost_listener.push(
+                groups
+                    .iter()
+                    .position(|(a, _)| *a == v.listen)
+                    .unwrap_or(groups.len()),
+            );
+            match groups.iter_mut().find(|(a, _)| *a == v.listen) {
+                Some((_, l)) => {
+                    if l.tls != v.tls.is_some() {
+                        return Err(StartError::Config(format!(
+                            "vhost {}: {} is already a {} socket",
+                            v.name,
+                            v.listen,
+                            if l.tls { "TLS" } else { "cleartext" }
+                        )));
+                    }
+                    l.vhosts.push(vi);
+                    l.http2 |= v.http2;
+                }
+                None => groups.push((
+                    v.listen,
+                    ListenerRt {
+                        tls: v.tls.is_some(),
+                        vhosts: vec![vi],
+                        handshake_timeout: v.tls_handshake_timeout,
+                        http2: v.http2,
+                    },
+                )),
+            }
         }
         let mut listeners = Vec::new();
         let mut addrs = Vec::new();
-        for a in &self.listen {
-            let l = StdListener::bind(a).map_err(|e| StartError::Bind(*a, e))?;
+        let mut listener_rts = Vec::new();
+        for (a, rt) in groups {
+            let l = StdListener::bind(a).map_err(|e| StartError::Bind(a, e))?;
             l.set_nonblocking(true)
-                .map_err(|e| StartError::Bind(*a, e))?;
-            addrs.push(l.local_addr().map_err(|e| StartError::Bind(*a, e))?);
-            listeners.push(l);
+                .map_err(|e| StartError::Bind(a, e))?;
+            addrs.push(l.local_addr().map_err(|e| StartError::Bind(a, e))?);
+            listeners.push((l, listener_rts.len()));
+            listener_rts.push(rt);
         }
+        let vhost_addrs = all
+            .iter()
+            .zip(vhost_listener)
+            .map(|(v, li)| (v.name.clone(), addrs[li]))
+            .collect();
         let secs = |d: Duration| {
             if d.is_zero() {
                 u32::MAX
@@ -489,8 +545,8 @@ impl ContextBuilder {
             registry: (0..threads).map(|_| Mutex::default()).collect(),
             generation: AtomicU64::new(0),
             protocols: self.protocols,
-            ws_paths,
-            site: self.site,
+            vhosts,
+            listeners: listener_rts,
             http: self.http,
             ping_after: secs(self.ping_after),
             pong_timeout: secs(self.pong_timeout),
@@ -507,7 +563,7 @@ impl ContextBuilder {
         let mut listeners = Some(listeners);
         for (tsi, rx) in receivers.into_iter().enumerate() {
             let sh = shared.clone();
-            let ls = if tsi == 0 {
+            let ls: Vec<(StdListener, usize)> = if tsi == 0 {
                 listeners.take().unwrap_or_default()
             } else {
                 Vec::new()
@@ -523,8 +579,55 @@ impl ContextBuilder {
             shared,
             handles,
             addrs,
+            vhost_addrs,
         })
     }
+}
+
+/// Resolves a vhost's protocol names, routes, TLS and headers.
+fn vhost_rt(v: &Vhost, protocols: &[Arc<dyn ErasedProtocol>]) -> Result<VhostRt, String> {
+    let find = |name: &str| {
+        protocols
+            .iter()
+            .position(|p| p.name() == name)
+            .ok_or_else(|| format!("vhost {}: no protocol named {name}", v.name))
+    };
+    let offered: Vec<usize> = match &v.protocols {
+        Some(names) => names.iter().map(|n| find(n)).collect::<Result<_, _>>()?,
+        None => (0..protocols.len()).collect(),
+    };
+    let mut ws_paths = Vec::new();
+    for (path, name) in &v.ws_paths {
+        let i = find(name).map_err(|e| format!("{e} (ws path {path})"))?;
+        if !offered.contains(&i) {
+            return Err(format!(
+                "vhost {}: ws path {path} names protocol {name}, which the vhost does not offer",
+                v.name
+            ));
+        }
+        ws_paths.push((path.clone(), i));
+    }
+    let tls = match &v.tls {
+        Some(o) => {
+            let mut o = o.clone();
+            if !v.http2 {
+                o.alpn.retain(|a| a != "h2");
+            }
+            Some(Arc::new(
+                crate::tls::server_config(&o).map_err(|e| format!("vhost {}: {e}", v.name))?,
+            ))
+        }
+        None => None,
+    };
+    Ok(VhostRt {
+        name: v.name.clone(),
+        tls,
+        protocols: offered,
+        ws_paths,
+        site: v.site.clone(),
+        headers: crate::vhost::header_map(&v.name, &v.headers)?,
+        strict_host_check: v.strict_host_check,
+    })
 }
 
 /// A running set of service threads. Dropping it shuts down.
@@ -532,6 +635,7 @@ pub struct Context {
     shared: Arc<Shared>,
     handles: Vec<JoinHandle<()>>,
     addrs: Vec<SocketAddr>,
+    vhost_addrs: Vec<(String, SocketAddr)>,
 }
 
 impl Context {
@@ -543,6 +647,16 @@ impl Context {
     /// The addresses actually listened on (useful with port 0).
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The address the first vhost named `name` listens on (with the port
+    /// the system picked when it was 0).
+    pub fn vhost_addr(&self, name: &str) -> Option<SocketAddr> {
+        let name = name.to_ascii_lowercase();
+        self.vhost_addrs
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, a)| *a)
     }
 
     /// Number of service threads.
@@ -692,7 +806,7 @@ fn service_thread(
     tsi: usize,
     shared: Arc<Shared>,
     mut rx: mpsc::UnboundedReceiver<ThreadMsg>,
-    listeners: Vec<StdListener>,
+    listeners: Vec<(StdListener, usize)>,
 ) {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -719,10 +833,10 @@ fn service_thread(
             slots,
             clock,
         });
-        for l in listeners {
+        for (l, li) in listeners {
             match TcpListener::from_std(l) {
                 Ok(l) => {
-                    tokio::task::spawn_local(accept_loop(shared.clone(), l));
+                    tokio::task::spawn_local(accept_loop(shared.clone(), l, li));
                 }
                 Err(e) => tracing::error!(error = %e, "cannot register listener"),
             }
@@ -730,7 +844,7 @@ fn service_thread(
         tokio::task::spawn_local(sweeper(core.clone()));
         while let Some(msg) = rx.recv().await {
             match msg {
-                ThreadMsg::Accept(stream, peer) => {
+                ThreadMsg::Accept(stream, peer, li) => {
                     let guard = LiveGuard {
                         shared: shared.clone(),
                         tsi,
@@ -742,6 +856,7 @@ fn service_thread(
                                 s,
                                 peer,
                                 guard,
+                                li,
                             ));
                         }
                         Err(e) => tracing::warn!(error = %e, "cannot register connection"),
@@ -832,7 +947,7 @@ async fn client_conn(
         .await;
 }
 
-async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, li: usize) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -847,7 +962,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
             Some(tsi) => {
                 let sent = stream
                     .into_std()
-                    .map(|s| shared.send(tsi, ThreadMsg::Accept(s, peer)))
+                    .map(|s| shared.send(tsi, ThreadMsg::Accept(s, peer, li)))
                     .unwrap_or(false);
                 if !sent {
                     shared.live[tsi].fetch_sub(1, Ordering::Relaxed);
@@ -856,15 +971,21 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
             None => {
                 shared.refused.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(%peer, "connection refused: every service thread is at its connection cap");
-                tokio::task::spawn_local(refuse(stream));
+                let tls = shared.listeners.get(li).is_some_and(|l| l.tls);
+                tokio::task::spawn_local(refuse(stream, tls));
             }
         }
     }
 }
 
 /// Answers a connection over the cap with 503 and closes it.
-async fn refuse(mut stream: tokio::net::TcpStream) {
+async fn refuse(mut stream: tokio::net::TcpStream, tls: bool) {
     use tokio::io::AsyncWriteExt;
+    if tls {
+        // No TLS handshake for a connection that will not be served.
+        let _ = stream.shutdown().await;
+        return;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         stream
             .write_all(b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\nretry-after: 1\r\n\r\n")

@@ -4,6 +4,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -18,6 +19,7 @@ use crate::assets;
 use crate::context::{LiveGuard, Site, ThreadCore};
 use crate::protocol::Handshake;
 use crate::transport::Transport;
+use crate::vhost::{select, Match};
 
 pub(crate) type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
 
@@ -45,61 +47,230 @@ fn server_header(core: &ThreadCore, h: &mut hyper::HeaderMap) {
     }
 }
 
-/// Serves one accepted TCP connection.
+/// Facts about a connection that each request on it needs.
+struct ConnInfo {
+    peer: SocketAddr,
+    listener: usize,
+    /// The vhost SNI chose (TLS connections).
+    sni_vhost: Option<usize>,
+    h2: bool,
+}
+
+/// Runs HTTP/2 stream tasks on this service thread.
+#[derive(Clone, Copy)]
+struct LocalExec;
+
+impl<F: std::future::Future + 'static> hyper::rt::Executor<F> for LocalExec {
+    fn execute(&self, fut: F) {
+        tokio::task::spawn_local(fut);
+    }
+}
+
+/// The HTTP/2 connection preface (RFC 9113 §3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Serves one accepted TCP connection on listen socket `li`.
 pub(crate) async fn serve(
     core: Rc<ThreadCore>,
     stream: TcpStream,
     peer: SocketAddr,
     guard: LiveGuard,
+    li: usize,
 ) {
     let _ = stream.set_nodelay(true);
+    let Some(l) = core.shared.listeners.get(li) else {
+        return;
+    };
     let guard = Rc::new(guard);
+    if l.tls {
+        let timeout = l.handshake_timeout;
+        match tokio::time::timeout(timeout, tls_accept(&core, stream, li)).await {
+            Ok(Ok((tls, vi))) => {
+                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                let info = ConnInfo {
+                    peer,
+                    listener: li,
+                    sni_vhost: Some(vi),
+                    h2,
+                };
+                serve_http(core, tls, info, guard).await;
+            }
+            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+        }
+    } else {
+        let h2 = l.http2 && sniff_h2(&stream, core.shared.http.header_timeout).await;
+        let info = ConnInfo {
+            peer,
+            listener: li,
+            sni_vhost: None,
+            h2,
+        };
+        serve_http(core, stream, info, guard).await;
+    }
+}
+
+/// Reads the ClientHello, lets SNI pick the vhost, and completes the
+/// handshake with that vhost's certificate.
+async fn tls_accept(
+    core: &ThreadCore,
+    stream: TcpStream,
+    li: usize,
+) -> std::io::Result<(tokio_rustls::server::TlsStream<TcpStream>, usize)> {
+    let acceptor =
+        tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream);
+    let start = acceptor.await?;
+    let sh = &core.shared;
+    let candidates = sh.listeners.get(li).map_or(&[][..], |l| &l.vhosts[..]);
+    let vi = select(&sh.vhosts, candidates, start.client_hello().server_name()).index();
+    let cfg = sh
+        .vhosts
+        .get(vi)
+        .and_then(|v| v.tls.clone())
+        .ok_or_else(|| std::io::Error::other("vhost without TLS on a TLS socket"))?;
+    let tls = start.into_stream(cfg).await?;
+    Ok((tls, vi))
+}
+
+/// True when the client opens with the HTTP/2 preface (prior knowledge).
+async fn sniff_h2(stream: &TcpStream, limit: Duration) -> bool {
+    let mut buf = [0u8; H2_PREFACE.len()];
+    let look = async {
+        loop {
+            match stream.peek(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) if buf[..n] != H2_PREFACE[..n] => return false,
+                Ok(n) if n == H2_PREFACE.len() => return true,
+                // A prefix of the preface so far: wait for more.
+                Ok(_) => tokio::time::sleep(Duration::from_millis(2)).await,
+            }
+        }
+    };
+    tokio::time::timeout(limit, look).await.unwrap_or(false)
+}
+
+async fn serve_http<I>(core: Rc<ThreadCore>, io: I, info: ConnInfo, guard: Rc<LiveGuard>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let http = &core.shared.http;
+    let info = Rc::new(info);
     let svc_core = core.clone();
+    let svc_info = info.clone();
     let svc = hyper::service::service_fn(move |req| {
         let core = svc_core.clone();
         let guard = guard.clone();
-        async move { Ok::<_, Infallible>(handle(core, req, peer, guard).await) }
+        let info = svc_info.clone();
+        async move { Ok::<_, Infallible>(handle(core, req, info, guard).await) }
     });
-    let conn = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(http.header_timeout)
-        .max_headers(http.max_headers)
-        .max_buf_size(http.max_header_bytes.max(8192))
-        .serve_connection(TokioIo::new(stream), svc)
-        .with_upgrades();
-    if let Err(e) = conn.await {
-        tracing::debug!(%peer, error = %e, "http connection ended with error");
+    let io = TokioIo::new(io);
+    let res = if info.h2 {
+        let mut b = hyper::server::conn::http2::Builder::new(LocalExec);
+        b.timer(TokioTimer::new())
+            .enable_connect_protocol()
+            .max_concurrent_streams(http.h2_max_streams)
+            .max_header_list_size(u32::try_from(http.max_header_bytes).unwrap_or(u32::MAX))
+            // Rapid reset (CVE-2023-44487) and streams the server resets
+            // for errors: a connection that causes many is dropped.
+            .max_pending_accept_reset_streams(Some(20))
+            .max_local_error_reset_streams(Some(256));
+        b.serve_connection(io, svc).await
+    } else {
+        hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(http.header_timeout)
+            .max_headers(http.max_headers)
+            .max_buf_size(http.max_header_bytes.max(8192))
+            .serve_connection(io, svc)
+            .with_upgrades()
+            .await
+    };
+    if let Err(e) = res {
+        tracing::debug!(peer = %info.peer, error = %e, "http connection ended with error");
+    }
+}
+
+/// The vhost that serves a request: by `Host` (or `:authority`), within
+/// what the connection's SNI allows.
+fn choose_vhost(core: &ThreadCore, info: &ConnInfo, host: Option<&str>) -> Option<usize> {
+    let sh = &core.shared;
+    let l = sh.listeners.get(info.listener)?;
+    let m = select(&sh.vhosts, &l.vhosts, host);
+    let strict = |i: usize| sh.vhosts.get(i).is_some_and(|v| v.strict_host_check);
+    match (info.sni_vhost, m) {
+        // The request names a vhost other than the one whose certificate
+        // (and client-certificate policy) the connection was made with.
+        (Some(sni), Match::Named(i)) if i != sni => None,
+        (Some(sni), Match::Named(_)) => Some(sni),
+        (Some(sni), Match::Default(_)) if strict(sni) => None,
+        (Some(sni), Match::Default(_)) => Some(sni),
+        (None, Match::Named(i)) => Some(i),
+        (None, Match::Default(d)) if strict(d) => None,
+        (None, Match::Default(d)) => Some(d),
     }
 }
 
 async fn handle(
     core: Rc<ThreadCore>,
     req: Request<Incoming>,
-    peer: SocketAddr,
+    info: Rc<ConnInfo>,
     guard: Rc<LiveGuard>,
 ) -> Response<Body> {
-    let upgrade = req
-        .headers()
-        .get(header::UPGRADE)
-        .is_some_and(|u| handshake::header_has_token(u.as_bytes(), "websocket"));
-    let resp = if upgrade {
-        ws_upgrade(&core, req, peer, guard)
-    } else {
-        site(&core, &req).await
+    let peer = info.peer;
+    let host = req.uri().host().map(str::to_string).or_else(|| {
+        req.headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+    });
+    let Some(vi) = choose_vhost(&core, &info, host.as_deref()) else {
+        tracing::debug!(%peer, host = host.as_deref().unwrap_or(""), "misdirected request");
+        let mut r = simple(
+            &core,
+            StatusCode::MISDIRECTED_REQUEST,
+            "misdirected request",
+        );
+        if !info.h2 {
+            // The client should ask again on a connection made for that name.
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        return r;
     };
-    tracing::debug!(%peer, status = resp.status().as_u16(), "http response");
+    let ws = if info.h2 {
+        req.method() == Method::CONNECT
+            && req
+                .extensions()
+                .get::<hyper::ext::Protocol>()
+                .is_some_and(|p| p.as_str().eq_ignore_ascii_case("websocket"))
+    } else {
+        req.headers()
+            .get(header::UPGRADE)
+            .is_some_and(|u| handshake::header_has_token(u.as_bytes(), "websocket"))
+    };
+    let mut resp = if ws {
+        ws_upgrade(&core, vi, req, &info, guard)
+    } else {
+        site(&core, vi, &req).await
+    };
+    if let Some(v) = core.shared.vhosts.get(vi) {
+        for (k, val) in &v.headers {
+            resp.headers_mut().append(k, val.clone());
+        }
+    }
+    tracing::debug!(%peer, vhost = vi, status = resp.status().as_u16(), "http response");
     resp
 }
 
 fn ws_upgrade(
     core: &Rc<ThreadCore>,
+    vi: usize,
     req: Request<Incoming>,
-    peer: SocketAddr,
+    info: &ConnInfo,
     guard: Rc<LiveGuard>,
 ) -> Response<Body> {
-    let mut resp = try_upgrade(core, req, peer, guard);
-    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+    let mut resp = try_upgrade(core, vi, req, info, guard);
+    if !info.h2 && resp.status() != StatusCode::SWITCHING_PROTOCOLS {
         // A failed upgrade ends the connection: the client expected another protocol on it.
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -109,52 +280,80 @@ fn ws_upgrade(
 
 fn try_upgrade(
     core: &Rc<ThreadCore>,
+    vi: usize,
     mut req: Request<Incoming>,
-    peer: SocketAddr,
+    info: &ConnInfo,
     guard: Rc<LiveGuard>,
 ) -> Response<Body> {
+    let peer = info.peer;
     let h = req.headers();
     let get = |n: header::HeaderName| h.get(n).map(|v| v.as_bytes());
-    let key = match handshake::validate_request(
-        req.method().as_str().as_bytes(),
-        get(header::UPGRADE),
-        get(header::CONNECTION),
-        get(header::SEC_WEBSOCKET_VERSION),
-        get(header::SEC_WEBSOCKET_KEY),
-    ) {
-        Ok(k) => handshake::accept_key(k),
-        Err(HandshakeError::Version) => {
-            let mut r = simple(
-                core,
-                StatusCode::UPGRADE_REQUIRED,
-                "websocket version 13 required",
-            );
-            r.headers_mut().insert(
-                header::SEC_WEBSOCKET_VERSION,
-                HeaderValue::from_static("13"),
-            );
-            return r;
+    // RFC 8441: over HTTP/2 the extended CONNECT replaces Upgrade and the key.
+    let key = if info.h2 {
+        match get(header::SEC_WEBSOCKET_VERSION) {
+            Some(b"13") => None,
+            _ => {
+                let mut r = simple(
+                    core,
+                    StatusCode::UPGRADE_REQUIRED,
+                    "websocket version 13 required",
+                );
+                r.headers_mut().insert(
+                    header::SEC_WEBSOCKET_VERSION,
+                    HeaderValue::from_static("13"),
+                );
+                return r;
+            }
         }
-        Err(e) => return simple(core, StatusCode::BAD_REQUEST, &e.to_string()),
+    } else {
+        match handshake::validate_request(
+            req.method().as_str().as_bytes(),
+            get(header::UPGRADE),
+            get(header::CONNECTION),
+            get(header::SEC_WEBSOCKET_VERSION),
+            get(header::SEC_WEBSOCKET_KEY),
+        ) {
+            Ok(k) => Some(handshake::accept_key(k)),
+            Err(HandshakeError::Version) => {
+                let mut r = simple(
+                    core,
+                    StatusCode::UPGRADE_REQUIRED,
+                    "websocket version 13 required",
+                );
+                r.headers_mut().insert(
+                    header::SEC_WEBSOCKET_VERSION,
+                    HeaderValue::from_static("13"),
+                );
+                return r;
+            }
+            Err(e) => return simple(core, StatusCode::BAD_REQUEST, &e.to_string()),
+        }
+    };
+    let Some(vh) = core.shared.vhosts.get(vi) else {
+        return simple(core, StatusCode::INTERNAL_SERVER_ERROR, "no vhost");
     };
     let sh = &core.shared;
     let path = req.uri().path().to_string();
-    // Subprotocol: the client's first offer that we have, else the path's
-    // protocol, else (no offer at all) the default protocol.
+    // Subprotocol: the client's first offer that the vhost has, else the
+    // path's protocol, else (no offer at all) the vhost's default protocol.
     let offered = h.get(header::SEC_WEBSOCKET_PROTOCOL).map(|v| v.as_bytes());
     let by_name = offered.and_then(|o| {
-        handshake::subprotocols(o)
-            .find_map(|name| sh.protocols.iter().position(|p| p.name() == name))
+        handshake::subprotocols(o).find_map(|name| {
+            vh.protocols
+                .iter()
+                .copied()
+                .find(|&i| sh.protocols.get(i).is_some_and(|p| p.name() == name))
+        })
     });
-    let by_path = sh
+    let by_path = vh
         .ws_paths
         .iter()
         .find(|(p, _)| *p == path)
         .map(|(_, i)| *i);
-    let (index, echo_name) = match (by_name, by_path, offered) {
-        (Some(i), _, _) => (i, true),
-        (None, Some(i), _) => (i, false),
-        (None, None, None) if !sh.protocols.is_empty() => (0, false),
+    let (index, echo_name) = match (by_name, by_path, offered, vh.protocols.first()) {
+        (Some(i), _, _, _) => (i, true),
+        (None, Some(i), _, _) => (i, false),
+        (None, None, None, Some(&i)) => (i, false),
         _ => {
             return simple(
                 core,
@@ -192,12 +391,16 @@ fn try_upgrade(
         }
     };
     let mut resp = Response::new(full(Bytes::new()));
-    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    if key.is_some() {
+        *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    }
     let rh = resp.headers_mut();
-    rh.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    rh.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    if let Ok(v) = HeaderValue::from_str(&key) {
-        rh.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    if let Some(key) = key {
+        rh.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        rh.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        if let Ok(v) = HeaderValue::from_str(&key) {
+            rh.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+        }
     }
     if let Some((_, resp)) = &deflate {
         if let Ok(v) = HeaderValue::from_str(resp) {
@@ -211,7 +414,7 @@ fn try_upgrade(
     }
     server_header(core, rh);
     let on_upgrade = hyper::upgrade::on(&mut req);
-    tracing::debug!(%peer, id, protocol = proto.name(), tsi = core.tsi, "websocket established");
+    tracing::debug!(%peer, id, protocol = proto.name(), tsi = core.tsi, h2 = info.h2, "websocket established");
     start.spawn_upgrade(on_upgrade, guard);
     resp
 }
@@ -222,11 +425,17 @@ pub(crate) async fn upgraded(upgrade: hyper::upgrade::OnUpgrade) -> (Option<Tran
     match upgrade.await {
         Ok(up) => match up.downcast::<TokioIo<TcpStream>>() {
             Ok(parts) => (Some(Transport::Tcp(parts.io.into_inner())), parts.read_buf),
-            // Not plain TCP (TLS, an HTTP/2 stream): run on the upgraded stream.
-            Err(up) => (
-                Some(Transport::Other(Box::new(TokioIo::new(up)))),
-                Bytes::new(),
-            ),
+            Err(up) => match up.downcast::<TokioIo<tokio_rustls::server::TlsStream<TcpStream>>>() {
+                Ok(parts) => (
+                    Some(Transport::Other(Box::new(parts.io.into_inner()))),
+                    parts.read_buf,
+                ),
+                // An HTTP/2 stream: run on the upgraded stream.
+                Err(up) => (
+                    Some(Transport::Other(Box::new(TokioIo::new(up)))),
+                    Bytes::new(),
+                ),
+            },
         },
         Err(e) => {
             tracing::debug!(error = %e, "upgrade failed");
@@ -235,7 +444,7 @@ pub(crate) async fn upgraded(upgrade: hyper::upgrade::OnUpgrade) -> (Option<Tran
     }
 }
 
-async fn site(core: &ThreadCore, req: &Request<Incoming>) -> Response<Body> {
+async fn site(core: &ThreadCore, vi: usize, req: &Request<Incoming>) -> Response<Body> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut r = simple(core, StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
         r.headers_mut()
@@ -243,7 +452,10 @@ async fn site(core: &ThreadCore, req: &Request<Incoming>) -> Response<Body> {
         return r;
     }
     let path = req.uri().path();
-    match &core.shared.site {
+    let Some(vh) = core.shared.vhosts.get(vi) else {
+        return not_found(core);
+    };
+    match &vh.site {
         Site::Embedded => {
             let name = if path == "/" { "/index.html" } else { path };
             match assets::get(name) {

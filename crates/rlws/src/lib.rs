@@ -38,6 +38,7 @@ pub mod protocol;
 pub mod ring;
 pub mod tls;
 pub mod transport;
+pub mod vhost;
 mod ws;
 
 pub use context::{
@@ -48,6 +49,8 @@ pub use protocol::{
     Close, Cx, Handshake, Protocol, ProtocolOptions, Received, RxMode, ThreadCx, WriteFull, Writer,
 };
 pub use rlws_ws::{CloseCode, DataKind};
+pub use tls::{ClientAuth, TlsServerOptions};
+pub use vhost::Vhost;
 
 /// A context with the built-in test site and its protocols, as `rlws serve` runs it.
 pub fn test_site() -> ContextBuilder {

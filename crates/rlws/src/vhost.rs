@@ -1,0 +1,259 @@
+//! Virtual hosts: several sites on shared listen sockets, chosen by TLS SNI
+//! and by the `Host` header (or `:authority`), as lws does it.
+//!
+//! Selection for a name (SNI or Host): strip a trailing `:port`, then an
+//! exact name match among the vhosts on the listening socket, then the
+//! longest vhost name the name ends with after a dot (`cats.abc.com` →
+//! `abc.com`), then the socket's default vhost (the first one created on it)
+//! unless that vhost has `strict_host_check`, in which case the request is
+//! answered `421 Misdirected Request`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::context::Site;
+use crate::tls::TlsServerOptions;
+
+/// A virtual host: a name, where it listens, and what it serves.
+///
+/// Vhosts with the same listen address share one socket. On TLS sockets SNI
+/// picks the vhost and its certificate before the handshake; on cleartext
+/// sockets each request's `Host` does.
+#[derive(Debug, Clone)]
+pub struct Vhost {
+    pub(crate) name: String,
+    pub(crate) listen: SocketAddr,
+    pub(crate) tls: Option<TlsServerOptions>,
+    pub(crate) protocols: Option<Vec<String>>,
+    pub(crate) ws_paths: Vec<(String, String)>,
+    pub(crate) site: Site,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) strict_host_check: bool,
+    pub(crate) http2: bool,
+    pub(crate) tls_handshake_timeout: Duration,
+}
+
+impl Vhost {
+    /// A vhost named `name` (a host name, matched case-insensitively)
+    /// listening on `listen`, serving the embedded test site with every
+    /// protocol of the context.
+    pub fn new(name: &str, listen: SocketAddr) -> Self {
+        Vhost {
+            name: name.trim_end_matches('.').to_ascii_lowercase(),
+            listen,
+            tls: None,
+            protocols: None,
+            ws_paths: Vec::new(),
+            site: Site::Embedded,
+            headers: Vec::new(),
+            strict_host_check: false,
+            http2: true,
+            tls_handshake_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Serves TLS with these settings (certificate, key, mTLS, ALPN, ciphers).
+    /// All vhosts on one listen address must agree on whether it is TLS.
+    pub fn tls(mut self, tls: TlsServerOptions) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The context's protocols this vhost offers, by name; the first is the
+    /// default when a client names none. Default: all, in registration order.
+    pub fn protocols(mut self, names: &[&str]) -> Self {
+        self.protocols = Some(names.iter().map(|s| s.to_string()).collect());
+        self
+    }
+
+    /// Runs protocol `name` for upgrades on `path` when the client names no
+    /// subprotocol.
+    pub fn ws_path(mut self, path: &str, name: &str) -> Self {
+        self.ws_paths.push((path.to_string(), name.to_string()));
+        self
+    }
+
+    /// What plain HTTP requests to this vhost are served from.
+    pub fn site(mut self, site: Site) -> Self {
+        self.site = site;
+        self
+    }
+
+    /// Adds a header to every HTTP response of this vhost (lwsws' `headers`).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Refuses requests whose `Host` matches no vhost on this socket with
+    /// `421 Misdirected Request` instead of serving them from this vhost (when
+    /// it is the socket's default).
+    pub fn strict_host_check(mut self, on: bool) -> Self {
+        self.strict_host_check = on;
+        self
+    }
+
+    /// Whether HTTP/2 is spoken (by ALPN over TLS, by prior knowledge in
+    /// cleartext). Default on.
+    pub fn http2(mut self, on: bool) -> Self {
+        self.http2 = on;
+        self
+    }
+
+    /// Time allowed for a client's TLS handshake. Default 10 s.
+    pub fn tls_handshake_timeout(mut self, t: Duration) -> Self {
+        self.tls_handshake_timeout = t;
+        self
+    }
+
+    /// The vhost's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// A vhost as the service threads use it.
+pub(crate) struct VhostRt {
+    pub(crate) name: String,
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
+    /// Indices into the context's protocols; the first is the default.
+    pub(crate) protocols: Vec<usize>,
+    pub(crate) ws_paths: Vec<(String, usize)>,
+    pub(crate) site: Site,
+    pub(crate) headers: HeaderMap,
+    pub(crate) strict_host_check: bool,
+}
+
+/// A listen socket and the vhosts on it.
+pub(crate) struct ListenerRt {
+    pub(crate) tls: bool,
+    /// Indices into the context's vhosts; the first is the default.
+    pub(crate) vhosts: Vec<usize>,
+    pub(crate) handshake_timeout: Duration,
+    /// HTTP/2 allowed: some vhost on the socket speaks it.
+    pub(crate) http2: bool,
+}
+
+/// How a name matched a vhost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Match {
+    /// Exact name or a parent domain of it.
+    Named(usize),
+    /// No vhost has the name: the socket's default.
+    Default(usize),
+}
+
+impl Match {
+    pub(crate) fn index(self) -> usize {
+        match self {
+            Match::Named(i) | Match::Default(i) => i,
+        }
+    }
+}
+
+/// `host` without a trailing `:port` (IPv6 literals keep their brackets)
+/// and without a trailing dot, lower-cased.
+pub(crate) fn host_name(host: &str) -> String {
+    let h = if host.starts_with('[') {
+        match host.find(']') {
+            Some(end) => &host[..=end],
+            None => host,
+        }
+    } else {
+        match host.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => host,
+        }
+    };
+    h.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// Picks a vhost among `candidates` (the socket's, default first) for a
+/// client-given name, as the module documentation says.
+pub(crate) fn select(vhosts: &[VhostRt], candidates: &[usize], name: Option<&str>) -> Match {
+    let default = candidates.first().copied().unwrap_or(0);
+    let Some(name) = name else {
+        return Match::Default(default);
+    };
+    let name = host_name(name);
+    if let Some(&i) = candidates.iter().find(|&&i| vhosts[i].name == name) {
+        return Match::Named(i);
+    }
+    let parent = candidates
+        .iter()
+        .filter(|&&i| {
+            let v = &vhosts[i].name;
+            !v.is_empty()
+                && name.len() > v.len() + 1
+                && name.ends_with(v.as_str())
+                && name.as_bytes()[name.len() - v.len() - 1] == b'.'
+        })
+        .max_by_key(|&&i| vhosts[i].name.len());
+    match parent {
+        Some(&i) => Match::Named(i),
+        None => Match::Default(default),
+    }
+}
+
+/// Parses the extra response headers of a vhost.
+pub(crate) fn header_map(name: &str, headers: &[(String, String)]) -> Result<HeaderMap, String> {
+    let mut map = HeaderMap::new();
+    for (k, v) in headers {
+        let hn = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| format!("vhost {name}: bad header name \"{k}\""))?;
+        let hv = HeaderValue::from_str(v)
+            .map_err(|_| format!("vhost {name}: bad value for header {k}"))?;
+        map.append(hn, hv);
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rt(name: &str) -> VhostRt {
+        VhostRt {
+            name: name.into(),
+            tls: None,
+            protocols: Vec::new(),
+            ws_paths: Vec::new(),
+            site: Site::Embedded,
+            headers: HeaderMap::new(),
+            strict_host_check: false,
+        }
+    }
+
+    #[test]
+    fn host_names_lose_port_and_dot() {
+        assert_eq!(host_name("abc.com:1234"), "abc.com");
+        assert_eq!(host_name("ABC.com."), "abc.com");
+        assert_eq!(host_name("[::1]:80"), "[::1]");
+        assert_eq!(host_name("[::1]"), "[::1]");
+        assert_eq!(host_name("abc.com:x"), "abc.com:x");
+    }
+
+    #[test]
+    fn exact_then_parent_then_default() {
+        let v = vec![
+            rt("default"),
+            rt("abc.com"),
+            rt("cats.abc.com"),
+            rt("xyz.org"),
+        ];
+        let all = [0, 1, 2, 3];
+        assert_eq!(select(&v, &all, Some("abc.com:1234")), Match::Named(1));
+        assert_eq!(select(&v, &all, Some("cats.abc.com")), Match::Named(2));
+        assert_eq!(select(&v, &all, Some("big.cats.abc.com")), Match::Named(2));
+        assert_eq!(select(&v, &all, Some("dogs.abc.com")), Match::Named(1));
+        assert_eq!(select(&v, &all, Some("xabc.com")), Match::Default(0));
+        assert_eq!(select(&v, &all, Some("other")), Match::Default(0));
+        assert_eq!(select(&v, &all, None), Match::Default(0));
+        // Only vhosts on this socket count.
+        assert_eq!(select(&v, &[3, 1], Some("cats.abc.com")), Match::Named(1));
+        assert_eq!(select(&v, &[3], Some("abc.com")), Match::Default(3));
+    }
+}
