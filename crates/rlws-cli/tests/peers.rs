@@ -589,83 +589,32 @@ fn http2_with_curl_nghttp_and_h2load() {
     let plain = Server::start(&[]);
     let https = format!("https://127.0.0.1:{}", tls.port);
     let http = format!("http://127.0.0.1:{}", plain.port);
-    let w = "%{http_version} %{http_code} %{content_type}";
+    let ca = d("ca.pem");
+    // `http_version status content_type` of one curl request.
+    let curl = |opts: &[&str], url: String| {
+        let mut args = vec!["-sS"];
+        args.extend_from_slice(opts);
+        args.extend([url.as_str(), "-o", "/dev/null", "-w"]);
+        args.push("%{http_version} %{http_code} %{content_type}");
+        tool("curl", &args)
+    };
     // curl over TLS: ALPN picks h2; the certificate checks out against the CA.
-    let out = tool(
-        "curl",
-        &[
-            "-sS",
-            "--http2",
-            "--cacert",
-            &d("ca.pem"),
-            &format!("{https}/"),
-            "-o",
-            "/dev/null",
-            "-w",
-            w,
-        ],
-    );
+    let out = curl(&["--http2", "--cacert", &ca], format!("{https}/"));
     assert_eq!(out, "2 200 text/html; charset=utf-8");
-    let out = tool(
-        "curl",
-        &[
-            "-sS",
-            "--http2",
-            "--cacert",
-            &d("ca.pem"),
-            &format!("{https}/nope"),
-            "-o",
-            "/dev/null",
-            "-w",
-            w,
-        ],
-    );
+    let out = curl(&["--http2", "--cacert", &ca], format!("{https}/nope"));
     assert!(out.starts_with("2 404"), "{out}");
     let body = tool(
         "curl",
-        &[
-            "-sS",
-            "--http2",
-            "--cacert",
-            &d("ca.pem"),
-            &format!("{https}/"),
-        ],
+        &["-sS", "--http2", "--cacert", &ca, &format!("{https}/")],
     );
     assert!(body.contains("<html"), "{body}");
     // HTTP/1.1 by ALPN still works.
-    let out = tool(
-        "curl",
-        &[
-            "-sS",
-            "--http1.1",
-            "--cacert",
-            &d("ca.pem"),
-            &format!("{https}/"),
-            "-o",
-            "/dev/null",
-            "-w",
-            w,
-        ],
-    );
+    let out = curl(&["--http1.1", "--cacert", &ca], format!("{https}/"));
     assert!(out.starts_with("1.1 200"), "{out}");
     // Cleartext: prior knowledge gives h2; plain requests stay HTTP/1.1.
-    let out = tool(
-        "curl",
-        &[
-            "-sS",
-            "--http2-prior-knowledge",
-            &format!("{http}/"),
-            "-o",
-            "/dev/null",
-            "-w",
-            w,
-        ],
-    );
+    let out = curl(&["--http2-prior-knowledge"], format!("{http}/"));
     assert!(out.starts_with("2 200"), "{out}");
-    let out = tool(
-        "curl",
-        &["-sS", &format!("{http}/"), "-o", "/dev/null", "-w", w],
-    );
+    let out = curl(&[], format!("{http}/"));
     assert!(out.starts_with("1.1 200"), "{out}");
     // nghttp: the frame trace shows our SETTINGS (extended CONNECT on) and a 200.
     let out = tool("nghttp", &["-nv", &format!("{https}/")]);
@@ -685,4 +634,34 @@ fn http2_with_curl_nghttp_and_h2load() {
         let out = tool("h2load", &["-n", "2000", "-c", "4", "-m", "10", &url]);
         assert_eq!(h2load_counts(&out), (2000, 2000, 0, 0), "{url}: {out}");
     }
+}
+
+#[test]
+fn http2_error_handling_conformance() {
+    // tests/h2/conformance.py: RFC 9113 / RFC 7541 error cases with
+    // hand-made frames (bad preface, frame sizes, SETTINGS, stream states,
+    // flow control, HPACK, malformed requests, CONTINUATION flood, rapid
+    // reset), over h2c and over TLS.
+    let dir = std::env::temp_dir().join(format!("rlws-h2c-{}", std::process::id()));
+    openssl_pki(&dir);
+    let d = |f: &str| dir.join(f).to_string_lossy().to_string();
+    let script = repo().join("tests/h2/conformance.py");
+    let plain = Server::start(&["-j", "1"]);
+    let mut cmd = Command::new(python());
+    cmd.arg(&script)
+        .args(["127.0.0.1", &plain.port.to_string()]);
+    let out = run_checked(cmd, "h2 conformance (h2c)");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cases passed"));
+    let tls = Server::start(&[
+        "-j",
+        "1",
+        "--cert",
+        &d("server.pem"),
+        "--key",
+        &d("server.key"),
+    ]);
+    let mut cmd = Command::new(python());
+    cmd.arg(&script)
+        .args(["127.0.0.1", &tls.port.to_string(), "--tls", &d("ca.pem")]);
+    run_checked(cmd, "h2 conformance (TLS)");
 }

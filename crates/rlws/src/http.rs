@@ -278,6 +278,20 @@ fn ws_upgrade(
     resp
 }
 
+/// `426 Upgrade Required` naming the one WebSocket version spoken.
+fn version_required(core: &ThreadCore) -> Response<Body> {
+    let mut r = simple(
+        core,
+        StatusCode::UPGRADE_REQUIRED,
+        "websocket version 13 required",
+    );
+    r.headers_mut().insert(
+        header::SEC_WEBSOCKET_VERSION,
+        HeaderValue::from_static("13"),
+    );
+    r
+}
+
 fn try_upgrade(
     core: &Rc<ThreadCore>,
     vi: usize,
@@ -293,16 +307,7 @@ fn try_upgrade(
         match get(header::SEC_WEBSOCKET_VERSION) {
             Some(b"13") => None,
             _ => {
-                let mut r = simple(
-                    core,
-                    StatusCode::UPGRADE_REQUIRED,
-                    "websocket version 13 required",
-                );
-                r.headers_mut().insert(
-                    header::SEC_WEBSOCKET_VERSION,
-                    HeaderValue::from_static("13"),
-                );
-                return r;
+                return version_required(core);
             }
         }
     } else {
@@ -315,16 +320,7 @@ fn try_upgrade(
         ) {
             Ok(k) => Some(handshake::accept_key(k)),
             Err(HandshakeError::Version) => {
-                let mut r = simple(
-                    core,
-                    StatusCode::UPGRADE_REQUIRED,
-                    "websocket version 13 required",
-                );
-                r.headers_mut().insert(
-                    header::SEC_WEBSOCKET_VERSION,
-                    HeaderValue::from_static("13"),
-                );
-                return r;
+                return version_required(core);
             }
             Err(e) => return simple(core, StatusCode::BAD_REQUEST, &e.to_string()),
         }
