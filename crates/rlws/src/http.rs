@@ -217,14 +217,13 @@ async fn handle(
     guard: Rc<LiveGuard>,
 ) -> Response<Body> {
     let peer = info.peer;
-    let host = req.uri().host().map(str::to_string).or_else(|| {
+    let host = req.uri().host().or_else(|| {
         req.headers()
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
-            .map(str::to_string)
     });
-    let Some(vi) = choose_vhost(&core, &info, host.as_deref()) else {
-        tracing::debug!(%peer, host = host.as_deref().unwrap_or(""), "misdirected request");
+    let Some(vi) = choose_vhost(&core, &info, host) else {
+        tracing::debug!(%peer, host = host.unwrap_or(""), "misdirected request");
         let mut r = simple(
             &core,
             StatusCode::MISDIRECTED_REQUEST,
@@ -386,18 +385,18 @@ fn try_upgrade(
             return simple(core, StatusCode::FORBIDDEN, "refused");
         }
     };
+    // HTTP/1.1 answers 101 with the accept key; HTTP/2 answers 200.
     let mut resp = Response::new(full(Bytes::new()));
-    if key.is_some() {
-        *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    }
-    let rh = resp.headers_mut();
     if let Some(key) = key {
+        *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let rh = resp.headers_mut();
         rh.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         rh.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
         if let Ok(v) = HeaderValue::from_str(&key) {
             rh.insert(header::SEC_WEBSOCKET_ACCEPT, v);
         }
     }
+    let rh = resp.headers_mut();
     if let Some((_, resp)) = &deflate {
         if let Ok(v) = HeaderValue::from_str(resp) {
             rh.insert(header::SEC_WEBSOCKET_EXTENSIONS, v);

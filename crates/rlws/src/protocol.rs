@@ -366,9 +366,7 @@ impl<'a, P: Protocol> Cx<'a, P> {
         &self,
         cfg: crate::client::ClientConfig,
     ) -> Result<crate::context::ClientHandle, crate::context::ClientStartError> {
-        self.pt
-            .shared
-            .connect(self.pt.index, cfg, Some(self.pt.tsi))
+        self.pt.connect_here(cfg)
     }
 
     /// A snapshot of the WebSocket connections of the whole context.
@@ -416,9 +414,7 @@ impl<'a, P: Protocol> ThreadCx<'a, P> {
         &self,
         cfg: crate::client::ClientConfig,
     ) -> Result<crate::context::ClientHandle, crate::context::ClientStartError> {
-        self.pt
-            .shared
-            .connect(self.pt.index, cfg, Some(self.pt.tsi))
+        self.pt.connect_here(cfg)
     }
 }
 

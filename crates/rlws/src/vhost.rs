@@ -155,8 +155,8 @@ impl Match {
 }
 
 /// `host` without a trailing `:port` (IPv6 literals keep their brackets)
-/// and without a trailing dot, lower-cased.
-pub(crate) fn host_name(host: &str) -> String {
+/// and without a trailing dot. Compare it ignoring ASCII case.
+pub(crate) fn host_name(host: &str) -> &str {
     let h = if host.starts_with('[') {
         match host.find(']') {
             Some(end) => &host[..=end],
@@ -168,7 +168,7 @@ pub(crate) fn host_name(host: &str) -> String {
             _ => host,
         }
     };
-    h.trim_end_matches('.').to_ascii_lowercase()
+    h.trim_end_matches('.')
 }
 
 /// Picks a vhost among `candidates` (the socket's, default first) for a
@@ -178,18 +178,24 @@ pub(crate) fn select(vhosts: &[VhostRt], candidates: &[usize], name: Option<&str
     let Some(name) = name else {
         return Match::Default(default);
     };
-    let name = host_name(name);
-    if let Some(&i) = candidates.iter().find(|&&i| vhosts[i].name == name) {
+    // Vhost names are stored lower-case; requests are matched without
+    // allocating, ignoring ASCII case.
+    let name = host_name(name).as_bytes();
+    if let Some(&i) = candidates
+        .iter()
+        .find(|&&i| vhosts[i].name.as_bytes().eq_ignore_ascii_case(name))
+    {
         return Match::Named(i);
     }
     let parent = candidates
         .iter()
         .filter(|&&i| {
-            let v = &vhosts[i].name;
+            let v = vhosts[i].name.as_bytes();
+            let cut = name.len().wrapping_sub(v.len());
             !v.is_empty()
                 && name.len() > v.len() + 1
-                && name.ends_with(v.as_str())
-                && name.as_bytes()[name.len() - v.len() - 1] == b'.'
+                && name[cut..].eq_ignore_ascii_case(v)
+                && name[cut - 1] == b'.'
         })
         .max_by_key(|&&i| vhosts[i].name.len());
     match parent {
@@ -230,7 +236,7 @@ mod tests {
     #[test]
     fn host_names_lose_port_and_dot() {
         assert_eq!(host_name("abc.com:1234"), "abc.com");
-        assert_eq!(host_name("ABC.com."), "abc.com");
+        assert!(host_name("ABC.com.").eq_ignore_ascii_case("abc.com"));
         assert_eq!(host_name("[::1]:80"), "[::1]");
         assert_eq!(host_name("[::1]"), "[::1]");
         assert_eq!(host_name("abc.com:x"), "abc.com:x");
@@ -247,6 +253,8 @@ mod tests {
         let all = [0, 1, 2, 3];
         assert_eq!(select(&v, &all, Some("abc.com:1234")), Match::Named(1));
         assert_eq!(select(&v, &all, Some("cats.abc.com")), Match::Named(2));
+        assert_eq!(select(&v, &all, Some("Cats.ABC.com.")), Match::Named(2));
+        assert_eq!(select(&v, &all, Some("DOGS.Abc.Com")), Match::Named(1));
         assert_eq!(select(&v, &all, Some("big.cats.abc.com")), Match::Named(2));
         assert_eq!(select(&v, &all, Some("dogs.abc.com")), Match::Named(1));
         assert_eq!(select(&v, &all, Some("xabc.com")), Match::Default(0));

@@ -146,6 +146,14 @@ impl<P: Protocol> ProtoThread<P> {
         }
     }
 
+    /// Opens a client connection of this protocol on this thread.
+    pub(crate) fn connect_here(
+        &self,
+        cfg: crate::client::ClientConfig,
+    ) -> Result<crate::context::ClientHandle, crate::context::ClientStartError> {
+        self.shared.connect(self.index, cfg, Some(self.tsi))
+    }
+
     pub(crate) fn live(&self) -> usize {
         self.conns.borrow().len() - self.free.borrow().len()
     }
