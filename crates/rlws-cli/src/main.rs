@@ -36,6 +36,14 @@ enum Cmd {
 
 #[derive(clap::Args)]
 struct ServeArgs {
+    /// Serve what an lwsws-style config directory describes (DIR/conf and
+    /// DIR/conf.d/*) instead of the built-in site; see docs/config.md.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["port", "interface", "root", "cert", "key", "client_ca", "no_h2", "check_config"])]
+    config: Option<PathBuf>,
+    /// Check an lwsws-style config directory, print what is wrong, and exit
+    /// (status 0 when it would load).
+    #[arg(long, value_name = "DIR")]
+    check_config: Option<PathBuf>,
     /// TCP port to listen on.
     #[arg(short, long, default_value_t = 7681)]
     port: u16,
@@ -96,48 +104,53 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(a: ServeArgs) -> ExitCode {
-    // Take what the hard limit allows, so the connection cap is not the 1024 default.
-    let nofile = rlws::limits::raise_nofile(1 << 20);
-    let addr = SocketAddr::new(a.interface, a.port);
-    let site = match &a.root {
-        Some(root) if !root.is_dir() => {
-            eprintln!("rlws: --root {}: not a directory", root.display());
-            return ExitCode::from(2);
-        }
-        Some(root) => rlws::Site::Dir(root.clone()),
-        None => rlws::Site::Embedded,
-    };
-    let mut vhost = rlws::Vhost::new("localhost", addr)
-        .site(site)
-        .ws_path("/echo", "rlws-echo")
-        .http2(!a.no_h2);
-    if let (Some(cert), Some(key)) = (&a.cert, &a.key) {
-        let mut tls = match rlws::TlsServerOptions::from_files(cert, key) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("rlws: {e}");
-                return ExitCode::from(2);
-            }
-        };
-        if let Some(ca) = &a.client_ca {
-            match std::fs::read(ca) {
-                Ok(pem) => tls.client_ca_pem = Some(pem),
-                Err(e) => {
-                    eprintln!("rlws: client CA {}: {e}", ca.display());
-                    return ExitCode::from(2);
-                }
-            }
-            tls.client_auth = if a.client_cert_required {
-                rlws::ClientAuth::Required
-            } else {
-                rlws::ClientAuth::Optional
-            };
-        }
-        vhost = vhost.tls(tls);
+/// Loads a config directory, printing its diagnostics; `None` on errors.
+fn load_config(dir: &std::path::Path) -> Option<rlws::config::Config> {
+    let names = rlws::test_site().protocol_names();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let cfg = rlws::config::Config::load_dir(dir, &names);
+    for d in &cfg.diagnostics {
+        eprintln!("{d}");
     }
-    let scheme = if a.cert.is_some() { "https" } else { "http" };
-    let mut b = rlws::test_site().vhost(vhost).ws_keepalive(
+    (!cfg.has_errors()).then_some(cfg)
+}
+
+fn serve(a: ServeArgs) -> ExitCode {
+    if let Some(dir) = &a.check_config {
+        return match load_config(dir) {
+            Some(cfg) => {
+                println!(
+                    "{}: configuration OK ({} vhosts)",
+                    dir.display(),
+                    cfg.vhosts.len()
+                );
+                ExitCode::SUCCESS
+            }
+            None => ExitCode::from(2),
+        };
+    }
+    let config = match &a.config {
+        Some(dir) => match load_config(dir) {
+            Some(c) => Some(c),
+            None => return ExitCode::from(2),
+        },
+        None => None,
+    };
+    // Take what the hard limit allows (or what the config asks for), so the
+    // connection cap is not the 1024 default.
+    let want = config
+        .as_ref()
+        .and_then(|c| c.rlimit_nofile)
+        .unwrap_or(1 << 20);
+    let nofile = rlws::limits::raise_nofile(want);
+    let mut b = match &config {
+        Some(cfg) => cfg.apply(rlws::test_site()),
+        None => match cli_site(&a) {
+            Ok(b) => b,
+            Err(code) => return code,
+        },
+    };
+    b = b.ws_keepalive(
         Duration::from_secs(a.ws_ping_after),
         Duration::from_secs(a.ws_pong_timeout),
     );
@@ -154,13 +167,56 @@ fn serve(a: ServeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    for addr in ctx.local_addrs() {
+    for (name, addr, tls) in ctx.vhost_list() {
         tracing::info!(
-            "listening on {scheme}://{addr}/ ({} threads, nofile {})",
+            "vhost {name} on {}://{addr}/ ({} threads, nofile {})",
+            if tls { "https" } else { "http" },
             ctx.thread_count(),
             nofile.unwrap_or(0)
         );
     }
+    run_until_signal(ctx)
+}
+
+/// The built-in site (or --root) on --port, with TLS when --cert is given.
+fn cli_site(a: &ServeArgs) -> Result<rlws::ContextBuilder, ExitCode> {
+    let addr = SocketAddr::new(a.interface, a.port);
+    let site = match &a.root {
+        Some(root) if !root.is_dir() => {
+            eprintln!("rlws: --root {}: not a directory", root.display());
+            return Err(ExitCode::from(2));
+        }
+        Some(root) => rlws::Site::Dir(root.clone()),
+        None => rlws::Site::Embedded,
+    };
+    let mut vhost = rlws::Vhost::new("localhost", addr)
+        .site(site)
+        .ws_path("/echo", "rlws-echo")
+        .http2(!a.no_h2);
+    if let (Some(cert), Some(key)) = (&a.cert, &a.key) {
+        let mut tls = rlws::TlsServerOptions::from_files(cert, key).map_err(|e| {
+            eprintln!("rlws: {e}");
+            ExitCode::from(2)
+        })?;
+        if let Some(ca) = &a.client_ca {
+            let pem = std::fs::read(ca).map_err(|e| {
+                eprintln!("rlws: client CA {}: {e}", ca.display());
+                ExitCode::from(2)
+            })?;
+            tls.client_ca_pem = Some(pem);
+            tls.client_auth = if a.client_cert_required {
+                rlws::ClientAuth::Required
+            } else {
+                rlws::ClientAuth::Optional
+            };
+        }
+        vhost = vhost.tls(tls);
+    }
+    Ok(rlws::test_site().vhost(vhost))
+}
+
+/// Serves until SIGINT or SIGTERM, then shuts the context down.
+fn run_until_signal(ctx: rlws::Context) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

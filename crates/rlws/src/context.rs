@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+use crate::mount::{Mount, MountRt, Origin};
 use crate::protocol::Protocol;
 use crate::vhost::{ListenerRt, Vhost, VhostRt};
 use crate::ws::{Clock, ConnSignal, Entry, ErasedProtocol};
@@ -432,6 +433,14 @@ impl ContextBuilder {
         self
     }
 
+    /// The names of the protocols added so far, in order.
+    pub fn protocol_names(&self) -> Vec<String> {
+        self.protocols
+            .iter()
+            .map(|p| p.name().to_string())
+            .collect()
+    }
+
     /// Adds a vhost (lws' `lws_create_vhost`). Vhosts with the same listen
     /// address share its socket.
     pub fn vhost(mut self, v: Vhost) -> Self {
@@ -508,6 +517,7 @@ impl ContextBuilder {
                         tls: v.tls.is_some(),
                         vhosts: vec![vi],
                         handshake_timeout: v.tls_handshake_timeout,
+                        keepalive: v.keepalive_timeout,
                         http2: v.http2,
                     },
                 )),
@@ -624,7 +634,16 @@ fn vhost_rt(v: &Vhost, protocols: &[Arc<dyn ErasedProtocol>]) -> Result<VhostRt,
         tls,
         protocols: offered,
         ws_paths,
-        site: v.site.clone(),
+        mounts: {
+            let embedded = [Mount::new("/", Origin::Embedded)];
+            v.mounts
+                .as_deref()
+                .unwrap_or(&embedded)
+                .iter()
+                .map(|m| MountRt::new(m, &v.name))
+                .collect::<Result<_, _>>()?
+        },
+        error_document_404: v.error_document_404.clone(),
         headers: crate::vhost::header_map(&v.name, &v.headers)?,
         strict_host_check: v.strict_host_check,
     })
@@ -657,6 +676,15 @@ impl Context {
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, a)| *a)
+    }
+
+    /// Every vhost: name, listen address, and whether it is TLS.
+    pub fn vhost_list(&self) -> Vec<(String, SocketAddr, bool)> {
+        self.vhost_addrs
+            .iter()
+            .zip(&self.shared.vhosts)
+            .map(|((n, a), v)| (n.clone(), *a, v.tls.is_some()))
+            .collect()
     }
 
     /// Number of service threads.

@@ -2,7 +2,6 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -15,21 +14,21 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use rlws_ws::handshake::{self, HandshakeError};
 use tokio::net::TcpStream;
 
-use crate::assets;
-use crate::context::{LiveGuard, Site, ThreadCore};
+use crate::context::{LiveGuard, ThreadCore};
+use crate::mount;
 use crate::protocol::Handshake;
 use crate::transport::Transport;
 use crate::vhost::{select, Match};
 
 pub(crate) type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
 
-fn full(b: impl Into<Bytes>) -> Body {
+pub(crate) fn full(b: impl Into<Bytes>) -> Body {
     Full::new(b.into())
         .map_err(|never: Infallible| match never {})
         .boxed_unsync()
 }
 
-fn simple(core: &ThreadCore, status: StatusCode, msg: &str) -> Response<Body> {
+pub(crate) fn simple(core: &ThreadCore, status: StatusCode, msg: &str) -> Response<Body> {
     let mut r = Response::new(full(format!("{msg}\n")));
     *r.status_mut() = status;
     let h = r.headers_mut();
@@ -41,7 +40,7 @@ fn simple(core: &ThreadCore, status: StatusCode, msg: &str) -> Response<Body> {
     r
 }
 
-fn server_header(core: &ThreadCore, h: &mut hyper::HeaderMap) {
+pub(crate) fn server_header(core: &ThreadCore, h: &mut hyper::HeaderMap) {
     if let Ok(v) = HeaderValue::from_str(&core.shared.http.server_name) {
         h.insert(header::SERVER, v);
     }
@@ -178,7 +177,13 @@ where
     } else {
         hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(http.header_timeout)
+            .header_read_timeout(
+                core.shared
+                    .listeners
+                    .get(info.listener)
+                    .and_then(|l| l.keepalive)
+                    .unwrap_or(http.header_timeout),
+            )
             .max_headers(http.max_headers)
             .max_buf_size(http.max_header_bytes.max(8192))
             .serve_connection(io, svc)
@@ -250,7 +255,7 @@ async fn handle(
     let mut resp = if ws {
         ws_upgrade(&core, vi, req, &info, guard)
     } else {
-        site(&core, vi, &req).await
+        site(&core, vi, &req)
     };
     if let Some(v) = core.shared.vhosts.get(vi) {
         for (k, val) in &v.headers {
@@ -327,6 +332,9 @@ fn try_upgrade(
     let Some(vh) = core.shared.vhosts.get(vi) else {
         return simple(core, StatusCode::INTERNAL_SERVER_ERROR, "no vhost");
     };
+    if mount::find(&vh.mounts, req.uri().path()).is_some_and(|(m, _)| m.no_ws_upgrades) {
+        return simple(core, StatusCode::FORBIDDEN, "no WebSocket upgrades here");
+    }
     let sh = &core.shared;
     let path = req.uri().path().to_string();
     // Subprotocol: the client's first offer that the vhost has, else the
@@ -439,126 +447,37 @@ pub(crate) async fn upgraded(upgrade: hyper::upgrade::OnUpgrade) -> (Option<Tran
     }
 }
 
-async fn site(core: &ThreadCore, vi: usize, req: &Request<Incoming>) -> Response<Body> {
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        let mut r = simple(core, StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
-        r.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return r;
-    }
-    let path = req.uri().path();
+/// Plain HTTP requests: the vhost's mounts, then its 404 document.
+fn site(core: &ThreadCore, vi: usize, req: &Request<Incoming>) -> Response<Body> {
     let Some(vh) = core.shared.vhosts.get(vi) else {
-        return not_found(core);
+        return mount::not_found(core);
     };
-    match &vh.site {
-        Site::Embedded => {
-            let name = if path == "/" { "/index.html" } else { path };
-            match assets::get(name) {
-                Some((body, mime)) => {
-                    file_response(core, StatusCode::OK, Bytes::from_static(body), mime)
-                }
-                None => not_found(core),
-            }
-        }
-        Site::Dir(root) => {
-            let Some(file) = resolve(root, path) else {
-                return simple(core, StatusCode::BAD_REQUEST, "bad path");
-            };
-            let file = match tokio::fs::metadata(&file).await {
-                Ok(m) if m.is_dir() => file.join("index.html"),
-                _ => file,
-            };
-            match tokio::fs::read(&file).await {
-                Ok(data) => {
-                    let mime = mime_guess::from_path(&file).first_or_octet_stream();
-                    let mut r = file_response(core, StatusCode::OK, Bytes::from(data), "");
-                    if let Ok(v) = HeaderValue::from_str(mime.essence_str()) {
-                        r.headers_mut().insert(header::CONTENT_TYPE, v);
-                    }
+    let inm = req.headers().get(header::IF_NONE_MATCH);
+    let served = mount::serve(
+        core,
+        &vh.mounts,
+        req.method(),
+        req.uri().path(),
+        req.uri().query(),
+        inm,
+    );
+    match served {
+        Some(r) if r.status() != StatusCode::NOT_FOUND => r,
+        _ => {
+            // lwsws' error-document-404: that page's content, status 404.
+            let doc = vh.error_document_404.as_deref().and_then(|doc| {
+                mount::serve(core, &vh.mounts, &Method::GET, doc, None, None)
+                    .filter(|r| r.status() == StatusCode::OK)
+            });
+            match doc {
+                Some(mut r) => {
+                    *r.status_mut() = StatusCode::NOT_FOUND;
+                    r.headers_mut().remove(header::ETAG);
+                    r.headers_mut().remove(header::CACHE_CONTROL);
                     r
                 }
-                Err(_) => not_found(core),
+                None => mount::not_found(core),
             }
         }
-    }
-}
-
-fn not_found(core: &ThreadCore) -> Response<Body> {
-    let (body, mime) = assets::get("/404.html").unwrap_or((b"404 Not Found\n", "text/plain"));
-    file_response(core, StatusCode::NOT_FOUND, Bytes::from_static(body), mime)
-}
-
-fn file_response(
-    core: &ThreadCore,
-    status: StatusCode,
-    body: Bytes,
-    mime: &'static str,
-) -> Response<Body> {
-    let mut r = Response::new(full(body));
-    *r.status_mut() = status;
-    let h = r.headers_mut();
-    if !mime.is_empty() {
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
-    }
-    server_header(core, h);
-    r
-}
-
-/// Maps a URL path into `root`, refusing anything that could leave it.
-fn resolve(root: &Path, url_path: &str) -> Option<PathBuf> {
-    let decoded = percent_decode(url_path)?;
-    if decoded.contains('\0') || decoded.contains('\\') {
-        return None;
-    }
-    let mut out = root.to_path_buf();
-    for c in Path::new(&decoded).components() {
-        match c {
-            Component::Normal(s) => out.push(s),
-            Component::RootDir | Component::CurDir => {}
-            Component::ParentDir | Component::Prefix(_) => return None,
-        }
-    }
-    Some(out)
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = b.get(i + 1..i + 3)?;
-            let v = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
-            out.push(v);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resolve_refuses_traversal() {
-        let root = Path::new("/srv/www");
-        assert_eq!(
-            resolve(root, "/a/b.html"),
-            Some(PathBuf::from("/srv/www/a/b.html"))
-        );
-        assert_eq!(resolve(root, "/"), Some(PathBuf::from("/srv/www")));
-        assert_eq!(
-            resolve(root, "/a/%20b"),
-            Some(PathBuf::from("/srv/www/a/ b"))
-        );
-        assert_eq!(resolve(root, "/../etc/passwd"), None);
-        assert_eq!(resolve(root, "/a/%2e%2e/%2e%2e/etc"), None);
-        assert_eq!(resolve(root, "/a%00b"), None);
-        assert_eq!(resolve(root, "/a%5c..%5cb"), None);
-        assert_eq!(resolve(root, "/%zz"), None);
     }
 }

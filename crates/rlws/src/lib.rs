@@ -31,9 +31,11 @@
 mod assets;
 pub mod builtin;
 pub mod client;
+pub mod config;
 mod context;
 mod http;
 pub mod limits;
+pub mod mount;
 pub mod protocol;
 pub mod ring;
 pub mod tls;
@@ -45,6 +47,7 @@ pub use context::{
     ClientHandle, ClientStartError, ConnEntry, Context, ContextBuilder, HttpOptions, Poster, Site,
     StartError,
 };
+pub use mount::{Mount, Origin};
 pub use protocol::{
     Close, Cx, Handshake, Protocol, ProtocolOptions, Received, RxMode, ThreadCx, WriteFull, Writer,
 };

@@ -15,6 +15,7 @@ use std::time::Duration;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::context::Site;
+use crate::mount::{Mount, MountRt, Origin};
 use crate::tls::TlsServerOptions;
 
 /// A virtual host: a name, where it listens, and what it serves.
@@ -29,11 +30,14 @@ pub struct Vhost {
     pub(crate) tls: Option<TlsServerOptions>,
     pub(crate) protocols: Option<Vec<String>>,
     pub(crate) ws_paths: Vec<(String, String)>,
-    pub(crate) site: Site,
+    /// `None`: the embedded test site at `/` (until a mount is added).
+    pub(crate) mounts: Option<Vec<Mount>>,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) strict_host_check: bool,
     pub(crate) http2: bool,
     pub(crate) tls_handshake_timeout: Duration,
+    pub(crate) keepalive_timeout: Option<Duration>,
+    pub(crate) error_document_404: Option<String>,
 }
 
 impl Vhost {
@@ -47,11 +51,13 @@ impl Vhost {
             tls: None,
             protocols: None,
             ws_paths: Vec::new(),
-            site: Site::Embedded,
+            mounts: None,
             headers: Vec::new(),
             strict_host_check: false,
             http2: true,
             tls_handshake_timeout: Duration::from_secs(10),
+            keepalive_timeout: None,
+            error_document_404: None,
         }
     }
 
@@ -76,9 +82,46 @@ impl Vhost {
         self
     }
 
-    /// What plain HTTP requests to this vhost are served from.
-    pub fn site(mut self, site: Site) -> Self {
-        self.site = site;
+    /// What plain HTTP requests to this vhost are served from: shorthand
+    /// for a mount at `/` (replacing one there).
+    pub fn site(self, site: Site) -> Self {
+        let origin = match site {
+            Site::Embedded => Origin::Embedded,
+            Site::Dir(d) => Origin::Dir(d),
+        };
+        self.mount(Mount::new("/", origin))
+    }
+
+    /// Adds a mount (replacing one on the same mountpoint). A vhost without
+    /// mounts serves the embedded test site at `/`; once one is added, only
+    /// its mounts are served (paths outside them get 404).
+    pub fn mount(mut self, m: Mount) -> Self {
+        let list = self.mounts.get_or_insert_with(Vec::new);
+        list.retain(|x| x.mountpoint != m.mountpoint);
+        list.push(m);
+        self
+    }
+
+    /// Serves nothing but WebSocket upgrades until mounts are added (no
+    /// embedded test site).
+    pub fn no_site(mut self) -> Self {
+        self.mounts.get_or_insert_with(Vec::new);
+        self
+    }
+
+    /// How long an idle HTTP/1.1 connection is kept, and the time allowed
+    /// for a request head on it (lwsws' `keepalive_timeout`). Applies to
+    /// the listen socket when this is its first (default) vhost. Default:
+    /// the context's [`HttpOptions::header_timeout`](crate::HttpOptions).
+    pub fn keepalive_timeout(mut self, t: Duration) -> Self {
+        self.keepalive_timeout = Some(t);
+        self
+    }
+
+    /// A URL path served (with status 404) when nothing else matches, from
+    /// this vhost's mounts.
+    pub fn error_document_404(mut self, path: &str) -> Self {
+        self.error_document_404 = Some(path.into());
         self
     }
 
@@ -122,7 +165,9 @@ pub(crate) struct VhostRt {
     /// Indices into the context's protocols; the first is the default.
     pub(crate) protocols: Vec<usize>,
     pub(crate) ws_paths: Vec<(String, usize)>,
-    pub(crate) site: Site,
+    /// Longest mountpoint first is found by [`crate::mount::find`].
+    pub(crate) mounts: Vec<MountRt>,
+    pub(crate) error_document_404: Option<String>,
     pub(crate) headers: HeaderMap,
     pub(crate) strict_host_check: bool,
 }
@@ -133,6 +178,8 @@ pub(crate) struct ListenerRt {
     /// Indices into the context's vhosts; the first is the default.
     pub(crate) vhosts: Vec<usize>,
     pub(crate) handshake_timeout: Duration,
+    /// Idle / request-head time for HTTP/1.1 (the default vhost's setting).
+    pub(crate) keepalive: Option<Duration>,
     /// HTTP/2 allowed: some vhost on the socket speaks it.
     pub(crate) http2: bool,
 }
@@ -227,7 +274,8 @@ mod tests {
             tls: None,
             protocols: Vec::new(),
             ws_paths: Vec::new(),
-            site: Site::Embedded,
+            mounts: Vec::new(),
+            error_document_404: None,
             headers: HeaderMap::new(),
             strict_host_check: false,
         }

@@ -42,6 +42,25 @@ pub async fn raw_connect_ext(
     protocol: Option<&str>,
     extensions: Option<&str>,
 ) -> Raw {
+    raw_connect_full(addr, "x", path, protocol, extensions).await
+}
+
+pub async fn raw_connect_host(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    protocol: Option<&str>,
+) -> Raw {
+    raw_connect_full(addr, host, path, protocol, None).await
+}
+
+pub async fn raw_connect_full(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    protocol: Option<&str>,
+    extensions: Option<&str>,
+) -> Raw {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let mut proto = protocol
         .map(|p| format!("Sec-WebSocket-Protocol: {p}\r\n"))
@@ -50,7 +69,7 @@ pub async fn raw_connect_ext(
         proto.push_str(&format!("Sec-WebSocket-Extensions: {e}\r\n"));
     }
     let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{proto}\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{proto}\r\n"
     );
     s.write_all(req.as_bytes()).await.unwrap();
     let mut buf = Vec::new();

@@ -1,0 +1,139 @@
+//! `rlws serve --config DIR` and `--check-config DIR`.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rlws-cli-config-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(d.join("conf.d")).unwrap();
+    d
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn rlws(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_rlws"))
+        .args(args)
+        .output()
+        .expect("run rlws")
+}
+
+fn write_site(dir: &std::path::Path, port: u16) {
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), "<p>from the config</p>").unwrap();
+    std::fs::write(
+        dir.join("conf"),
+        "# globals\n{\n  \"global\": {\n    \"server-string\": \"cfg-server\",\n    \"plugin-dir\": \"/usr/share/lws/plugins\"\n  }\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("conf.d/site"),
+        format!(
+            "{{\"vhosts\": [{{\n  \"name\": \"localhost\",\n  \"port\": \"{port}\",\n  \"interface\": \"127.0.0.1\",\n  \"mounts\": [{{\"mountpoint\": \"/\", \"origin\": \"file://{}\"}}]\n}}]}}\n",
+            www.display()
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn check_config_reports_ok_warnings_and_errors() {
+    let dir = tmpdir("check");
+    write_site(&dir, 8080);
+    let d = dir.to_string_lossy().to_string();
+    let out = rlws(&["serve", "--check-config", &d]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("configuration OK (1 vhosts)"), "{stdout}");
+    assert!(
+        stderr.contains(&format!(
+            "{d}/conf:5:5: warning: global.plugin-dir: ignored: rlws has no plugins"
+        )),
+        "{stderr}"
+    );
+    // A typo in a key: an error naming file, line and key, exit status 2.
+    let site = std::fs::read_to_string(dir.join("conf.d/site")).unwrap();
+    std::fs::write(
+        dir.join("conf.d/site"),
+        site.replace("\"mountpoint\"", "\"mount-point\""),
+    )
+    .unwrap();
+    let out = rlws(&["serve", "--check-config", &d]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{d}/conf.d/site:5:15: error: vhosts[0].mounts[0].mount-point: unknown key"
+        )),
+        "{stderr}"
+    );
+    // serve --config refuses to start on the same errors.
+    let out = rlws(&["serve", "--config", &d]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("mount-point: unknown key"));
+    // A missing directory is an error too.
+    let out = rlws(&["serve", "--check-config", "/nonexistent-rlws-config"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("/nonexistent-rlws-config/conf: error: cannot read"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn serve_config_serves_the_configured_vhost() {
+    let dir = tmpdir("serve");
+    let port = free_port();
+    write_site(&dir, port);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rlws"))
+        .args(["serve", "-d", "warn", "--config"])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut s = loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => panic!("rlws serve --config did not listen: {e}"),
+        }
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(resp.contains("server: cfg-server"), "{resp}");
+    assert!(resp.contains("from the config"), "{resp}");
+    // SAFETY: kill() with a pid we own and a valid signal number has no memory effects.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(err.contains("global.plugin-dir: ignored"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}

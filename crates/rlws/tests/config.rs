@@ -1,0 +1,437 @@
+//! lwsws-style configuration directories: loading, what they serve, and
+//! the errors they report.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use common::*;
+use rlws::config::{Config, Severity};
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rlws-config-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(d.join("conf.d")).unwrap();
+    d
+}
+
+fn protocols() -> Vec<String> {
+    rlws::test_site().protocol_names()
+}
+
+fn load(dir: &Path) -> Config {
+    let names = protocols();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    Config::load_dir(dir, &names)
+}
+
+async fn get(addr: SocketAddr, host: &str, path: &str, extra: &str) -> String {
+    http_raw(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n"),
+    )
+    .await
+}
+
+fn header<'a>(resp: &'a str, name: &str) -> Option<&'a str> {
+    resp.split("\r\n\r\n").next()?.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+#[tokio::test]
+async fn a_config_written_for_lwsws_serves_its_vhosts_and_mounts() {
+    let dir = tmpdir("serve");
+    let www = dir.join("www");
+    let docs = dir.join("docs");
+    std::fs::create_dir_all(www.join("sub")).unwrap();
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(www.join("index.html"), "<p>a index</p>").unwrap();
+    std::fs::write(www.join("sub/index.html"), "<p>sub index</p>").unwrap();
+    std::fs::write(www.join("data.blob"), "blob").unwrap();
+    std::fs::write(www.join("notfound.html"), "<p>custom 404</p>").unwrap();
+    std::fs::write(docs.join("start.html"), "<p>docs start</p>").unwrap();
+    std::fs::write(
+        dir.join("conf"),
+        r#"# these are the server global settings
+{
+  "global": {
+    "uid": "48",  # apache user: reported, not used
+    "count-threads": "1",
+    "server-string": "rlws-config-test",
+    "timeout-secs": 5,
+    "init-ssl": "yes",
+    "default-alpn": "http/1.1,h2"
+  }
+}
+"#,
+    )
+    .unwrap();
+    let a = format!(
+        r#"{{
+	"vhosts": [{{
+		"name": "a.test",
+		"port": "0",
+		"interface": "127.0.0.1",
+		"sts": "on",
+		"headers": [{{"x-vhost": "a"}}],
+		"error-document-404": "/notfound.html",
+		"ws-protocols": [{{
+			"rlws-echo": {{"status": "ok"}}
+		}}, {{
+			"dumb-increment-protocol": {{"status": "ok", "default": "1"}}
+		}}],
+		"mounts": [{{
+			"mountpoint": "/",
+			"origin": "file://{www}",
+			"default": "index.html",
+			"cache-max-age": "60",
+			"cache-reuse": "1",
+			"cache-revalidate": "1",
+			"cache-intermediaries": "0",
+			"extra-mimetypes": {{".blob": "application/x-blob"}},
+			"headers": [{{"x-mount": "root"}}]
+		}}, {{
+			"mountpoint": "/docs",
+			"origin": "file://{docs}",
+			"default": "start.html",
+			"cache-no": "1",
+			"no-ws-upgrades": "1"
+		}}, {{
+			"mountpoint": "/old",
+			"origin": ">https://example.com/new",
+			"append-path": "1"
+		}}, {{
+			"mountpoint": "/echo",
+			"origin": "callback://rlws-echo"
+		}}]
+	}}]
+}}
+"#,
+        www = www.display(),
+        docs = docs.display()
+    );
+    std::fs::write(dir.join("conf.d/a"), a).unwrap();
+    std::fs::write(
+        dir.join("conf.d/b"),
+        r#"{"vhosts": [{"name": "b.test", "port": 0, "interface": "127.0.0.1",
+  "alpn": "http/1.1", "keepalive_timeout": "1",
+  "mounts": [{"mountpoint": "/", "origin": "builtin://test-site"}]}]}"#,
+    )
+    .unwrap();
+    // Editor backups are skipped.
+    std::fs::write(dir.join("conf.d/b~"), "not json").unwrap();
+    let cfg = load(&dir);
+    let shown: Vec<String> = cfg.diagnostics.iter().map(|d| d.to_string()).collect();
+    assert!(!cfg.has_errors(), "{shown:#?}");
+    // uid is reported with where it is, and why it is not used.
+    let uid = cfg
+        .diagnostics
+        .iter()
+        .find(|d| d.key == "global.uid")
+        .unwrap_or_else(|| panic!("{shown:#?}"));
+    assert_eq!(uid.severity, Severity::Warning);
+    assert_eq!((uid.pos.line, uid.pos.col), (4, 5), "{uid}");
+    assert!(uid.to_string().starts_with(&format!(
+        "{}:4:5: warning: global.uid: ignored",
+        dir.join("conf").display()
+    )));
+    assert_eq!(cfg.threads, Some(1));
+    assert_eq!(cfg.vhosts.len(), 2);
+
+    let ctx = cfg.apply(rlws::test_site()).start().expect("starts");
+    let addr = ctx.vhost_addr("a.test").unwrap();
+    assert_eq!(ctx.vhost_addr("b.test"), Some(addr), "one socket for both");
+    assert_eq!(ctx.thread_count(), 1);
+
+    // a.test "/": a directory mount with cache headers and extra headers.
+    let r = get(addr, "a.test", "/", "").await;
+    assert!(
+        r.starts_with("HTTP/1.1 200") && r.contains("a index"),
+        "{r}"
+    );
+    assert_eq!(header(&r, "server"), Some("rlws-config-test"));
+    assert_eq!(
+        header(&r, "cache-control"),
+        Some("max-age=60, private, must-revalidate")
+    );
+    assert_eq!(header(&r, "x-vhost"), Some("a"));
+    assert_eq!(header(&r, "x-mount"), Some("root"));
+    assert_eq!(
+        header(&r, "strict-transport-security"),
+        Some("max-age=15768000 ; includeSubDomains")
+    );
+    // ETag and a conditional request.
+    let etag = header(&r, "etag").expect("etag").to_string();
+    let r = get(addr, "a.test", "/", &format!("If-None-Match: {etag}\r\n")).await;
+    assert!(r.starts_with("HTTP/1.1 304"), "{r}");
+    assert!(!r.contains("a index"));
+    let r = get(addr, "a.test", "/data.blob", "").await;
+    assert_eq!(
+        header(&r, "content-type"),
+        Some("application/x-blob"),
+        "{r}"
+    );
+    // A directory without its slash is redirected into it.
+    let r = get(addr, "a.test", "/sub?x=1", "").await;
+    assert!(r.starts_with("HTTP/1.1 301"), "{r}");
+    assert_eq!(header(&r, "location"), Some("/sub/?x=1"));
+    let r = get(addr, "a.test", "/sub/", "").await;
+    assert!(r.contains("sub index"), "{r}");
+    // error-document-404: its content with status 404.
+    let r = get(addr, "a.test", "/nothing-here", "").await;
+    assert!(
+        r.starts_with("HTTP/1.1 404") && r.contains("custom 404"),
+        "{r}"
+    );
+    // "/docs": its own default document, no-store; "/docsx" is not under it.
+    let r = get(addr, "a.test", "/docs", "").await;
+    assert_eq!(header(&r, "location"), Some("/docs/"), "{r}");
+    let r = get(addr, "a.test", "/docs/", "").await;
+    assert!(r.contains("docs start"), "{r}");
+    assert_eq!(header(&r, "cache-control"), Some("no-store"));
+    assert!(header(&r, "x-mount").is_none());
+    let r = get(addr, "a.test", "/docsx", "").await;
+    assert!(r.starts_with("HTTP/1.1 404"), "{r}");
+    // "/old": redirect with the path below the mountpoint appended.
+    let r = get(addr, "a.test", "/old/a/b?q=2", "").await;
+    assert!(r.starts_with("HTTP/1.1 301"), "{r}");
+    assert_eq!(
+        header(&r, "location"),
+        Some("https://example.com/new/a/b?q=2")
+    );
+    // WebSockets: no-ws-upgrades under /docs; the callback mount routes
+    // /echo to rlws-echo; elsewhere the default protocol is
+    // dumb-increment-protocol (marked "default").
+    const UPGRADE: &str = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+    let r = get(addr, "a.test", "/docs/x", UPGRADE).await;
+    assert!(r.starts_with("HTTP/1.1 403"), "{r}");
+    let mut ws = raw_connect(addr, "/echo", None).await;
+    assert!(ws.head.starts_with("HTTP/1.1 101"), "{}", ws.head);
+    ws.send(&frame(1, true, b"hi")).await;
+    assert_eq!(ws.frame().await, Some((1, b"hi".to_vec())));
+    let mut ws = raw_connect(addr, "/", None).await;
+    assert!(ws.head.starts_with("HTTP/1.1 101"), "{}", ws.head);
+    let (op, n) = ws.frame().await.expect("a counter");
+    assert_eq!(op, 1);
+    assert!(std::str::from_utf8(&n).unwrap().parse::<u64>().is_ok());
+    // Not offered on a.test: the mirror protocol.
+    let r = get(
+        addr,
+        "a.test",
+        "/",
+        &format!("{UPGRADE}Sec-WebSocket-Protocol: lws-mirror-protocol\r\n"),
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 400"), "{r}");
+
+    // b.test: the embedded site, every protocol, no a.test headers.
+    let r = get(addr, "b.test", "/", "").await;
+    assert!(r.contains("rlws test page"), "{r}");
+    assert!(header(&r, "x-vhost").is_none());
+    let ws = raw_connect_host(addr, "b.test", "/", Some("lws-mirror-protocol")).await;
+    assert!(ws.head.starts_with("HTTP/1.1 101"), "{}", ws.head);
+    ctx.shutdown();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Writes `conf` and one `conf.d/site` and returns the diagnostics as text.
+fn diagnostics(tag: &str, conf: &str, site: &str) -> (Vec<String>, bool) {
+    let dir = tmpdir(tag);
+    std::fs::write(dir.join("conf"), conf).unwrap();
+    std::fs::write(dir.join("conf.d/site"), site).unwrap();
+    let cfg = load(&dir);
+    let out = cfg
+        .diagnostics
+        .iter()
+        .map(|d| d.to_string().replace(&dir.display().to_string(), "DIR"))
+        .collect();
+    let _ = std::fs::remove_dir_all(dir);
+    (out, cfg.has_errors())
+}
+
+const CONF: &str = "{\"global\": {\"count-threads\": \"1\"}}\n";
+
+#[test]
+fn errors_name_file_line_and_key() {
+    let cases: &[(&str, &str, &str)] = &[
+        // (conf, conf.d/site, expected diagnostic)
+        (
+            CONF,
+            "{\"vhosts\": [{\n  \"name\": \"x\",\n  \"port\": \"80\",\n  \"colour\": \"red\"\n}]}",
+            "DIR/conf.d/site:4:3: error: vhosts[0].colour: unknown key",
+        ),
+        (
+            "{\"global\": {\n  \"count-thread\": 2\n}}",
+            "{\"vhosts\": [{\"name\": \"x\", \"port\": 80}]}",
+            "DIR/conf:2:3: error: global.count-thread: unknown key",
+        ),
+        (
+            CONF,
+            "{\"vhosts\": [{\"name\": \"x\",\n \"port\": \"http\"}]}",
+            "DIR/conf.d/site:2:10: error: vhosts[0].port: \"http\" is not a whole number from 0 to 65535",
+        ),
+        (
+            CONF,
+            "{\"vhosts\": [{\"name\": \"x\", \"port\": 70000}]}",
+            "DIR/conf.d/site:1:35: error: vhosts[0].port: \"70000\" is not a whole number from 0 to 65535",
+        ),
+        (
+            CONF,
+            "{\"vhosts\": [{\"name\": \"x\", \"port\": 80,\n \"mounts\": [{\"mountpoint\": \"/\",\n   \"origin\": \"cgi:///usr/lib/cgit/cgit.cgi\"}]}]}",
+            "DIR/conf.d/site:3:14: error: vhosts[0].mounts[0].origin: \"cgi:///usr/lib/cgit/cgit.cgi\": CGI mounts are not supported yet",
+        ),
+        (
+            CONF,
+            "{\"vhosts\": [{\"name\": \"x\", \"port\": 80, \"mounts\": [{\"mountpoint\": \"/\", \"origin\": \"file:///tmp\", \"basic-auth\": \"/etc/pw\"}]}]}",
+            "error: vhosts[0].mounts[0].basic-auth: HTTP basic authentication is not supported yet",
+        ),
+        (
+            CONF,
+            "{\"vhosts\": [{\"name\": \"x\", \"port\": 80, \"sts\": \"maybe\"}]}",
+            "error: vhosts[0].sts: \"maybe\" is not a boolean",
+        ),
+        (
+            CONF,
+            "{\"vhosts\": [{\"name\": \"x\", \"port\": 80,\n\"ws-protocols\": [{\"lws-nope\": {}}]}]}",
+            "DIR/conf.d/site:2:19: error: vhosts[0].ws-protocols[0].lws-nope: no protocol named \"lws-nope\"",
+        ),
+        (
+            CONF,
+            "{\"vhosts\": [{\"name\": \"x\", \"port\": 80, \"host-ssl-cert\": \"/nonexistent.pem\", \"host-ssl-key\": \"/nonexistent.key\"}]}",
+            "error: vhosts[0].host-ssl-cert: /nonexistent.pem: No such file or directory",
+        ),
+        (
+            CONF,
+            "{\"vhosts\": [{\"name\": \"x\", \"port\": 80,\n \"interface\": \"eth0\"}]}",
+            "DIR/conf.d/site:2:15: error: vhosts[0].interface: \"eth0\": give the address to listen on",
+        ),
+        (
+            CONF,
+            "{\"vhosts\": [{\"port\": 80}]}",
+            "DIR/conf.d/site:1:13: error: vhosts[0]: \"name\" is required",
+        ),
+        (
+            CONF,
+            "{\"vhosts\": [{\"name\": \"x\", \"port\": 80}, {\"name\": \"X\", \"port\": 81}]}",
+            "error: vhosts[1] (\"X\"): a vhost named \"X\" is already defined",
+        ),
+        (
+            CONF,
+            "{\"vhosts\": [{\"name\": \"x\", \"port\": 80, \"port\": 81}]}",
+            "error: vhosts[0].port: given twice",
+        ),
+        (
+            CONF,
+            "{\"vhosts\": [{\"name\": \"x\", \"port\": 80,}]}",
+            "DIR/conf.d/site:1:38: error: JSON syntax: a key in double quotes was expected",
+        ),
+        (
+            CONF,
+            "{\"vhosts\": [{\"name\": \"x\", \"port\": 80, \"alpn\": \"spdy/3\"}]}",
+            "error: vhosts[0].alpn: ALPN protocol \"spdy/3\" is not spoken",
+        ),
+        (
+            "{\"global\": {}, \"vhosts\": 3}",
+            "{\"vhosts\": []}",
+            "DIR/conf:1:26: error: vhosts: an array was expected, not a number",
+        ),
+    ];
+    for (i, (conf, site, want)) in cases.iter().enumerate() {
+        let (got, errors) = diagnostics(&format!("err{i}"), conf, site);
+        assert!(errors, "case {i}: no error: {got:#?}");
+        assert!(
+            got.iter()
+                .any(|g| g.starts_with(want) || (!want.starts_with("DIR") && g.contains(want))),
+            "case {i}: want {want:?}, got {got:#?}"
+        );
+    }
+}
+
+#[test]
+fn lwsws_only_settings_warn_and_unsupported_ones_that_matter_refuse() {
+    let (got, errors) = diagnostics(
+        "warn",
+        "{\"global\": {\"plugin-dir\": \"/usr/lib/lws\", \"ip-limit-wsi\": \"400\"}}",
+        "{\"vhosts\": [{\"name\": \"x\", \"port\": 80, \"access-log\": \"/var/log/x\", \"noipv6\": \"on\",\n \"ws-protocols\": [{\"lws-mirror-protocol\": {\"status\": \"ok\", \"hue\": \"blue\"}}]}]}",
+    );
+    assert!(!errors, "{got:#?}");
+    for want in [
+        "global.plugin-dir: ignored: rlws has no plugins",
+        "global.ip-limit-wsi: ignored",
+        "vhosts[0].access-log: ignored",
+        "vhosts[0].noipv6: ignored",
+        "DIR/conf.d/site:2:60: warning: vhosts[0].ws-protocols[0].lws-mirror-protocol.hue: ignored",
+    ] {
+        assert!(
+            got.iter().any(|g| g.contains(want)),
+            "want {want}: {got:#?}"
+        );
+    }
+    let (got, errors) = diagnostics(
+        "refuse",
+        CONF,
+        "{\"vhosts\": [{\"name\": \"x\", \"port\": 80, \"unix-socket\": \"1\", \"disable-no-protocol-ws-upgrades\": \"1\"}]}",
+    );
+    assert!(errors);
+    assert!(
+        got.iter()
+            .any(|g| g.contains("unix-socket: listening on a unix socket is not supported")),
+        "{got:#?}"
+    );
+    assert!(
+        got.iter()
+            .any(|g| g.contains("disable-no-protocol-ws-upgrades: not supported yet")),
+        "{got:#?}"
+    );
+}
+
+#[test]
+fn tls_and_cleartext_vhosts_on_one_port_are_refused_at_load() {
+    let ca = TestCa::new("cfg ca");
+    let (cert, key) = ca.leaf(&["t.test"]);
+    let dir = tmpdir("mix");
+    std::fs::write(dir.join("cert.pem"), cert).unwrap();
+    std::fs::write(dir.join("key.pem"), key).unwrap();
+    std::fs::write(dir.join("conf"), CONF).unwrap();
+    std::fs::write(
+        dir.join("conf.d/site"),
+        format!(
+            "{{\"vhosts\": [{{\"name\": \"t.test\", \"port\": 8443, \"host-ssl-cert\": \"{c}\", \"host-ssl-key\": \"{k}\"}},\n {{\"name\": \"p.test\", \"port\": 8443}}]}}",
+            c = dir.join("cert.pem").display(),
+            k = dir.join("key.pem").display()
+        ),
+    )
+    .unwrap();
+    let cfg = load(&dir);
+    let shown: Vec<String> = cfg.diagnostics.iter().map(|d| d.to_string()).collect();
+    assert!(
+        shown.iter().any(|s| s.contains(
+            ":2:2: error: vhosts[1] (\"p.test\"): shares 0.0.0.0:8443 with vhosts[0] (\"t.test\")"
+        )),
+        "{shown:#?}"
+    );
+    // A key that does not belong to the certificate is found at load time.
+    let (_, other_key) = ca.leaf(&["t.test"]);
+    std::fs::write(dir.join("key.pem"), other_key).unwrap();
+    std::fs::write(
+        dir.join("conf.d/site"),
+        format!(
+            "{{\"vhosts\": [{{\"name\": \"t.test\", \"port\": 8443, \"host-ssl-cert\": \"{c}\", \"host-ssl-key\": \"{k}\"}}]}}",
+            c = dir.join("cert.pem").display(),
+            k = dir.join("key.pem").display()
+        ),
+    )
+    .unwrap();
+    let cfg = load(&dir);
+    let shown: Vec<String> = cfg.diagnostics.iter().map(|d| d.to_string()).collect();
+    assert!(
+        shown
+            .iter()
+            .any(|s| s.contains("error: vhosts[0].host-ssl-cert:")),
+        "{shown:#?}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
