@@ -23,6 +23,10 @@ pub struct ClientArgs {
     /// Do not offer permessage-deflate.
     #[arg(long)]
     no_deflate: bool,
+    /// Open the WebSocket as a stream of an HTTP/2 connection (RFC 8441):
+    /// ALPN h2 for wss://, prior knowledge for ws://.
+    #[arg(long)]
+    h2: bool,
     /// Connect timeout in seconds.
     #[arg(long, default_value_t = 5)]
     connect_timeout: u64,
@@ -96,7 +100,15 @@ async fn client(a: ClientArgs) -> ExitCode {
             }
         }
     }
-    let mut ws = match connect(cfg).await {
+    let opened = if a.h2 {
+        match rlws::client::H2Connection::connect(&cfg).await {
+            Ok(h2) => h2.websocket(&cfg).await,
+            Err(e) => Err(e),
+        }
+    } else {
+        connect(cfg).await
+    };
+    let mut ws = match opened {
         Ok(ws) => ws,
         Err(e) => {
             eprintln!("rlws client: {}: {e}", a.url);

@@ -333,6 +333,14 @@ fn rlws_client_pipes_lines_and_closes() {
         String::from_utf8_lossy(&out.stdout),
         "one\ntwo words\nκόσμε\n"
     );
+    // The same over HTTP/2 (prior knowledge, RFC 8441).
+    let out = run("over h2\n", &["--h2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "over h2\n");
     // Errors name the reason.
     let refused = Command::new(env!("CARGO_BIN_EXE_rlws"))
         .args(["client", &format!("ws://127.0.0.1:{}/", free_port())])

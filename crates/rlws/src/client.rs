@@ -46,6 +46,9 @@ use tokio::net::TcpStream;
 use crate::tls::TlsClientOptions;
 use crate::transport::Transport;
 
+mod h2;
+pub use h2::H2Connection;
+
 /// A WebSocket message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
@@ -214,7 +217,7 @@ impl std::fmt::Display for ConnectError {
             ConnectError::Refused => f.write_str("connection refused"),
             ConnectError::Timeout => f.write_str("connect timed out"),
             ConnectError::Tls(e) => write!(f, "TLS: {e}"),
-            ConnectError::Status(s) => write!(f, "server answered HTTP {s} instead of 101"),
+            ConnectError::Status(s) => write!(f, "server answered the upgrade with HTTP {s}"),
             ConnectError::Handshake(s) => write!(f, "handshake failed: {s}"),
             ConnectError::Io(e) => write!(f, "{e}"),
         }
@@ -281,9 +284,20 @@ pub(crate) async fn open(
 }
 
 async fn open_inner(cfg: &ClientConfig) -> Result<(Transport, Opened, SocketAddr), ConnectError> {
+    let (mut io, peer, _) = dial(cfg, &[b"http/1.1"]).await?;
+    let opened = client_handshake(&mut io, cfg).await?;
+    Ok((io, opened, peer))
+}
+
+/// Resolves, connects, and for `wss://` does the TLS handshake offering
+/// `alpn`; returns the stream, the peer and whether the server chose `h2`.
+pub(crate) async fn dial(
+    cfg: &ClientConfig,
+    alpn: &[&[u8]],
+) -> Result<(Transport, SocketAddr, bool), ConnectError> {
     // Check the TLS settings before touching the network.
     let tls = if cfg.secure {
-        let c = crate::tls::client_config(&cfg.tls, &[b"http/1.1"]).map_err(ConnectError::Tls)?;
+        let c = crate::tls::client_config(&cfg.tls, alpn).map_err(ConnectError::Tls)?;
         let name = cfg.tls.server_name.as_deref().unwrap_or(&cfg.host);
         Some((c, crate::tls::server_name(name).map_err(ConnectError::Tls)?))
     } else {
@@ -310,18 +324,17 @@ async fn open_inner(cfg: &ClientConfig) -> Result<(Transport, Opened, SocketAddr
     }
     let (stream, peer) = stream.ok_or(last)?;
     let _ = stream.set_nodelay(true);
-    let mut io = match tls {
-        None => Transport::Tcp(stream),
+    Ok(match tls {
+        None => (Transport::Tcp(stream), peer, false),
         Some((c, name)) => {
             let s = tokio_rustls::TlsConnector::from(c)
                 .connect(name, stream)
                 .await
                 .map_err(|e| ConnectError::Tls(tls_reason(e)))?;
-            Transport::Other(Box::new(s))
+            let h2 = s.get_ref().1.alpn_protocol() == Some(b"h2");
+            (Transport::Other(Box::new(s)), peer, h2)
         }
-    };
-    let opened = client_handshake(&mut io, cfg).await?;
-    Ok((io, opened, peer))
+    })
 }
 
 /// The rustls error inside an I/O error from the TLS handshake, as text.
@@ -360,17 +373,7 @@ async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     key_bytes[..8].copy_from_slice(&random_u64().to_ne_bytes());
     key_bytes[8..].copy_from_slice(&random_u64().to_ne_bytes());
     let key = handshake::base64_encode(&key_bytes);
-    let host = if cfg.host.contains(':') {
-        format!("[{}]", cfg.host)
-    } else {
-        cfg.host.clone()
-    };
-    let default_port = if cfg.secure { 443 } else { 80 };
-    let host = if cfg.port == default_port {
-        host
-    } else {
-        format!("{host}:{}", cfg.port)
-    };
+    let host = authority(cfg);
     let mut req = format!(
         "GET {} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n",
         cfg.path
@@ -381,13 +384,8 @@ async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
             cfg.subprotocols.join(", ")
         ));
     }
-    let offers: Vec<&DeflateConfig> = cfg.deflate.iter().chain(cfg.deflate_also.iter()).collect();
-    if !offers.is_empty() {
-        let list: Vec<String> = offers.iter().map(|d| deflate::client_offer(d)).collect();
-        req.push_str(&format!(
-            "Sec-WebSocket-Extensions: {}\r\n",
-            list.join(", ")
-        ));
+    if let Some(e) = extension_offer(cfg) {
+        req.push_str(&format!("Sec-WebSocket-Extensions: {e}\r\n"));
     }
     for (k, v) in &cfg.headers {
         if k.contains(['\r', '\n', ':']) || v.contains(['\r', '\n']) {
@@ -454,7 +452,64 @@ async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
             "Sec-WebSocket-Accept does not match the key".into(),
         ));
     }
-    let protocol = match get("sec-websocket-protocol") {
+    let (protocol, params) = negotiate(
+        cfg,
+        get("sec-websocket-protocol"),
+        get("sec-websocket-extensions"),
+    )?;
+    let mut headers = hyper::HeaderMap::new();
+    for h in resp.headers.iter() {
+        if let (Ok(k), Ok(v)) = (
+            hyper::header::HeaderName::from_bytes(h.name.as_bytes()),
+            hyper::header::HeaderValue::from_bytes(h.value),
+        ) {
+            headers.append(k, v);
+        }
+    }
+    Ok(Opened {
+        protocol,
+        deflate: params,
+        leftover: buf[head_len..have].to_vec(),
+        headers,
+    })
+}
+
+/// `host[:port]` of `cfg`'s URL, as `Host` or `:authority` (the port only
+/// when it is not the scheme's default).
+fn authority(cfg: &ClientConfig) -> String {
+    let host = if cfg.host.contains(':') {
+        format!("[{}]", cfg.host)
+    } else {
+        cfg.host.clone()
+    };
+    let default_port = if cfg.secure { 443 } else { 80 };
+    if cfg.port == default_port {
+        host
+    } else {
+        format!("{host}:{}", cfg.port)
+    }
+}
+
+/// The permessage-deflate offers of `cfg`, for `Sec-WebSocket-Extensions`.
+fn extension_offer(cfg: &ClientConfig) -> Option<String> {
+    let list: Vec<String> = cfg
+        .deflate
+        .iter()
+        .chain(cfg.deflate_also.iter())
+        .map(deflate::client_offer)
+        .collect();
+    (!list.is_empty()).then(|| list.join(", "))
+}
+
+/// Checks the server's subprotocol and extension answers against what
+/// `cfg` offered.
+fn negotiate(
+    cfg: &ClientConfig,
+    protocol: Option<&[u8]>,
+    extensions: Option<&[u8]>,
+) -> Result<(Option<String>, Option<deflate::Params>), ConnectError> {
+    let offers: Vec<&DeflateConfig> = cfg.deflate.iter().chain(cfg.deflate_also.iter()).collect();
+    let protocol = match protocol {
         None => None,
         Some(p) => {
             let p = std::str::from_utf8(p).unwrap_or("").trim().to_string();
@@ -466,7 +521,7 @@ async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
             Some(p)
         }
     };
-    let ext = get("sec-websocket-extensions").map(|v| String::from_utf8_lossy(v).to_string());
+    let ext = extensions.map(|v| String::from_utf8_lossy(v).to_string());
     let params = match ext.as_deref() {
         None => None,
         Some(e) => {
@@ -486,21 +541,7 @@ async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
             Some(found.ok_or_else(|| ConnectError::Handshake(first_err.into()))?)
         }
     };
-    let mut headers = hyper::HeaderMap::new();
-    for h in resp.headers.iter() {
-        if let (Ok(k), Ok(v)) = (
-            hyper::header::HeaderName::from_bytes(h.name.as_bytes()),
-            hyper::header::HeaderValue::from_bytes(h.value),
-        ) {
-            headers.append(k, v);
-        }
-    }
-    Ok(Opened {
-        protocol,
-        deflate: params,
-        leftover: buf[head_len..have].to_vec(),
-        headers,
-    })
+    Ok((protocol, params))
 }
 
 struct ClientPmd {
