@@ -4,6 +4,10 @@
 // the echo box and the status list work.
 //
 // Usage: node test_page.mjs http://127.0.0.1:PORT/
+//        node test_page.mjs https://127.0.0.1:PORT/   (self-signed is fine)
+// Over https the page must come over HTTP/2 and its WebSockets must be
+// streams of that same connection (RFC 8441): the status list then shows
+// one peer address for all of them.
 // Prints one line per check and "N passed, M failed"; exits 1 on failure.
 import { chromium } from 'playwright-core';
 
@@ -34,7 +38,9 @@ const browser = await chromium.launch({
   ],
   timeout: 30000,
 });
-const page = await browser.newPage();
+const secure = url.startsWith('https:');
+const context = await browser.newContext({ ignoreHTTPSErrors: secure });
+const page = await context.newPage();
 page.setDefaultTimeout(10000);
 const consoleErrors = [];
 page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
@@ -104,8 +110,20 @@ await check('the status list shows the page\'s connections', async () => {
   return `${await page.$$eval('#status-body tr', (r) => r.length)} rows`;
 });
 
+if (secure) {
+  await check('over https the page comes by h2 and its websockets share that connection', async () => {
+    const proto = await page.evaluate(() => performance.getEntriesByType('navigation')[0].nextHopProtocol);
+    if (proto !== 'h2') throw new Error(`page protocol ${proto}`);
+    const peers = await page.$$eval('#status-body tr', (rows) =>
+      rows.map((r) => Array.from(r.cells).map((c) => c.textContent)));
+    const addrs = new Set(peers.map((cells) => cells.find((t) => /^\d+\.\d+\.\d+\.\d+:\d+$/.test(t))));
+    if (addrs.size !== 1 || addrs.has(undefined)) throw new Error(`peers ${JSON.stringify(peers)}`);
+    return `${peers.length} websockets from ${[...addrs][0]}`;
+  });
+}
+
 await check('a second page sees the first one\'s drawing (mirror broadcast)', async () => {
-  const other = await browser.newPage();
+  const other = await context.newPage();
   await other.goto(url);
   await other.waitForFunction(() => document.body.dataset.connected === '1');
   const box = await page.locator('#mirror-canvas').boundingBox();

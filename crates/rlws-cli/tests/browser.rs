@@ -1,4 +1,6 @@
-//! Headless Chromium on `rlws serve`'s test page (tests/browser/test_page.mjs):
+//! Headless Chromium on `rlws serve`'s test page (tests/browser/test_page.mjs),
+//! over http and over https (where the page comes by h2 and its WebSockets
+//! are streams of that connection, RFC 8441):
 //! the WebSockets connect and negotiate permessage-deflate, and the counter,
 //! canvas, echo and status parts work. Needs `bash scripts/install-test-deps.sh`
 //! (Debian chromium, and playwright-core in tests/browser/node_modules).
@@ -8,8 +10,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[test]
-fn chromium_uses_the_test_page() {
+/// Serves the test page with `rlws serve` plus `extra` arguments and runs
+/// the browser checks on `scheme://127.0.0.1:PORT/`.
+fn browse(scheme: &str, extra: &[&str]) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = repo.join("tests/browser");
     for need in [
@@ -37,6 +40,7 @@ fn chromium_uses_the_test_page() {
             "-d",
             "warn",
         ])
+        .args(extra)
         .stdout(Stdio::null())
         .spawn()
         .expect("start rlws serve");
@@ -47,7 +51,7 @@ fn chromium_uses_the_test_page() {
     }
     let out = Command::new("node")
         .arg(dir.join("test_page.mjs"))
-        .arg(format!("http://127.0.0.1:{port}/"))
+        .arg(format!("{scheme}://127.0.0.1:{port}/"))
         .current_dir(&dir)
         .output()
         .expect("run node");
@@ -57,4 +61,50 @@ fn chromium_uses_the_test_page() {
     println!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "browser checks failed:\n{stdout}");
     assert!(stdout.lines().any(|l| l.ends_with(" 0 failed")), "{stdout}");
+}
+
+#[test]
+fn chromium_uses_the_test_page() {
+    browse("http", &[]);
+}
+
+#[test]
+fn chromium_uses_websockets_over_http2_on_https() {
+    // A self-signed certificate (the browser is told to accept it); the
+    // page must arrive by h2 and its four WebSockets must be streams of
+    // that connection (RFC 8441), which the script checks.
+    let dir = std::env::temp_dir().join(format!("rlws-browser-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ])
+        .current_dir(&dir)
+        .output()
+        .expect("openssl (Debian package openssl) runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cert = dir.join("cert.pem").to_string_lossy().to_string();
+    let key = dir.join("key.pem").to_string_lossy().to_string();
+    browse("https", &["--cert", &cert, "--key", &key]);
+    let _ = std::fs::remove_dir_all(dir);
 }
