@@ -172,6 +172,8 @@ pub(crate) struct Shared {
     pub(crate) vhosts: Vec<VhostRt>,
     pub(crate) listeners: Vec<ListenerRt>,
     pub(crate) http: HttpOptions,
+    /// `http.server_name` as a header value (`None` if it cannot be one).
+    pub(crate) server_header: Option<hyper::header::HeaderValue>,
     pub(crate) ping_after: u32,
     pub(crate) pong_timeout: u32,
 }
@@ -557,6 +559,7 @@ impl ContextBuilder {
             protocols: self.protocols,
             vhosts,
             listeners: listener_rts,
+            server_header: hyper::header::HeaderValue::from_str(&self.http.server_name).ok(),
             http: self.http,
             ping_after: secs(self.ping_after),
             pong_timeout: secs(self.pong_timeout),

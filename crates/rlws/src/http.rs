@@ -41,8 +41,8 @@ pub(crate) fn simple(core: &ThreadCore, status: StatusCode, msg: &str) -> Respon
 }
 
 pub(crate) fn server_header(core: &ThreadCore, h: &mut hyper::HeaderMap) {
-    if let Ok(v) = HeaderValue::from_str(&core.shared.http.server_name) {
-        h.insert(header::SERVER, v);
+    if let Some(v) = &core.shared.server_header {
+        h.insert(header::SERVER, v.clone());
     }
 }
 

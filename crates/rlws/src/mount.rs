@@ -154,6 +154,8 @@ impl Mount {
 
 /// A mount as the service threads use it.
 pub(crate) struct MountRt {
+    /// Unique in the process: keys this mount's entries in the file cache.
+    id: u64,
     /// Without a trailing `/`; empty for `/`.
     mountpoint: String,
     origin: Origin,
@@ -204,7 +206,9 @@ impl MountRt {
         if let Origin::Redirect(u) = &m.origin {
             HeaderValue::from_str(u).map_err(|_| format!("{}: bad redirect URL {u:?}", what()))?;
         }
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Ok(MountRt {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             mountpoint: m.mountpoint.clone(),
             origin: m.origin.clone(),
             default_doc: m.default_doc.clone(),
@@ -366,37 +370,110 @@ fn file(
     if !meta.is_file() {
         return None;
     }
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
-    let etag = format!("\"{:x}-{:x}\"", mtime, meta.len());
-    let etag_value = HeaderValue::from_str(&etag).ok();
+    let f = cached_file(m, path, &meta)?;
     let matches = if_none_match
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
             v.split(',')
                 .map(|t| t.trim().trim_start_matches("W/"))
-                .any(|t| t == etag || t == "*")
+                .any(|t| t.as_bytes() == f.etag.as_bytes() || t == "*")
         });
     let mut r = if matches {
         let mut r = Response::new(full(Bytes::new()));
         *r.status_mut() = StatusCode::NOT_MODIFIED;
         r
     } else {
-        let data = std::fs::read(&path).ok()?;
-        Response::new(full(Bytes::from(data)))
+        Response::new(full(f.body.clone()))
     };
     let h = r.headers_mut();
-    if let Some(v) = etag_value {
-        h.insert(header::ETAG, v);
-    }
+    h.insert(header::ETAG, f.etag.clone());
     if !matches {
-        h.insert(header::CONTENT_TYPE, content_type(m, &path));
+        h.insert(header::CONTENT_TYPE, f.content_type.clone());
     }
     server_header(core, h);
     Some(r)
+}
+
+/// A file's content and headers, as served.
+#[derive(Clone)]
+struct CachedFile {
+    /// Identity of the version read: modification time, size, inode.
+    version: (u128, u64, u64),
+    body: Bytes,
+    etag: HeaderValue,
+    content_type: HeaderValue,
+}
+
+/// Files up to this size are kept in the service thread's cache.
+const CACHE_FILE_MAX: u64 = 2 << 20;
+/// Bytes of file content a service thread keeps at most.
+const CACHE_TOTAL_MAX: usize = 32 << 20;
+
+#[derive(Default)]
+struct FileCache {
+    map: std::collections::HashMap<(u64, PathBuf), CachedFile>,
+    bytes: usize,
+}
+
+thread_local! {
+    /// Per service thread: what was read, revalidated by every request's
+    /// `stat` (a changed modification time, size or inode reads the file
+    /// again), so a request for a cached file costs one system call. Files
+    /// modified in the last two seconds are read every time.
+    static FILE_CACHE: std::cell::RefCell<FileCache> = std::cell::RefCell::default();
+}
+
+fn cached_file(m: &MountRt, path: PathBuf, meta: &std::fs::Metadata) -> Option<CachedFile> {
+    use std::os::unix::fs::MetadataExt;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let version = (mtime, meta.len(), meta.ino());
+    let key = (m.id, path);
+    let hit = FILE_CACHE.with(|c| {
+        c.borrow()
+            .map
+            .get(&key)
+            .filter(|f| f.version == version)
+            .cloned()
+    });
+    if hit.is_some() {
+        return hit;
+    }
+    let data = std::fs::read(&key.1).ok()?;
+    let etag = HeaderValue::from_str(&format!("\"{:x}-{:x}\"", mtime, meta.len())).ok()?;
+    let f = CachedFile {
+        version,
+        body: Bytes::from(data),
+        etag,
+        content_type: content_type(m, &key.1),
+    };
+    // A file changed in the last two seconds could change again within the
+    // file system's timestamp granularity without its version changing
+    // (same size, same modification time): such files are not kept until
+    // they have been still for a while (git's "racily clean" rule).
+    let settled = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age >= std::time::Duration::from_secs(2));
+    if settled && meta.len() <= CACHE_FILE_MAX && f.body.len() as u64 == meta.len() {
+        FILE_CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            if let Some(old) = c.map.remove(&key) {
+                c.bytes -= old.body.len();
+            }
+            if c.bytes + f.body.len() > CACHE_TOTAL_MAX {
+                c.map.clear();
+                c.bytes = 0;
+            }
+            c.bytes += f.body.len();
+            c.map.insert(key, f.clone());
+        });
+    }
+    Some(f)
 }
 
 fn content_type(m: &MountRt, path: &Path) -> HeaderValue {

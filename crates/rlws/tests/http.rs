@@ -170,3 +170,46 @@ async fn directory_root_with_default_document_and_no_traversal() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn changed_files_are_served_fresh() {
+    let dir = std::env::temp_dir().join(format!("rlws-http-cache-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (_ctx, addr) = start_with(
+        rlws::test_site()
+            .threads(1)
+            .site(rlws::Site::Dir(dir.clone())),
+    );
+    let get = |path: &'static str| async move {
+        http_raw(
+            addr,
+            &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        )
+        .await
+    };
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let write_old = |name: &str, body: &str| {
+        let f = std::fs::File::create(dir.join(name)).unwrap();
+        use std::io::Write;
+        (&f).write_all(body.as_bytes()).unwrap();
+        f.set_modified(hour_ago).unwrap();
+    };
+    // A settled file is kept in the thread's cache; rewriting it (same
+    // size) changes its modification time and is noticed.
+    write_old("a.txt", "first");
+    assert!(get("/a.txt").await.ends_with("first"));
+    assert!(get("/a.txt").await.ends_with("first"));
+    std::fs::write(dir.join("a.txt"), "again").unwrap();
+    let r = get("/a.txt").await;
+    assert!(r.ends_with("again"), "{r}");
+    // A file modified just now is read on every request, even when it
+    // changes again within the file system's timestamp granularity.
+    std::fs::write(dir.join("b.txt"), "1111").unwrap();
+    assert!(get("/b.txt").await.ends_with("1111"));
+    std::fs::write(dir.join("b.txt"), "2222").unwrap();
+    assert!(get("/b.txt").await.ends_with("2222"));
+    // Removed: 404.
+    std::fs::remove_file(dir.join("b.txt")).unwrap();
+    assert!(get("/b.txt").await.starts_with("HTTP/1.1 404"));
+    let _ = std::fs::remove_dir_all(dir);
+}
