@@ -739,15 +739,7 @@ impl Loader<'_> {
                         }
                     }
                 }
-                _ => {
-                    if let Some(why) = find(VHOST_UNSUPPORTED, k) {
-                        self.error(*p, &key, why.to_string());
-                    } else if let Some(why) = find(VHOST_IGNORED, k) {
-                        self.warn(*p, &key, format!("ignored: {why}"));
-                    } else {
-                        self.error(*p, &key, "unknown key".into());
-                    }
-                }
+                _ => self.other_key(VHOST_UNSUPPORTED, VHOST_IGNORED, *p, &key, k),
             }
         }
         let Some((name, name_pos)) = name else {
@@ -995,15 +987,7 @@ impl Loader<'_> {
                     }
                 }
                 "headers" => headers = self.pairs(val, &key),
-                _ => {
-                    if let Some(why) = find(MOUNT_UNSUPPORTED, k) {
-                        self.error(*p, &key, why.to_string());
-                    } else if let Some(why) = find(MOUNT_IGNORED, k) {
-                        self.warn(*p, &key, format!("ignored: {why}"));
-                    } else {
-                        self.error(*p, &key, "unknown key".into());
-                    }
-                }
+                _ => self.other_key(MOUNT_UNSUPPORTED, MOUNT_IGNORED, *p, &key, k),
             }
         }
         let Some((mp, mp_pos)) = mountpoint else {
@@ -1106,6 +1090,25 @@ impl Loader<'_> {
             return None;
         }
         Some(MountOrRoute::Mount(m))
+    }
+
+    /// A key outside the ones read: refused with the reason, reported as
+    /// ignored with the reason, or unknown.
+    fn other_key(
+        &mut self,
+        unsupported: &[(&str, &str)],
+        ignored: &[(&str, &str)],
+        pos: Pos,
+        key: &str,
+        name: &str,
+    ) {
+        if let Some(why) = find(unsupported, name) {
+            self.error(pos, key, why.to_string());
+        } else if let Some(why) = find(ignored, name) {
+            self.warn(pos, key, format!("ignored: {why}"));
+        } else {
+            self.error(pos, key, "unknown key".into());
+        }
     }
 
     fn error_count(&self) -> usize {
