@@ -100,15 +100,8 @@ async fn client(a: ClientArgs) -> ExitCode {
             }
         }
     }
-    let opened = if a.h2 {
-        match rlws::client::H2Connection::connect(&cfg).await {
-            Ok(h2) => h2.websocket(&cfg).await,
-            Err(e) => Err(e),
-        }
-    } else {
-        connect(cfg).await
-    };
-    let mut ws = match opened {
+    cfg.http2 = a.h2;
+    let mut ws = match connect(cfg).await {
         Ok(ws) => ws,
         Err(e) => {
             eprintln!("rlws client: {}: {e}", a.url);

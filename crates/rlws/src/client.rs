@@ -86,6 +86,10 @@ pub struct ClientConfig {
     pub deflate_also: Vec<DeflateConfig>,
     /// Largest message accepted (bytes, after inflating); larger closes with 1009.
     pub max_message: u64,
+    /// Open the WebSocket as a stream of a new HTTP/2 connection (RFC 8441:
+    /// ALPN `h2` for `wss://`, prior knowledge for `ws://`). To put several
+    /// WebSockets on one connection, use [`H2Connection`].
+    pub http2: bool,
 }
 
 /// A URL this client cannot use.
@@ -155,6 +159,7 @@ impl ClientConfig {
             deflate: Some(DeflateConfig::default()),
             deflate_also: Vec::new(),
             max_message: 16 << 20,
+            http2: false,
         })
     }
 
@@ -277,6 +282,12 @@ pub async fn connect(cfg: ClientConfig) -> Result<WebSocket<Transport>, ConnectE
 pub(crate) async fn open(
     cfg: &ClientConfig,
 ) -> Result<(Transport, Opened, SocketAddr), ConnectError> {
+    if cfg.http2 {
+        // Each step has the connect timeout of its own.
+        let h2 = H2Connection::connect(cfg).await?;
+        let (io, opened) = h2.open_stream(cfg).await?;
+        return Ok((io, opened, h2.peer()));
+    }
     match tokio::time::timeout(cfg.connect_timeout, open_inner(cfg)).await {
         Ok(r) => r,
         Err(_) => Err(ConnectError::Timeout),

@@ -162,8 +162,8 @@ where
         let info = svc_info.clone();
         async move { Ok::<_, Infallible>(handle(core, req, info, guard).await) }
     });
-    let io = TokioIo::new(io);
     let res = if info.h2 {
+        let io = TokioIo::new(crate::h2guard::H2Guard::new(io));
         let mut b = hyper::server::conn::http2::Builder::new(LocalExec);
         b.timer(TokioTimer::new())
             .enable_connect_protocol()
@@ -175,6 +175,7 @@ where
             .max_local_error_reset_streams(Some(256));
         b.serve_connection(io, svc).await
     } else {
+        let io = TokioIo::new(io);
         hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(

@@ -33,6 +33,7 @@ pub mod builtin;
 pub mod client;
 pub mod config;
 mod context;
+mod h2guard;
 mod http;
 pub mod limits;
 pub mod mount;

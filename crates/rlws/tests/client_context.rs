@@ -160,14 +160,13 @@ fn next(rx: &mpsc::Receiver<Seen>) -> Seen {
 #[test]
 fn typed_client_talks_to_echo_with_and_without_deflate() {
     let (_server, addr) = start(1);
-    for deflate in [true, false] {
+    // Over HTTP/1.1 with and without compression, and as a stream of an
+    // HTTP/2 connection (RFC 8441: no Sec-WebSocket-Accept there).
+    for (deflate, http2) in [(true, false), (false, false), (true, true)] {
         let (ctx, rx) = client_ctx(deflate);
-        let h = ctx
-            .connect(
-                "probe",
-                ClientConfig::new(&format!("ws://{addr}/echo")).unwrap(),
-            )
-            .unwrap();
+        let mut cfg = ClientConfig::new(&format!("ws://{addr}/echo")).unwrap();
+        cfg.http2 = http2;
+        let h = ctx.connect("probe", cfg).unwrap();
         assert!(h.tsi < 2);
         assert_eq!(
             next(&rx),
@@ -175,7 +174,7 @@ fn typed_client_talks_to_echo_with_and_without_deflate() {
                 id: h.id,
                 client: true,
                 deflate,
-                accept_header: true
+                accept_header: !http2
             }
         );
         assert_eq!(

@@ -20,7 +20,9 @@ use hyper::client::conn::http2::SendRequest;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
-use super::{authority, dial, extension_offer, negotiate, ClientConfig, ConnectError, WebSocket};
+use super::{
+    authority, dial, extension_offer, negotiate, ClientConfig, ConnectError, Opened, WebSocket,
+};
 use crate::transport::Transport;
 
 /// An HTTP/2 connection that opens WebSockets as streams (RFC 8441).
@@ -119,6 +121,25 @@ impl H2Connection {
         &self,
         cfg: &ClientConfig,
     ) -> Result<WebSocket<Transport>, ConnectError> {
+        let (io, o) = self.open_stream_inner(cfg).await?;
+        Ok(WebSocket::from_opened(io, o, cfg))
+    }
+
+    /// The extended CONNECT: the stream and what was negotiated.
+    pub(crate) async fn open_stream(
+        &self,
+        cfg: &ClientConfig,
+    ) -> Result<(Transport, Opened), ConnectError> {
+        match tokio::time::timeout(cfg.connect_timeout, self.open_stream_inner(cfg)).await {
+            Ok(r) => r,
+            Err(_) => Err(ConnectError::Timeout),
+        }
+    }
+
+    async fn open_stream_inner(
+        &self,
+        cfg: &ClientConfig,
+    ) -> Result<(Transport, Opened), ConnectError> {
         let mut b = Request::builder()
             .method(Method::CONNECT)
             .uri(format!(
@@ -153,7 +174,7 @@ impl H2Connection {
         if resp.status() != StatusCode::OK {
             return Err(ConnectError::Status(resp.status().as_u16()));
         }
-        let h = resp.headers();
+        let h = resp.headers().clone();
         let (protocol, params) = negotiate(
             cfg,
             h.get("sec-websocket-protocol").map(|v| v.as_bytes()),
@@ -163,12 +184,14 @@ impl H2Connection {
             .await
             .map_err(|e| ConnectError::Handshake(format!("HTTP/2 stream: {e}")))?;
         let io = Transport::Other(Box::new(TokioIo::new(upgraded)));
-        Ok(WebSocket::new(
+        Ok((
             io,
-            protocol,
-            params.map(|p| (p, cfg.deflate.unwrap_or_default())),
-            Vec::new(),
-            cfg.max_message,
+            Opened {
+                protocol,
+                deflate: params,
+                leftover: Vec::new(),
+                headers: h,
+            },
         ))
     }
 }
