@@ -27,6 +27,11 @@ const RST_STREAM: u8 = 0x3;
 const SETTINGS: u8 = 0x4;
 const PING: u8 = 0x6;
 const WINDOW_UPDATE: u8 = 0x8;
+const CONTINUATION: u8 = 0x9;
+const END_HEADERS: u8 = 0x4;
+const PADDED: u8 = 0x8;
+const PRIORITY_FLAG: u8 = 0x20;
+const COMPRESSION_ERROR: u32 = 0x9;
 const END_STREAM: u8 = 0x1;
 const ACK: u8 = 0x1;
 const FLOW_CONTROL_ERROR: u32 = 0x3;
@@ -62,6 +67,7 @@ pub(crate) struct H2Guard<I> {
     /// Streams the client sent END_STREAM on, most recent last.
     ended: std::collections::VecDeque<u32>,
     last_stream: u32,
+    hpack: Hpack,
     /// Outbound: bytes left of the server frame being written (header
     /// bytes collected in `out_hdr`).
     out_hdr: [u8; 9],
@@ -83,6 +89,7 @@ impl<I> H2Guard<I> {
             need: 0,
             ended: std::collections::VecDeque::new(),
             last_stream: 0,
+            hpack: Hpack::default(),
             out_hdr: [0; 9],
             out_hdr_len: 0,
             out_left: 0,
@@ -149,6 +156,24 @@ impl<I> H2Guard<I> {
                         });
                         if too_big {
                             self.fail(FLOW_CONTROL_ERROR);
+                            return;
+                        }
+                    }
+                    if (ty == HEADERS || ty == CONTINUATION) && len <= MAX_SETTINGS_INSPECTED {
+                        if have < 9 + len {
+                            self.need = 9 + len;
+                            return;
+                        }
+                        let end_headers = flags & END_HEADERS != 0;
+                        let payload = &self.buf[self.ok + 9..self.ok + 9 + len];
+                        let fragment = if ty == HEADERS {
+                            headers_fragment(flags, payload)
+                        } else {
+                            Some(payload)
+                        };
+                        if let Some(bad) = self.hpack.frame(ty == HEADERS, fragment, end_headers) {
+                            tracing::debug!(bad, "HPACK error");
+                            self.fail(COMPRESSION_ERROR);
                             return;
                         }
                     }
@@ -357,6 +382,211 @@ impl<I: AsyncRead + AsyncWrite + Unpin> AsyncWrite for H2Guard<I> {
     }
 }
 
+/// Runs the client-side checks over `data` as if it arrived from a client in
+/// pieces of `step` bytes (for the fuzz target); returns the GOAWAY code
+/// the guard would send, if any.
+pub fn check_client_bytes(data: &[u8], step: usize) -> Option<u32> {
+    let mut g = H2Guard::new(());
+    for piece in data.chunks(step.max(1)) {
+        g.buf.extend_from_slice(piece);
+        g.end = g.buf.len();
+        g.check();
+        if let Some((f, _)) = &g.goaway {
+            return Some(u32::from_be_bytes([f[13], f[14], f[15], f[16]]));
+        }
+        // What was checked is handed on, as to h2.
+        g.pos = g.ok;
+    }
+    None
+}
+
+/// The field block fragment of a HEADERS payload (without padding and
+/// priority); `None` when the padding does not fit (h2 reports that).
+fn headers_fragment(flags: u8, payload: &[u8]) -> Option<&[u8]> {
+    let mut p = payload;
+    let mut pad = 0;
+    if flags & PADDED != 0 {
+        pad = usize::from(*p.first()?);
+        p = &p[1..];
+    }
+    if flags & PRIORITY_FLAG != 0 {
+        p = p.get(5..)?;
+    }
+    p.get(..p.len().checked_sub(pad)?)
+}
+
+/// Entries in the HPACK static table (RFC 7541 Appendix A).
+const STATIC_ENTRIES: u64 = 61;
+/// SETTINGS_HEADER_TABLE_SIZE the server announces (the default).
+const TABLE_SIZE: u64 = 4096;
+/// The longest name in the static table (`access-control-allow-origin`).
+const LONGEST_STATIC_NAME: u64 = 27;
+/// Field blocks longer than this are left to h2 (its header list limit).
+const MAX_BLOCK_INSPECTED: usize = 64 * 1024;
+
+/// The structure of the client's field blocks (RFC 7541), read without
+/// decoding them: integers, string lengths against the block's end, table
+/// size updates against the announced size, and indices against the tables
+/// while the number of dynamic entries is known for sure (no eviction can
+/// have happened: every entry's largest possible size still fits).
+#[derive(Default)]
+struct Hpack {
+    block: Vec<u8>,
+    /// Inside a block (HEADERS without END_HEADERS seen).
+    open: bool,
+    /// The block grew past what is inspected: wait for its end.
+    skipping: bool,
+    /// Dynamic entries, while known; `None` once evictions may have happened.
+    entries: Option<u64>,
+    /// Largest possible total size of those entries.
+    upper: u64,
+    started: bool,
+}
+
+impl Hpack {
+    /// A HEADERS (`first`) or CONTINUATION fragment; returns what was
+    /// wrong when the block breaks RFC 7541.
+    fn frame(&mut self, first: bool, fragment: Option<&[u8]>, end: bool) -> Option<&'static str> {
+        if !self.started {
+            self.started = true;
+            self.entries = Some(0);
+        }
+        if first {
+            self.block.clear();
+            self.skipping = false;
+            self.open = true;
+        } else if !self.open {
+            return None; // CONTINUATION out of place: h2 refuses it
+        }
+        match fragment {
+            Some(f) if !self.skipping && self.block.len() + f.len() <= MAX_BLOCK_INSPECTED => {
+                self.block.extend_from_slice(f)
+            }
+            _ => {
+                self.skipping = true;
+                self.block = Vec::new();
+            }
+        }
+        if !end {
+            return None;
+        }
+        self.open = false;
+        if self.skipping {
+            // Not read: what it did to the dynamic table is unknown.
+            self.entries = None;
+            return None;
+        }
+        let block = std::mem::take(&mut self.block);
+        let r = self.read_block(&block);
+        self.block = block;
+        r.err()
+    }
+
+    fn read_block(&mut self, b: &[u8]) -> Result<(), &'static str> {
+        let mut i = 0;
+        let mut fields = false;
+        while i < b.len() {
+            let c = b[i];
+            if c & 0x80 != 0 {
+                let idx = int(b, &mut i, 7)?;
+                self.check_index(idx)?;
+                fields = true;
+            } else if c & 0xC0 == 0x40 {
+                let idx = int(b, &mut i, 6)?;
+                let name_upper = if idx == 0 {
+                    string(b, &mut i)?
+                } else {
+                    self.check_index(idx)?;
+                    if idx <= STATIC_ENTRIES {
+                        LONGEST_STATIC_NAME
+                    } else {
+                        TABLE_SIZE
+                    }
+                };
+                let value_upper = string(b, &mut i)?;
+                self.insert(32 + name_upper + value_upper);
+                fields = true;
+            } else if c & 0xE0 == 0x20 {
+                if fields {
+                    return Err("table size update after a field");
+                }
+                let size = int(b, &mut i, 5)?;
+                if size > TABLE_SIZE {
+                    return Err("table size update above SETTINGS_HEADER_TABLE_SIZE");
+                }
+                if size < self.upper {
+                    self.entries = None; // entries may have been evicted
+                }
+            } else {
+                let idx = int(b, &mut i, 4)?;
+                if idx == 0 {
+                    string(b, &mut i)?;
+                } else {
+                    self.check_index(idx)?;
+                }
+                string(b, &mut i)?;
+                fields = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_index(&self, idx: u64) -> Result<(), &'static str> {
+        if idx == 0 {
+            return Err("index 0");
+        }
+        match self.entries {
+            Some(n) if idx > STATIC_ENTRIES + n => Err("index beyond the tables"),
+            _ => Ok(()),
+        }
+    }
+
+    fn insert(&mut self, upper: u64) {
+        self.upper = self.upper.saturating_add(upper);
+        if self.upper > TABLE_SIZE {
+            self.entries = None;
+        } else if let Some(n) = self.entries.as_mut() {
+            *n += 1;
+        }
+    }
+}
+
+/// An HPACK integer with an `n`-bit prefix at `b[*i]` (RFC 7541 §5.1).
+fn int(b: &[u8], i: &mut usize, n: u32) -> Result<u64, &'static str> {
+    let limit = (1u64 << n) - 1;
+    let mut v = u64::from(*b.get(*i).ok_or("truncated integer")?) & limit;
+    *i += 1;
+    if v < limit {
+        return Ok(v);
+    }
+    let mut shift = 0;
+    loop {
+        let c = *b.get(*i).ok_or("truncated integer")?;
+        *i += 1;
+        if shift > 28 {
+            return Err("integer too large");
+        }
+        v += u64::from(c & 0x7F) << shift;
+        shift += 7;
+        if c & 0x80 == 0 {
+            return Ok(v);
+        }
+    }
+}
+
+/// Skips a string literal; returns the largest length it can decode to.
+fn string(b: &[u8], i: &mut usize) -> Result<u64, &'static str> {
+    let huffman = b.get(*i).ok_or("truncated string")? & 0x80 != 0;
+    let len = int(b, i, 7)?;
+    let end = (*i as u64)
+        .checked_add(len)
+        .filter(|&e| e <= b.len() as u64)
+        .ok_or("string longer than the block")?;
+    *i = end as usize;
+    // Huffman codes are at least 5 bits long.
+    Ok(if huffman { len * 8 / 5 } else { len })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,10 +644,84 @@ mod tests {
             (frame(SETTINGS, ACK, 0, &[0; 6]), FRAME_SIZE_ERROR),
             (frame(SETTINGS, 0, 0, &big_window), FLOW_CONTROL_ERROR),
             (frame(DATA, 0, 1, b"x"), STREAM_CLOSED),
+            // HPACK: index 62 with an empty dynamic table, a table size
+            // update above 4096, a string running past the block.
+            (frame(HEADERS, END_HEADERS, 3, b"\xbe"), COMPRESSION_ERROR),
+            (
+                frame(HEADERS, END_HEADERS, 3, b"\x3f\xe1\x3f\x82"),
+                COMPRESSION_ERROR,
+            ),
+            (
+                frame(HEADERS, END_HEADERS, 3, b"\x00\x05ab"),
+                COMPRESSION_ERROR,
+            ),
+            (
+                frame(HEADERS, END_HEADERS | PADDED, 3, b"\x02\x82\xbf\x00\x00"),
+                COMPRESSION_ERROR,
+            ),
         ] {
             let (_, got) = refused(bad.clone()).await;
             assert_eq!(got, code, "{bad:02x?}");
         }
+    }
+
+    #[test]
+    fn the_verdict_does_not_depend_on_how_bytes_arrive() {
+        let mut s = PREFACE.to_vec();
+        s.extend(frame(SETTINGS, 0, 0, &[0, 4, 0, 0, 0xFF, 0xFF]));
+        s.extend(frame(HEADERS, 0, 1, b"\x82\x40\x03x-a"));
+        s.extend(frame(CONTINUATION, END_HEADERS, 1, b"\x011\xbe"));
+        s.extend(frame(DATA, END_STREAM, 1, &[5; 40]));
+        let good = s.clone();
+        s.extend(frame(HEADERS, END_HEADERS, 3, b"\xbf"));
+        for step in 1..=good.len() + 1 {
+            assert_eq!(check_client_bytes(&good, step), None, "step {step}");
+            assert_eq!(
+                check_client_bytes(&s, step),
+                Some(COMPRESSION_ERROR),
+                "step {step}"
+            );
+        }
+    }
+
+    #[test]
+    fn hpack_blocks_that_are_well_formed_pass() {
+        let mut h = Hpack::default();
+        // A new entry (literal with incremental indexing), then a block
+        // naming it by index 62, split over HEADERS and CONTINUATION.
+        assert_eq!(h.frame(true, Some(b"\x82\x40\x03x-a\x011"), true), None);
+        assert_eq!(h.frame(true, Some(b"\x82"), false), None);
+        assert_eq!(h.frame(false, Some(b"\xbe\x84"), true), None);
+        // Index 63 does not exist yet.
+        assert_eq!(
+            h.frame(true, Some(b"\xbf"), true),
+            Some("index beyond the tables")
+        );
+        // Size update at the start, Huffman strings, never-indexed literals.
+        let mut h = Hpack::default();
+        assert_eq!(
+            h.frame(
+                true,
+                Some(b"\x20\x3f\xe1\x1f\x10\x83\xaa\xbb\xcc\x81\x9f"),
+                true
+            ),
+            None
+        );
+        assert_eq!(
+            h.frame(true, Some(b"\x82\x20"), true),
+            Some("table size update after a field")
+        );
+        assert_eq!(
+            h.frame(true, Some(b"\xff"), true),
+            Some("truncated integer")
+        );
+        assert_eq!(h.frame(true, Some(b"\x80"), true), Some("index 0"));
+        // Padding that does not fit is left to h2.
+        assert_eq!(headers_fragment(PADDED, b"\x05ab"), None);
+        assert_eq!(
+            headers_fragment(PADDED | PRIORITY_FLAG, b"\x01\0\0\0\x01\x10\x82\0"),
+            Some(&b"\x82"[..])
+        );
     }
 
     #[tokio::test]

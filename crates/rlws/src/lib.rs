@@ -33,7 +33,8 @@ pub mod builtin;
 pub mod client;
 pub mod config;
 mod context;
-mod h2guard;
+#[doc(hidden)]
+pub mod h2guard;
 mod http;
 pub mod limits;
 pub mod mount;
