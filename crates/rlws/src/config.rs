@@ -1168,10 +1168,19 @@ fn interface_addr(s: &str) -> Result<IpAddr, String> {
     if let Ok(a) = s.trim_start_matches('[').trim_end_matches(']').parse() {
         return Ok(a);
     }
-    if s == "lo" || s == "localhost" {
+    if s == "localhost" {
         return Ok(IpAddr::V4(Ipv4Addr::LOCALHOST));
     }
-    Err(format!(
-        "\"{s}\": give the address to listen on (such as 0.0.0.0, 127.0.0.1 or ::); interface names other than lo are not supported yet"
-    ))
+    let addrs = crate::limits::interface_addrs(s);
+    // lws listens on the interface's IPv4 address when it has one.
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| {
+            format!(
+                "\"{s}\" is neither an IP address nor the name of a network interface with an address"
+            )
+        })
 }

@@ -35,8 +35,63 @@ pub fn raise_nofile(want: u64) -> Option<u64> {
     }
 }
 
+/// The addresses of network interface `name` (such as `lo` or `eth0`), in
+/// the order the system lists them; empty when there is no such interface.
+pub fn interface_addrs(name: &str) -> Vec<std::net::IpAddr> {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let mut out = Vec::new();
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes a pointer to a list it allocates into `list`;
+    // we only read that list and free it once with freeifaddrs below.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return out;
+    }
+    let mut cur = list;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a non-null node of the list getifaddrs returned,
+        // alive until freeifaddrs.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        if ifa.ifa_name.is_null() || ifa.ifa_addr.is_null() {
+            continue;
+        }
+        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+        let n = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) };
+        if n.to_bytes() != name.as_bytes() {
+            continue;
+        }
+        // SAFETY: ifa_addr points to a sockaddr whose family field says
+        // which sockaddr type it really is; we read only that type.
+        let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
+        if family == libc::AF_INET {
+            // SAFETY: AF_INET: the address is a sockaddr_in.
+            let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+            out.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                sin.sin_addr.s_addr,
+            ))));
+        } else if family == libc::AF_INET6 {
+            // SAFETY: AF_INET6: the address is a sockaddr_in6.
+            let sin6 = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
+            out.push(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)));
+        }
+    }
+    // SAFETY: `list` came from a successful getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(list) };
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn loopback_interface_has_its_address() {
+        let lo = super::interface_addrs("lo");
+        assert!(
+            lo.contains(&std::net::IpAddr::from([127, 0, 0, 1])),
+            "{lo:?}"
+        );
+        assert!(super::interface_addrs("no-such-interface0").is_empty());
+    }
+
     #[test]
     fn nofile_is_readable_and_raise_never_lowers() {
         let (cur, max) = super::nofile().expect("getrlimit");

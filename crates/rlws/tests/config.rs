@@ -116,7 +116,7 @@ async fn a_config_written_for_lwsws_serves_its_vhosts_and_mounts() {
     std::fs::write(dir.join("conf.d/a"), a).unwrap();
     std::fs::write(
         dir.join("conf.d/b"),
-        r#"{"vhosts": [{"name": "b.test", "port": 0, "interface": "127.0.0.1",
+        r#"{"vhosts": [{"name": "b.test", "port": 0, "interface": "lo",
   "alpn": "http/1.1", "keepalive_timeout": "1",
   "mounts": [{"mountpoint": "/", "origin": "builtin://test-site"}]}]}"#,
     )
@@ -305,8 +305,8 @@ fn errors_name_file_line_and_key() {
         ),
         (
             CONF,
-            "{\"vhosts\": [{\"name\": \"x\", \"port\": 80,\n \"interface\": \"eth0\"}]}",
-            "DIR/conf.d/site:2:15: error: vhosts[0].interface: \"eth0\": give the address to listen on",
+            "{\"vhosts\": [{\"name\": \"x\", \"port\": 80,\n \"interface\": \"nosuchif0\"}]}",
+            "DIR/conf.d/site:2:15: error: vhosts[0].interface: \"nosuchif0\" is neither an IP address nor the name of a network interface",
         ),
         (
             CONF,
