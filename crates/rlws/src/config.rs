@@ -258,7 +258,6 @@ const GLOBAL_IGNORED: &[(&str, &str)] = &[
 /// lwsws vhost keys rlws accepts but does not act on (with the reason);
 /// none of them changes what a client is served.
 const VHOST_IGNORED: &[(&str, &str)] = &[
-    ("access-log", "access logs are not supported yet"),
     (
         "enable-client-ssl",
         "client connections from a vhost are not configured here",
@@ -688,6 +687,7 @@ impl Loader<'_> {
         let mut strict = false;
         let mut sts = false;
         let mut err404 = None;
+        let mut access_log = None;
         for (k, p, val) in members {
             let key = join(vkey, k);
             match k.as_str() {
@@ -725,6 +725,30 @@ impl Loader<'_> {
                 "keepalive_timeout" => keepalive = self.number(val, &key, 86400),
                 "strict-host-check" => strict = self.boolean(val, &key).unwrap_or(false),
                 "error-document-404" => err404 = self.string(val, &key),
+                "access-log" => {
+                    if let Some(path) = self.string(val, &key) {
+                        // Checked without creating it (start-up does that).
+                        let p = Path::new(&path);
+                        let problem = if p.exists() {
+                            std::fs::OpenOptions::new()
+                                .append(true)
+                                .open(p)
+                                .err()
+                                .map(|e| e.to_string())
+                        } else {
+                            match p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                                Some(d) if !d.is_dir() => {
+                                    Some(format!("directory {} does not exist", d.display()))
+                                }
+                                _ => None,
+                            }
+                        };
+                        if let Some(e) = problem {
+                            self.error(val.pos, &key, format!("{path}: {e}"));
+                        }
+                        access_log = Some(path);
+                    }
+                }
                 "ws-protocols" => protocols = self.ws_protocols(val, &key),
                 "mounts" => {
                     if let Some(items) = self.array(val, &key) {
@@ -809,6 +833,9 @@ impl Loader<'_> {
         }
         if let Some(d) = err404 {
             vh = vh.error_document_404(&d);
+        }
+        if let Some(p) = access_log {
+            vh = vh.access_log(p);
         }
         vh = vh.strict_host_check(strict);
         let mut tls = false;

@@ -649,6 +649,16 @@ fn vhost_rt(v: &Vhost, protocols: &[Arc<dyn ErasedProtocol>]) -> Result<VhostRt,
         error_document_404: v.error_document_404.clone(),
         headers: crate::vhost::header_map(&v.name, &v.headers)?,
         strict_host_check: v.strict_host_check,
+        access_log: match &v.access_log {
+            Some(p) => Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(|e| format!("vhost {}: access log {}: {e}", v.name, p.display()))?,
+            ),
+            None => None,
+        },
     })
 }
 

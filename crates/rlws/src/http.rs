@@ -253,6 +253,12 @@ async fn handle(
             .get(header::UPGRADE)
             .is_some_and(|u| handshake::header_has_token(u.as_bytes(), "websocket"))
     };
+    let log = core
+        .shared
+        .vhosts
+        .get(vi)
+        .and_then(|v| v.access_log.as_ref())
+        .map(|_| crate::accesslog::RequestLine::new(peer, &req));
     let mut resp = if ws {
         ws_upgrade(&core, vi, req, &info, guard)
     } else {
@@ -261,6 +267,14 @@ async fn handle(
     if let Some(v) = core.shared.vhosts.get(vi) {
         for (k, val) in &v.headers {
             resp.headers_mut().append(k, val.clone());
+        }
+        if let (Some(line), Some(file)) = (&log, &v.access_log) {
+            use hyper::body::Body as _;
+            line.write(
+                file,
+                resp.status().as_u16(),
+                resp.body().size_hint().exact(),
+            );
         }
     }
     tracing::debug!(%peer, vhost = vi, status = resp.status().as_u16(), "http response");

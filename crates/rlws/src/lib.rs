@@ -28,6 +28,7 @@
 
 #![warn(missing_docs)]
 
+mod accesslog;
 mod assets;
 pub mod builtin;
 pub mod client;

@@ -38,6 +38,7 @@ pub struct Vhost {
     pub(crate) tls_handshake_timeout: Duration,
     pub(crate) keepalive_timeout: Option<Duration>,
     pub(crate) error_document_404: Option<String>,
+    pub(crate) access_log: Option<std::path::PathBuf>,
 }
 
 impl Vhost {
@@ -58,6 +59,7 @@ impl Vhost {
             tls_handshake_timeout: Duration::from_secs(10),
             keepalive_timeout: None,
             error_document_404: None,
+            access_log: None,
         }
     }
 
@@ -118,6 +120,14 @@ impl Vhost {
         self
     }
 
+    /// Appends a line per HTTP request to this file, in the combined log
+    /// format (peer, time, request line, status, size, referer, user agent),
+    /// as lwsws' `access-log`. The file is opened (and created) at start.
+    pub fn access_log(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.access_log = Some(path.into());
+        self
+    }
+
     /// A URL path served (with status 404) when nothing else matches, from
     /// this vhost's mounts.
     pub fn error_document_404(mut self, path: &str) -> Self {
@@ -170,6 +180,7 @@ pub(crate) struct VhostRt {
     pub(crate) error_document_404: Option<String>,
     pub(crate) headers: HeaderMap,
     pub(crate) strict_host_check: bool,
+    pub(crate) access_log: Option<std::fs::File>,
 }
 
 /// A listen socket and the vhosts on it.
@@ -278,6 +289,7 @@ mod tests {
             error_document_404: None,
             headers: HeaderMap::new(),
             strict_host_check: false,
+            access_log: None,
         }
     }
 

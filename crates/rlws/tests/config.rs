@@ -75,6 +75,7 @@ async fn a_config_written_for_lwsws_serves_its_vhosts_and_mounts() {
 		"name": "a.test",
 		"port": "0",
 		"interface": "127.0.0.1",
+		"access-log": "{log}",
 		"sts": "on",
 		"headers": [{{"x-vhost": "a"}}],
 		"error-document-404": "/notfound.html",
@@ -111,7 +112,8 @@ async fn a_config_written_for_lwsws_serves_its_vhosts_and_mounts() {
 }}
 "#,
         www = www.display(),
-        docs = docs.display()
+        docs = docs.display(),
+        log = dir.join("access.log").display()
     );
     std::fs::write(dir.join("conf.d/a"), a).unwrap();
     std::fs::write(
@@ -227,12 +229,27 @@ async fn a_config_written_for_lwsws_serves_its_vhosts_and_mounts() {
     .await;
     assert!(r.starts_with("HTTP/1.1 400"), "{r}");
 
+    // The access log: one combined-format line per a.test request so far.
+    let log = std::fs::read_to_string(dir.join("access.log")).unwrap();
+    let first = log.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("127.0.0.1 - - [")
+            && first.ends_with("] \"GET / HTTP/1.1\" 200 14 \"-\" \"-\""),
+        "{log}"
+    );
+    assert!(log.contains("\"GET /old/a/b?q=2 HTTP/1.1\" 301 "), "{log}");
+    assert!(log.contains("\"GET /echo HTTP/1.1\" 101 "), "{log}");
+    let lines = log.lines().count();
+
     // b.test: the embedded site, every protocol, no a.test headers.
     let r = get(addr, "b.test", "/", "").await;
     assert!(r.contains("rlws test page"), "{r}");
     assert!(header(&r, "x-vhost").is_none());
     let ws = raw_connect_host(addr, "b.test", "/", Some("lws-mirror-protocol")).await;
     assert!(ws.head.starts_with("HTTP/1.1 101"), "{}", ws.head);
+    // b.test has no access log: a.test's did not grow.
+    let log = std::fs::read_to_string(dir.join("access.log")).unwrap();
+    assert_eq!(log.lines().count(), lines);
     ctx.shutdown();
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -355,13 +372,13 @@ fn lwsws_only_settings_warn_and_unsupported_ones_that_matter_refuse() {
     let (got, errors) = diagnostics(
         "warn",
         "{\"global\": {\"plugin-dir\": \"/usr/lib/lws\", \"ip-limit-wsi\": \"400\"}}",
-        "{\"vhosts\": [{\"name\": \"x\", \"port\": 80, \"access-log\": \"/var/log/x\", \"noipv6\": \"on\",\n \"ws-protocols\": [{\"lws-mirror-protocol\": {\"status\": \"ok\", \"hue\": \"blue\"}}]}]}",
+        "{\"vhosts\": [{\"name\": \"x\", \"port\": 80, \"enable-client-ssl\": \"on\", \"noipv6\": \"on\",\n \"ws-protocols\": [{\"lws-mirror-protocol\": {\"status\": \"ok\", \"hue\": \"blue\"}}]}]}",
     );
     assert!(!errors, "{got:#?}");
     for want in [
         "global.plugin-dir: ignored: rlws has no plugins",
         "global.ip-limit-wsi: ignored",
-        "vhosts[0].access-log: ignored",
+        "vhosts[0].enable-client-ssl: ignored",
         "vhosts[0].noipv6: ignored",
         "DIR/conf.d/site:2:60: warning: vhosts[0].ws-protocols[0].lws-mirror-protocol.hue: ignored",
     ] {
