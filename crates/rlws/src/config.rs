@@ -472,20 +472,26 @@ impl Loader<'_> {
         }
     }
 
-    /// A whole number, given as a number or a string.
-    fn number(&mut self, v: &Value, key: &str, max: u64) -> Option<u64> {
-        let text = match &v.kind {
-            Kind::Num(n) => n.as_str(),
-            Kind::Str(s) => s.trim(),
+    /// The text of a number or string value (numbers and booleans may be
+    /// written either way); an error naming `what` otherwise.
+    fn scalar<'v>(&mut self, v: &'v Value, key: &str, what: &str) -> Option<&'v str> {
+        match &v.kind {
+            Kind::Num(n) => Some(n.as_str()),
+            Kind::Str(s) => Some(s.trim()),
             k => {
                 self.error(
                     v.pos,
                     key,
-                    format!("a number was expected, not {}", k.describe()),
+                    format!("{what} was expected, not {}", k.describe()),
                 );
-                return None;
+                None
             }
-        };
+        }
+    }
+
+    /// A whole number, given as a number or a string.
+    fn number(&mut self, v: &Value, key: &str, max: u64) -> Option<u64> {
+        let text = self.scalar(v, key, "a number")?;
         match text.parse::<u64>() {
             Ok(n) if n <= max => Some(n),
             _ => {
@@ -502,19 +508,10 @@ impl Loader<'_> {
     /// A boolean as lwsws reads one: a non-zero number, `on`, `yes`,
     /// `true` (or JSON `true`); `0`, `off`, `no`, `false` are false.
     fn boolean(&mut self, v: &Value, key: &str) -> Option<bool> {
-        let text = match &v.kind {
-            Kind::Bool(b) => return Some(*b),
-            Kind::Num(n) => n.as_str(),
-            Kind::Str(s) => s.trim(),
-            k => {
-                self.error(
-                    v.pos,
-                    key,
-                    format!("a boolean was expected, not {}", k.describe()),
-                );
-                return None;
-            }
-        };
+        if let Kind::Bool(b) = v.kind {
+            return Some(b);
+        }
+        let text = self.scalar(v, key, "a boolean")?;
         if let Ok(n) = text.parse::<i64>() {
             return Some(n != 0);
         }
