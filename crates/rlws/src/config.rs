@@ -529,9 +529,10 @@ impl Loader<'_> {
         }
     }
 
-    /// lwsws' list of one-member objects: `[{"name": "value"}, ...]`
-    /// (an object of several members is taken too).
-    fn pairs(&mut self, v: &Value, key: &str) -> Vec<(String, Pos, String)> {
+    /// A header list, lwsws' list of one-member objects:
+    /// `[{"name": "value"}, ...]` (an object of several members is taken
+    /// too). Names and values HTTP does not allow are errors.
+    fn headers(&mut self, v: &Value, key: &str) -> Vec<(String, String)> {
         let mut out = Vec::new();
         let items: Vec<&Value> = match &v.kind {
             Kind::Arr(a) => a.iter().collect(),
@@ -554,8 +555,16 @@ impl Loader<'_> {
                 continue;
             };
             for (k, p, val) in members {
-                if let Some(s) = self.string(val, &join(&ikey, k)) {
-                    out.push((k.clone(), *p, s));
+                let hkey = join(&ikey, k);
+                let Some(s) = self.string(val, &hkey) else {
+                    continue;
+                };
+                if hyper::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+                    self.error(*p, &hkey, format!("\"{k}\" is not a valid header name"));
+                } else if hyper::header::HeaderValue::from_str(&s).is_err() {
+                    self.error(val.pos, &hkey, "the value is not valid in HTTP".into());
+                } else {
+                    out.push((k.clone(), s));
                 }
             }
         }
@@ -718,7 +727,7 @@ impl Loader<'_> {
                     }
                 }
                 "sts" => sts = self.boolean(val, &key).unwrap_or(false),
-                "headers" => headers = self.pairs(val, &key),
+                "headers" => headers = self.headers(val, &key),
                 "keepalive_timeout" => keepalive = self.number(val, &key, 86400),
                 "strict-host-check" => strict = self.boolean(val, &key).unwrap_or(false),
                 "error-document-404" => err404 = self.string(val, &key),
@@ -806,18 +815,8 @@ impl Loader<'_> {
             let names: Vec<&str> = list.iter().map(String::as_str).collect();
             vh = vh.protocols(&names);
         }
-        for (k, p, val) in &headers {
-            if hyper::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
-                self.error(*p, vkey, format!("\"{k}\" is not a valid header name"));
-            } else if hyper::header::HeaderValue::from_str(val).is_err() {
-                self.error(
-                    *p,
-                    vkey,
-                    format!("the value of header {k} is not valid in HTTP"),
-                );
-            } else {
-                vh = vh.header(k, val);
-            }
+        for (k, val) in &headers {
+            vh = vh.header(k, val);
         }
         if sts {
             vh = vh.header(
@@ -1010,7 +1009,7 @@ impl Loader<'_> {
                         }
                     }
                 }
-                "headers" => headers = self.pairs(val, &key),
+                "headers" => headers = self.headers(val, &key),
                 _ => self.other_key(MOUNT_UNSUPPORTED, MOUNT_IGNORED, *p, &key, k),
             }
         }
@@ -1097,18 +1096,8 @@ impl Loader<'_> {
         for (ext, mime) in mimetypes {
             m = m.mimetype(&ext, &mime);
         }
-        for (k, p, val) in headers {
-            if hyper::header::HeaderName::from_bytes(k.as_bytes()).is_err()
-                || hyper::header::HeaderValue::from_str(&val).is_err()
-            {
-                self.error(
-                    p,
-                    &join(mkey, "headers"),
-                    format!("\"{k}: {val}\" is not a valid header"),
-                );
-            } else {
-                m = m.header(&k, &val);
-            }
+        for (k, val) in &headers {
+            m = m.header(k, val);
         }
         if self.error_count() > errors_before {
             return None;

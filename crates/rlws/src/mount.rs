@@ -271,14 +271,7 @@ pub(crate) fn serve(
         }
         // The mount's directory itself: send the client into it, so
         // relative links resolve below the mountpoint.
-        _ if rest.is_empty() => {
-            let mut to = format!("{req_path}/");
-            if let Some(q) = query {
-                to.push('?');
-                to.push_str(q);
-            }
-            redirect(core, StatusCode::MOVED_PERMANENTLY, &to)
-        }
+        _ if rest.is_empty() => into_dir(core, req_path, query),
         Origin::Embedded => {
             let name = if rest.ends_with('/') {
                 format!("{rest}{}", m.default_doc)
@@ -326,6 +319,19 @@ fn redirect(core: &crate::context::ThreadCore, status: StatusCode, to: &str) -> 
     r
 }
 
+/// `301` to a directory's path with the trailing slash (and the query).
+fn into_dir(
+    core: &crate::context::ThreadCore,
+    req_path: &str,
+    query: Option<&str>,
+) -> Response<Body> {
+    let to = match query {
+        Some(q) => format!("{req_path}/?{q}"),
+        None => format!("{req_path}/"),
+    };
+    redirect(core, StatusCode::MOVED_PERMANENTLY, &to)
+}
+
 /// The built-in 404 page.
 pub(crate) fn not_found(core: &crate::context::ThreadCore) -> Response<Body> {
     let (body, mime) = assets::get("/404.html").unwrap_or((b"404 Not Found\n", "text/plain"));
@@ -357,12 +363,7 @@ fn file(
     let mut meta = std::fs::metadata(&path).ok()?;
     if meta.is_dir() {
         if !rest.ends_with('/') {
-            let mut to = format!("{req_path}/");
-            if let Some(q) = query {
-                to.push('?');
-                to.push_str(q);
-            }
-            return Some(redirect(core, StatusCode::MOVED_PERMANENTLY, &to));
+            return Some(into_dir(core, req_path, query));
         }
         path.push(&m.default_doc);
         meta = std::fs::metadata(&path).ok()?;

@@ -347,6 +347,11 @@ fn errors_name_file_line_and_key() {
         ),
         (
             CONF,
+            "{\"vhosts\": [{\"name\": \"x\", \"port\": 80, \"mounts\": [{\"mountpoint\": \"/\", \"origin\": \"file:///tmp\", \"headers\": [{\"bad name\": \"v\"}]}]}]}",
+            "error: vhosts[0].mounts[0].headers[0].bad name: \"bad name\" is not a valid header name",
+        ),
+        (
+            CONF,
             "{\"vhosts\": [{\"name\": \"x\", \"port\": 80, \"alpn\": \"spdy/3\"}]}",
             "error: vhosts[0].alpn: ALPN protocol \"spdy/3\" is not spoken",
         ),
@@ -413,17 +418,24 @@ fn tls_and_cleartext_vhosts_on_one_port_are_refused_at_load() {
     std::fs::write(dir.join("cert.pem"), cert).unwrap();
     std::fs::write(dir.join("key.pem"), key).unwrap();
     std::fs::write(dir.join("conf"), CONF).unwrap();
-    std::fs::write(
-        dir.join("conf.d/site"),
-        format!(
-            "{{\"vhosts\": [{{\"name\": \"t.test\", \"port\": 8443, \"host-ssl-cert\": \"{c}\", \"host-ssl-key\": \"{k}\"}},\n {{\"name\": \"p.test\", \"port\": 8443}}]}}",
-            c = dir.join("cert.pem").display(),
-            k = dir.join("key.pem").display()
-        ),
-    )
-    .unwrap();
-    let cfg = load(&dir);
-    let shown: Vec<String> = cfg.diagnostics.iter().map(|d| d.to_string()).collect();
+    // The TLS vhost t.test on 8443, then `more`; the diagnostics as text.
+    let load_site = |more: &str| {
+        std::fs::write(
+            dir.join("conf.d/site"),
+            format!(
+                "{{\"vhosts\": [{{\"name\": \"t.test\", \"port\": 8443, \"host-ssl-cert\": \"{c}\", \"host-ssl-key\": \"{k}\"}}{more}]}}",
+                c = dir.join("cert.pem").display(),
+                k = dir.join("key.pem").display()
+            ),
+        )
+        .unwrap();
+        let cfg = load(&dir);
+        cfg.diagnostics
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<String>>()
+    };
+    let shown = load_site(",\n {\"name\": \"p.test\", \"port\": 8443}");
     assert!(
         shown.iter().any(|s| s.contains(
             ":2:2: error: vhosts[1] (\"p.test\"): shares 0.0.0.0:8443 with vhosts[0] (\"t.test\")"
@@ -433,17 +445,7 @@ fn tls_and_cleartext_vhosts_on_one_port_are_refused_at_load() {
     // A key that does not belong to the certificate is found at load time.
     let (_, other_key) = ca.leaf(&["t.test"]);
     std::fs::write(dir.join("key.pem"), other_key).unwrap();
-    std::fs::write(
-        dir.join("conf.d/site"),
-        format!(
-            "{{\"vhosts\": [{{\"name\": \"t.test\", \"port\": 8443, \"host-ssl-cert\": \"{c}\", \"host-ssl-key\": \"{k}\"}}]}}",
-            c = dir.join("cert.pem").display(),
-            k = dir.join("key.pem").display()
-        ),
-    )
-    .unwrap();
-    let cfg = load(&dir);
-    let shown: Vec<String> = cfg.diagnostics.iter().map(|d| d.to_string()).collect();
+    let shown = load_site("");
     assert!(
         shown
             .iter()
