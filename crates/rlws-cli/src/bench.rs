@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use rlws_ws::frame::encode_frame;
-use rlws_ws::{Event, Limits, OpCode, Receiver, Role};
+use rlws_ws::{FrameEvent, Limits, OpCode, Receiver, Role};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -324,7 +324,7 @@ async fn echo_conn(
                 let (used, ev) = rx.next(&mut buf[pos..n])?;
                 pos += used;
                 match ev {
-                    Some(Event::Data { data, last, .. }) => {
+                    Some(FrameEvent::Data { data, last, .. }) => {
                         got += data.len();
                         if last {
                             if got != size {
@@ -335,7 +335,7 @@ async fn echo_conn(
                             done = true;
                         }
                     }
-                    Some(Event::Close { code, .. }) => {
+                    Some(FrameEvent::Close { code, .. }) => {
                         return Err(format!("server closed with {code:?}").into())
                     }
                     Some(_) => {}
@@ -617,7 +617,7 @@ async fn receiver(
             let (used, ev) = rx.next(&mut buf[pos..n])?;
             pos += used;
             match ev {
-                Some(Event::Data {
+                Some(FrameEvent::Data {
                     data,
                     first,
                     last: end,
@@ -648,7 +648,7 @@ async fn receiver(
                         }
                     }
                 }
-                Some(Event::Close { code, .. }) => {
+                Some(FrameEvent::Close { code, .. }) => {
                     return Err(format!("server closed a receiver with {code:?}").into())
                 }
                 Some(_) => {}

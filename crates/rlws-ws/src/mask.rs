@@ -43,6 +43,28 @@ pub fn apply_mask_bytewise(buf: &mut [u8], key: [u8; 4], offset: usize) {
     }
 }
 
+/// Random bits for handshake keys and mask seeds: the standard library's
+/// per-process random SipHash keys, stirred with a counter. Masking keys need
+/// to be unpredictable to page scripts, not cryptographically strong.
+pub fn random_u64() -> u64 {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.finish()
+}
+
+/// The next masking key from the xorshift64* state `x` (never 0).
+pub(crate) fn next_key(x: &mut u64) -> [u8; 4] {
+    *x ^= *x >> 12;
+    *x ^= *x << 25;
+    *x ^= *x >> 27;
+    let v = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
+    (v as u32).to_ne_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

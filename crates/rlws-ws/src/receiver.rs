@@ -42,7 +42,7 @@ pub enum DataKind {
 /// control frame was split across reads). Once a `Data` event is taken
 /// apart, the parser is free again while the data is still borrowed.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Event<'d, 'c> {
+pub enum FrameEvent<'d, 'c> {
     /// A piece of a text or binary message, unmasked, in the caller's buffer.
     ///
     /// Data is delivered as soon as it arrives, so one frame may come in
@@ -199,7 +199,7 @@ impl Receiver {
     pub fn next<'s: 'c, 'd: 'c, 'c>(
         &'s mut self,
         buf: &'d mut [u8],
-    ) -> Result<(usize, Option<Event<'d, 'c>>), ProtocolError> {
+    ) -> Result<(usize, Option<FrameEvent<'d, 'c>>), ProtocolError> {
         match self.state {
             State::Header => {
                 let used = self.read_header(buf)?;
@@ -388,7 +388,7 @@ impl Receiver {
     fn payload<'d, 'c>(
         &mut self,
         buf: &'d mut [u8],
-    ) -> Result<(usize, Option<Event<'d, 'c>>), ProtocolError> {
+    ) -> Result<(usize, Option<FrameEvent<'d, 'c>>), ProtocolError> {
         let take = self.remaining.min(buf.len() as u64) as usize;
         if take == 0 && self.remaining > 0 {
             return Ok((0, None));
@@ -421,7 +421,7 @@ impl Receiver {
         }
         Ok((
             take,
-            Some(Event::Data {
+            Some(FrameEvent::Data {
                 kind,
                 data: chunk,
                 first,
@@ -436,7 +436,7 @@ impl Receiver {
     fn control<'s: 'c, 'd: 'c, 'c>(
         &'s mut self,
         buf: &'d mut [u8],
-    ) -> Result<(usize, Option<Event<'d, 'c>>), ProtocolError> {
+    ) -> Result<(usize, Option<FrameEvent<'d, 'c>>), ProtocolError> {
         let len = self.remaining as usize;
         let payload: &'c mut [u8];
         let used;
@@ -460,12 +460,12 @@ impl Receiver {
         self.remaining = 0;
         self.state = State::Header;
         let ev = match self.opcode {
-            OpCode::Ping => Event::Ping(payload),
-            OpCode::Pong => Event::Pong(payload),
+            OpCode::Ping => FrameEvent::Ping(payload),
+            OpCode::Pong => FrameEvent::Pong(payload),
             _ => {
                 self.state = State::Closed;
                 match payload.len() {
-                    0 => Event::Close {
+                    0 => FrameEvent::Close {
                         code: None,
                         reason: "",
                     },
@@ -481,7 +481,7 @@ impl Receiver {
                                 "invalid UTF-8 in close reason",
                             )
                         })?;
-                        Event::Close {
+                        FrameEvent::Close {
                             code: Some(code),
                             reason,
                         }
@@ -522,16 +522,16 @@ mod tests {
                 match ev {
                     None if n == 0 => break,
                     None => {}
-                    Some(Event::Data {
+                    Some(FrameEvent::Data {
                         kind,
                         data,
                         first,
                         last,
                         ..
                     }) => out.push(Ev::Data(kind, data.to_vec(), first, last)),
-                    Some(Event::Ping(p)) => out.push(Ev::Ping(p.to_vec())),
-                    Some(Event::Pong(p)) => out.push(Ev::Pong(p.to_vec())),
-                    Some(Event::Close { code, reason }) => {
+                    Some(FrameEvent::Ping(p)) => out.push(Ev::Ping(p.to_vec())),
+                    Some(FrameEvent::Pong(p)) => out.push(Ev::Pong(p.to_vec())),
+                    Some(FrameEvent::Close { code, reason }) => {
                         out.push(Ev::Close(code.map(|c| c.0), reason.to_string()))
                     }
                 }

@@ -27,19 +27,17 @@
 //! threads with the typed [`crate::protocol::Protocol`] callbacks: see
 //! [`crate::Context::connect`].
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context as TaskCx, Poll};
 use std::time::Duration;
 
-use rlws_ws::deflate::{self, DeflateConfig, Deflater, Inflater};
-use rlws_ws::frame::{encode_close, encode_frame};
+use rlws_ws::deflate::{self, DeflateConfig};
 use rlws_ws::handshake;
-use rlws_ws::utf8::Utf8Stream;
-use rlws_ws::{CloseCode, DataKind, Event, Limits, OpCode, ProtocolError, Receiver, Role};
+use rlws_ws::{
+    CloseCode, Config, Connection, DataKind, Event, Outgoing, ProtocolError, Role, State,
+};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -260,17 +258,6 @@ impl From<io::Error> for WsError {
     }
 }
 
-/// Random bits for keys and masks: the standard library's per-process
-/// random SipHash keys, stirred with a counter. Masking keys need to be
-/// unpredictable to page scripts, not cryptographically strong.
-pub(crate) fn random_u64() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut h = RandomState::new().build_hasher();
-    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    h.finish()
-}
-
 /// Connects and performs the opening handshake.
 pub async fn connect(cfg: ClientConfig) -> Result<WebSocket<Transport>, ConnectError> {
     let (io, opened, _) = open(&cfg).await?;
@@ -381,8 +368,8 @@ async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     cfg: &ClientConfig,
 ) -> Result<Opened, ConnectError> {
     let mut key_bytes = [0u8; 16];
-    key_bytes[..8].copy_from_slice(&random_u64().to_ne_bytes());
-    key_bytes[8..].copy_from_slice(&random_u64().to_ne_bytes());
+    key_bytes[..8].copy_from_slice(&rlws_ws::mask::random_u64().to_ne_bytes());
+    key_bytes[8..].copy_from_slice(&rlws_ws::mask::random_u64().to_ne_bytes());
     let key = handshake::base64_encode(&key_bytes);
     let host = authority(cfg);
     let mut req = format!(
@@ -555,35 +542,19 @@ fn negotiate(
     Ok((protocol, params))
 }
 
-struct ClientPmd {
-    deflater: Option<Deflater>,
-    inflater: Inflater,
-    scratch: Vec<u8>,
-}
-
-/// An open client WebSocket over `S`.
+/// An open client WebSocket over `S`: a pump between the socket and an
+/// [`rlws_ws::Connection`].
 ///
 /// Pings are answered automatically. [`WebSocket::recv`] returns messages
 /// whole (fragments reassembled, compressed ones inflated, text checked);
 /// [`WebSocket::send`] sends one. It is also a `futures` `Stream` and `Sink`.
 pub struct WebSocket<S> {
     io: S,
-    rx: Receiver,
+    conn: Connection,
     rbuf: Vec<u8>,
     rstart: usize,
     rend: usize,
-    wbuf: Vec<u8>,
-    msg: Vec<u8>,
-    msg_kind: DataKind,
-    msg_compressed: bool,
-    utf8: Utf8Stream,
-    pmd: Option<ClientPmd>,
     protocol: Option<String>,
-    params: Option<deflate::Params>,
-    mask_state: u64,
-    max_message: usize,
-    close_sent: bool,
-    close_received: bool,
     eof: bool,
 }
 
@@ -591,9 +562,8 @@ impl<S> std::fmt::Debug for WebSocket<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebSocket")
             .field("protocol", &self.protocol)
-            .field("deflate", &self.params)
-            .field("close_sent", &self.close_sent)
-            .field("close_received", &self.close_received)
+            .field("deflate", &self.conn.deflate())
+            .field("state", &self.conn.state())
             .finish_non_exhaustive()
     }
 }
@@ -616,48 +586,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         leftover: Vec<u8>,
         max_message: u64,
     ) -> Self {
-        let max = usize::try_from(max_message).unwrap_or(usize::MAX);
-        let mut rx = Receiver::new(
-            Role::Client,
-            Limits {
-                max_frame: max_message,
-                max_message,
-            },
-        );
-        rx.set_rsv1_allowed(deflate.is_some());
-        let pmd = deflate.map(|(p, cfg)| ClientPmd {
-            // zlib cannot honour an 8-bit window: send uncompressed then.
-            deflater: (p.client_max_window_bits >= 9).then(|| {
-                Deflater::new(
-                    p.client_max_window_bits,
-                    cfg.level,
-                    p.client_no_context_takeover,
-                )
-            }),
-            inflater: Inflater::new(p.server_no_context_takeover),
-            scratch: Vec::new(),
-        });
+        let mut config = Config::default();
+        config.max_message = max_message;
+        config.max_frame = max_message;
+        let mut conn = Connection::new(Role::Client, config);
+        if let Some((p, cfg)) = deflate {
+            conn = conn.with_deflate(p, &cfg);
+        }
         let mut rbuf = leftover;
         let rend = rbuf.len();
         rbuf.resize(rend.max(64 * 1024), 0);
         WebSocket {
             io,
-            rx,
+            conn,
             rbuf,
             rstart: 0,
             rend,
-            wbuf: Vec::new(),
-            msg: Vec::new(),
-            msg_kind: DataKind::Binary,
-            msg_compressed: false,
-            utf8: Utf8Stream::new(),
-            pmd,
             protocol,
-            params: deflate.map(|d| d.0),
-            mask_state: random_u64() | 1,
-            max_message: max,
-            close_sent: false,
-            close_received: false,
             eof: false,
         }
     }
@@ -669,80 +614,41 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// The permessage-deflate parameters, if negotiated.
     pub fn deflate(&self) -> Option<deflate::Params> {
-        self.params
-    }
-
-    fn mask(&mut self) -> [u8; 4] {
-        crate::protocol::next_mask(std::cell::Cell::from_mut(&mut self.mask_state))
+        self.conn.deflate()
     }
 
     /// Queues a message for sending (call [`WebSocket::flush`] or use `send`).
     pub fn queue(&mut self, m: &Message) -> Result<(), WsError> {
-        if self.close_sent {
-            return Err(WsError::Closed);
-        }
-        let mask = Some(self.mask());
-        match m {
-            Message::Text(t) => self.queue_data(OpCode::Text, t.as_bytes(), mask),
-            Message::Binary(b) => self.queue_data(OpCode::Binary, b, mask),
-            Message::Ping(p) => encode_frame(
-                &mut self.wbuf,
-                OpCode::Ping,
-                true,
-                false,
-                &p[..p.len().min(125)],
-                mask,
-            ),
-            Message::Pong(p) => encode_frame(
-                &mut self.wbuf,
-                OpCode::Pong,
-                true,
-                false,
-                &p[..p.len().min(125)],
-                mask,
-            ),
+        let sent = match m {
+            Message::Text(t) => self.conn.send_text(t),
+            Message::Binary(b) => self.conn.send_binary(b),
+            Message::Ping(p) => self.conn.send_ping(p),
+            Message::Pong(p) => self.conn.send(Outgoing::Pong, p),
             Message::Close(c) => {
+                let now = std::time::Instant::now();
                 match c {
-                    Some((code, reason)) => encode_close(&mut self.wbuf, Some(*code), reason, mask),
-                    None => encode_close(&mut self.wbuf, None, "", mask),
-                }
-                self.close_sent = true;
-            }
-        }
-        Ok(())
-    }
-
-    fn queue_data(&mut self, op: OpCode, data: &[u8], mask: Option<[u8; 4]>) {
-        match self.pmd.as_mut() {
-            Some(ClientPmd {
-                deflater: Some(d),
-                scratch,
-                ..
-            }) => {
-                scratch.clear();
-                d.compress(data, scratch);
-                encode_frame(&mut self.wbuf, op, true, true, scratch, mask);
-                if scratch.capacity() > 64 * 1024 {
-                    *scratch = Vec::new();
+                    Some((code, reason)) => self.conn.close(CloseCode(*code), reason, now),
+                    None => self.conn.close_without_code(now),
                 }
             }
-            _ => encode_frame(&mut self.wbuf, op, true, false, data, mask),
-        }
+        };
+        sent.map_err(|_| WsError::Closed)
     }
 
     fn poll_flush_buf(&mut self, cx: &mut TaskCx<'_>) -> Poll<io::Result<()>> {
-        while !self.wbuf.is_empty() {
-            let n = match Pin::new(&mut self.io).poll_write(cx, &self.wbuf) {
+        loop {
+            let out = self.conn.poll_transmit();
+            if out.is_empty() {
+                break;
+            }
+            let n = match Pin::new(&mut self.io).poll_write(cx, out) {
                 Poll::Ready(r) => r?,
                 Poll::Pending => return Poll::Pending,
             };
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
-            self.wbuf.drain(..n);
-        }
-        if self.wbuf.capacity() > 64 * 1024 {
-            self.wbuf = Vec::new();
+            self.conn.advance(n);
         }
         Pin::new(&mut self.io).poll_flush(cx)
     }
@@ -760,14 +666,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.flush().await
     }
 
-    /// Sends a close frame (if not sent yet) and waits, at most 5 s, for the
-    /// server's close and the end of the connection.
+    /// Sends a close frame (if not sent yet) and waits, at most the close
+    /// timeout (5 s), for the server's close and the end of the connection.
     pub async fn close(&mut self, code: u16, reason: &str) -> Result<(), WsError> {
-        if !self.close_sent {
+        if matches!(self.conn.state(), State::Open | State::CloseReceived) {
             self.queue(&Message::Close(Some((code, reason.to_string()))))?;
             self.flush().await?;
         }
-        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        let wait = self.conn.config().close_timeout;
+        let _ = tokio::time::timeout(wait, async {
             while let Some(m) = self.recv().await {
                 if m.is_err() {
                     break;
@@ -784,22 +691,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         std::future::poll_fn(|cx| self.poll_recv(cx)).await
     }
 
-    fn fail(&mut self, e: ProtocolError) -> WsError {
-        if !self.close_sent {
-            let mask = Some(self.mask());
-            encode_close(&mut self.wbuf, Some(e.code.0), e.reason, mask);
-            self.close_sent = true;
-        }
-        self.eof = true;
-        WsError::Protocol(e)
-    }
-
     fn poll_recv(&mut self, cx: &mut TaskCx<'_>) -> Poll<Option<Result<Message, WsError>>> {
         loop {
             // Keep pongs and close replies moving even while only reading.
-            if !self.wbuf.is_empty() {
-                if let Poll::Ready(Err(e)) = self.poll_flush_buf(cx) {
-                    return Poll::Ready(Some(Err(WsError::Io(e))));
+            if self.conn.wants_transmit() {
+                match self.poll_flush_buf(cx) {
+                    Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(WsError::Io(e)))),
+                    // After the peer's close, our reply goes out before reading on.
+                    Poll::Pending if self.conn.state() == State::Closed => return Poll::Pending,
+                    _ => {}
                 }
             }
             if self.eof && self.rstart == self.rend {
@@ -809,15 +709,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 Ok(Some(m)) => return Poll::Ready(Some(Ok(m))),
                 Ok(None) => {}
                 Err(e) => {
-                    let err = self.fail(e);
+                    // The connection queued its close with the error's code.
                     let _ = self.poll_flush_buf(cx);
-                    return Poll::Ready(Some(Err(err)));
+                    self.eof = true;
+                    return Poll::Ready(Some(Err(WsError::Protocol(e))));
                 }
-            }
-            // After the peer's close, our reply goes out before reading on.
-            if self.close_received && !self.wbuf.is_empty() && self.poll_flush_buf(cx).is_pending()
-            {
-                return Poll::Pending;
             }
             // Need more bytes.
             if self.rstart == self.rend {
@@ -849,20 +745,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Parses buffered bytes until a whole message is ready or more are needed.
     fn parse(&mut self) -> Result<Option<Message>, ProtocolError> {
-        const TOO_BIG: ProtocolError = ProtocolError {
-            code: CloseCode::TOO_BIG,
-            reason: "message too big",
-        };
-        const BAD_UTF8: ProtocolError = ProtocolError {
-            code: CloseCode::INVALID_PAYLOAD,
-            reason: "invalid UTF-8 in text",
-        };
-        const CORRUPT: ProtocolError = ProtocolError {
-            code: CloseCode::INVALID_PAYLOAD,
-            reason: "bad compressed data",
-        };
         while self.rstart < self.rend {
-            let (n, ev) = self.rx.next(&mut self.rbuf[self.rstart..self.rend])?;
+            let (n, ev) = self.conn.read(&mut self.rbuf[self.rstart..self.rend])?;
             self.rstart += n;
             let Some(ev) = ev else {
                 if n == 0 {
@@ -870,79 +754,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 }
                 continue;
             };
-            match ev {
-                Event::Data {
-                    kind,
-                    data,
-                    first,
-                    last,
-                    compressed,
-                    ..
-                } => {
-                    if first {
-                        self.msg.clear();
-                        self.msg_kind = kind;
-                        self.msg_compressed = compressed;
-                        self.utf8.reset();
-                    }
-                    if compressed {
-                        let Some(p) = self.pmd.as_mut() else {
-                            return Err(ProtocolError {
-                                code: CloseCode::PROTOCOL_ERROR,
-                                reason: "unexpected RSV1",
-                            });
-                        };
-                        let map = |e| match e {
-                            deflate::InflateError::TooBig => TOO_BIG,
-                            deflate::InflateError::Corrupt => CORRUPT,
-                        };
-                        p.inflater
-                            .inflate(data, &mut self.msg, self.max_message)
-                            .map_err(map)?;
-                        if last {
-                            p.inflater
-                                .finish(&mut self.msg, self.max_message)
-                                .map_err(map)?;
-                        }
-                    } else {
-                        self.msg.extend_from_slice(data);
-                    }
-                    if !last {
-                        continue;
-                    }
-                    let data = std::mem::take(&mut self.msg);
-                    return Ok(Some(match self.msg_kind {
-                        DataKind::Binary => Message::Binary(data),
-                        DataKind::Text => {
-                            if self.msg_compressed
-                                && (self.utf8.feed(&data).is_err() || self.utf8.finish().is_err())
-                            {
-                                return Err(BAD_UTF8);
-                            }
-                            Message::Text(String::from_utf8(data).map_err(|_| BAD_UTF8)?)
-                        }
-                    }));
-                }
-                Event::Ping(p) => {
-                    let p = p.to_vec();
-                    if !self.close_sent {
-                        let mask = Some(self.mask());
-                        encode_frame(&mut self.wbuf, OpCode::Pong, true, false, &p, mask);
-                    }
-                    return Ok(Some(Message::Ping(p)));
-                }
-                Event::Pong(p) => return Ok(Some(Message::Pong(p.to_vec()))),
+            return Ok(Some(match ev {
+                Event::Data(d) => match d.kind {
+                    DataKind::Binary => Message::Binary(d.data.to_vec()),
+                    // The connection checked the text (after inflating).
+                    DataKind::Text => Message::Text(String::from_utf8_lossy(d.data).into_owned()),
+                },
+                Event::Ping(p) => Message::Ping(p.to_vec()),
+                Event::Pong(p) => Message::Pong(p.to_vec()),
                 Event::Close { code, reason } => {
-                    let reply = code.map(|c| (c.0, reason.to_string()));
-                    self.close_received = true;
-                    if !self.close_sent {
-                        let mask = Some(self.mask());
-                        encode_close(&mut self.wbuf, code.map(|c| c.0), "", mask);
-                        self.close_sent = true;
-                    }
-                    return Ok(Some(Message::Close(reply)));
+                    Message::Close(code.map(|c| (c.0, reason.to_string())))
                 }
-            }
+            }));
         }
         Ok(None)
     }
@@ -961,7 +784,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for WebSocke
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Result<(), WsError>> {
         let this = self.get_mut();
-        if this.wbuf.len() < 256 * 1024 {
+        if this.conn.queued() < 256 * 1024 {
             return Poll::Ready(Ok(()));
         }
         this.poll_flush_buf(cx).map_err(WsError::Io)
@@ -977,7 +800,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for WebSocke
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Result<(), WsError>> {
         let this = self.get_mut();
-        if !this.close_sent {
+        if matches!(this.conn.state(), State::Open | State::CloseReceived) {
             this.queue(&Message::Close(Some((1000, String::new()))))?;
         }
         match this.poll_flush_buf(cx) {

@@ -20,15 +20,13 @@
 //! * Returning `Err(Close)` from a callback closes the connection with that
 //!   code (lws' "return -1").
 
-use std::cell::Cell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use rlws_ws::deflate::{DeflateConfig, Params as DeflateParams};
-use rlws_ws::frame::{encode_close, encode_frame};
-use rlws_ws::{CloseCode, DataKind, OpCode};
+use rlws_ws::{CloseCode, Connection, DataKind, Outgoing};
 
 use crate::ws::{ConnSignal, ProtoThread};
 
@@ -438,13 +436,20 @@ impl std::error::Error for WriteFull {}
 /// accepted while the total stays within [`ProtocolOptions::write_buffer`].
 /// Everything accepted is sent before the next writeable callback.
 pub struct Writer<'a> {
-    pub(crate) out: &'a mut Vec<u8>,
-    pub(crate) pmd: Option<&'a mut crate::ws::Pmd>,
+    pub(crate) conn: &'a mut Connection,
     pub(crate) limit: usize,
-    pub(crate) mask: Option<&'a Cell<u64>>,
     /// The socket, for writing large frames straight from the caller's
-    /// buffer (`out` holds only what this callback wrote and is unsent).
+    /// buffer (the connection's queue holds only what this callback wrote and is unsent).
     pub(crate) direct: Option<&'a tokio::net::TcpStream>,
+}
+
+impl std::fmt::Debug for Writer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("queued", &self.conn.queued())
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Frames at least this large are written to the socket without being
@@ -453,43 +458,35 @@ const DIRECT_MIN: usize = 2048;
 
 impl Writer<'_> {
     fn check(&self, len: usize) -> Result<(), WriteFull> {
-        if !self.out.is_empty() && self.out.len() + len > self.limit {
+        let queued = self.conn.queued();
+        if queued != 0 && queued + len > self.limit {
             Err(WriteFull)
         } else {
             Ok(())
         }
     }
 
-    fn mask_key(&self) -> Option<[u8; 4]> {
-        self.mask.map(next_mask)
-    }
-
     /// Bytes that can still be written in this callback.
     pub fn room(&self) -> usize {
-        if self.out.is_empty() {
-            usize::MAX
-        } else {
-            self.limit.saturating_sub(self.out.len())
+        match self.conn.queued() {
+            0 => usize::MAX,
+            q => self.limit.saturating_sub(q),
         }
     }
 
     /// Sends a whole text message.
     pub fn text(&mut self, s: &str) -> Result<(), WriteFull> {
-        self.frame(OpCode::Text, true, s.as_bytes())
+        self.frame(Outgoing::Message(DataKind::Text), s.as_bytes())
     }
 
     /// Sends a whole binary message.
     pub fn binary(&mut self, b: &[u8]) -> Result<(), WriteFull> {
-        self.frame(OpCode::Binary, true, b)
+        self.frame(Outgoing::Message(DataKind::Binary), b)
     }
 
     /// Sends a whole message of `kind`.
     pub fn message(&mut self, kind: DataKind, b: &[u8]) -> Result<(), WriteFull> {
-        let op = match kind {
-            DataKind::Text => OpCode::Text,
-            DataKind::Binary => OpCode::Binary,
-        };
-        self.frame(op, true, b)
+        self.frame(Outgoing::Message(kind), b)
     }
 
     /// Sends one fragment of a message: `first` starts it with `kind`,
@@ -501,102 +498,35 @@ impl Writer<'_> {
         first: bool,
         fin: bool,
     ) -> Result<(), WriteFull> {
-        let op = match (first, kind) {
-            (false, _) => OpCode::Continuation,
-            (true, DataKind::Text) => OpCode::Text,
-            (true, DataKind::Binary) => OpCode::Binary,
-        };
-        self.frame(op, fin, data)
+        self.frame(Outgoing::Fragment { kind, first, fin }, data)
     }
 
     /// Sends a ping (payload up to 125 bytes; longer is cut).
     pub fn ping(&mut self, payload: &[u8]) -> Result<(), WriteFull> {
-        self.frame(OpCode::Ping, true, &payload[..payload.len().min(125)])
+        self.frame(Outgoing::Ping, payload)
     }
 
     /// Sends a whole message without compressing it, even where
     /// permessage-deflate is in use (for data that is already compressed).
     pub fn message_uncompressed(&mut self, kind: DataKind, b: &[u8]) -> Result<(), WriteFull> {
-        let op = match kind {
-            DataKind::Text => OpCode::Text,
-            DataKind::Binary => OpCode::Binary,
-        };
-        self.check(b.len() + 14)?;
-        self.emit(op, true, false, b);
-        Ok(())
+        self.frame(Outgoing::Uncompressed(kind), b)
     }
 
-    fn frame(&mut self, op: OpCode, fin: bool, data: &[u8]) -> Result<(), WriteFull> {
+    fn frame(&mut self, what: Outgoing, data: &[u8]) -> Result<(), WriteFull> {
         self.check(data.len() + 14)?;
-        let whole = fin && matches!(op, OpCode::Text | OpCode::Binary);
-        match self.pmd.as_deref_mut() {
-            Some(pmd) if whole && pmd.compress_enabled && data.len() >= pmd.min_size => {
-                let mut z = std::mem::take(&mut pmd.scratch_out);
-                z.clear();
-                pmd.deflater.compress(data, &mut z);
-                self.emit(op, fin, true, &z);
-                if z.capacity() <= 64 * 1024 {
-                    if let Some(pmd) = self.pmd.as_deref_mut() {
-                        pmd.scratch_out = z;
-                    }
-                }
+        // Writeable callbacks run only while the connection may send.
+        let Ok(t) = self.conn.send_vectored(what, data) else {
+            return Err(WriteFull);
+        };
+        if let Some(io) = self.direct {
+            if t.frame_len() >= DIRECT_MIN {
+                // One vectored write of the queue, header and payload; what the
+                // kernel does not take stays queued. Errors other than
+                // WouldBlock show up again on the next flush.
+                let n = io.try_write_vectored(&t.slices()).unwrap_or(0);
+                t.advance(n);
             }
-            _ => self.emit(op, fin, false, data),
         }
         Ok(())
-    }
-
-    fn emit(&mut self, op: OpCode, fin: bool, rsv1: bool, data: &[u8]) {
-        let mask = self.mask_key();
-        match self.direct {
-            Some(io) if mask.is_none() && data.len() >= DIRECT_MIN => {
-                let mut hdr = [0u8; rlws_ws::frame::MAX_HEADER];
-                let n =
-                    rlws_ws::frame::encode_header(&mut hdr, op, fin, rsv1, data.len() as u64, None);
-                write_direct(io, self.out, &hdr[..n], data);
-            }
-            _ => encode_frame(self.out, op, fin, rsv1, data, mask),
-        }
-    }
-
-    #[doc(hidden)]
-    pub(crate) fn close(&mut self, code: CloseCode, reason: &str) {
-        let mask = self.mask_key();
-        encode_close(self.out, Some(code.0), reason, mask);
-    }
-}
-
-/// The next client masking key from `seed` (xorshift64*: masking keys only
-/// need to be unpredictable to scripts in the same page, not cryptographic).
-pub(crate) fn next_mask(seed: &Cell<u64>) -> [u8; 4] {
-    let mut x = seed.get();
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    seed.set(x);
-    let v = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
-    (v as u32).to_ne_bytes()
-}
-
-/// Writes `out`, then `hdr`, then `data` with one vectored write, and leaves
-/// whatever the kernel did not take in `out`.
-fn write_direct(io: &tokio::net::TcpStream, out: &mut Vec<u8>, hdr: &[u8], data: &[u8]) {
-    use std::io::IoSlice;
-    let bufs = [IoSlice::new(out), IoSlice::new(hdr), IoSlice::new(data)];
-    // Errors other than WouldBlock show up again on the next flush.
-    let n = io.try_write_vectored(&bufs).unwrap_or(0);
-    if n >= out.len() {
-        let n = n - out.len();
-        out.clear();
-        if n < hdr.len() {
-            out.extend_from_slice(&hdr[n..]);
-            out.extend_from_slice(data);
-        } else {
-            out.extend_from_slice(&data[n - hdr.len()..]);
-        }
-    } else {
-        out.drain(..n);
-        out.extend_from_slice(hdr);
-        out.extend_from_slice(data);
     }
 }

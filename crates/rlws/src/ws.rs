@@ -12,11 +12,9 @@ use std::task::{Context as TaskCx, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
-use rlws_ws::deflate::{Deflater, InflateError, Inflater};
-use rlws_ws::utf8::Utf8Stream;
-use rlws_ws::{CloseCode, DataKind, Event, Limits, ProtocolError, Receiver, Role};
+use rlws_ws::{CloseCode, Config, Connection, Event, Role, State};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::time::{sleep, Instant, Sleep};
+use tokio::time::{Instant, Sleep};
 
 use crate::context::{LiveGuard, Shared, ThreadMsg};
 use crate::protocol::{
@@ -412,61 +410,6 @@ impl<P: Protocol> StartConn for Pending<P> {
     }
 }
 
-/// permessage-deflate state of one connection (boxed: most connections have none).
-pub(crate) struct Pmd {
-    pub(crate) deflater: Deflater,
-    inflater: Inflater,
-    pub(crate) scratch_out: Vec<u8>,
-    scratch_in: Vec<u8>,
-    pub(crate) compress_enabled: bool,
-    /// The negotiated window is one zlib can produce (9 bits or more); if
-    /// not, this side never compresses, whatever a callback asks.
-    can_compress: bool,
-    pub(crate) min_size: usize,
-    /// Inflated bytes of the current message (fragment delivery).
-    inflated: u64,
-    utf8: Utf8Stream,
-}
-
-impl Pmd {
-    fn new(p: &DeflateParams, cfg: &DeflateConfig, role: Role) -> Box<Pmd> {
-        let (bits, no_takeover, peer_no_takeover) = match role {
-            Role::Server => (
-                p.server_max_window_bits,
-                p.server_no_context_takeover,
-                p.client_no_context_takeover,
-            ),
-            Role::Client => (
-                p.client_max_window_bits,
-                p.client_no_context_takeover,
-                p.server_no_context_takeover,
-            ),
-        };
-        Box::new(Pmd {
-            // zlib cannot make an 8-bit window: send uncompressed then.
-            deflater: Deflater::new(bits.max(9), cfg.level, no_takeover),
-            inflater: Inflater::new(peer_no_takeover),
-            scratch_out: Vec::new(),
-            scratch_in: Vec::new(),
-            compress_enabled: bits >= 9,
-            can_compress: bits >= 9,
-            min_size: cfg.min_size,
-            inflated: 0,
-            utf8: Utf8Stream::new(),
-        })
-    }
-}
-
-/// The close state of a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Closing {
-    Open,
-    /// We sent a close frame; waiting for the peer's.
-    Sent,
-    /// Done: flush what is queued and end.
-    Done,
-}
-
 struct Conn<P: Protocol> {
     pt: Rc<ProtoThread<P>>,
     sig: Rc<ConnSignal>,
@@ -475,25 +418,14 @@ struct Conn<P: Protocol> {
     io: Transport,
     /// Bytes handed to a buffering transport (TLS) and not yet flushed.
     unflushed: bool,
-    /// Client connections mask what they send.
-    mask: Option<Cell<u64>>,
-    rx: Receiver,
-    out: Vec<u8>,
-    out_pos: usize,
+    /// The WebSocket itself: parsing, deflate, close handshake, send queue.
+    conn: Connection,
     /// Bytes read while RX was paused, to process on resume.
     held: Vec<u8>,
-    /// Reassembly buffer for fragmented messages in `RxMode::Messages`.
-    msg: Vec<u8>,
-    msg_kind: DataKind,
     want_writeable: bool,
-    closing: Closing,
-    /// A protocol error stopped parsing: discard input until EOF.
-    rx_dead: bool,
     eof: bool,
-    peer_code: Option<CloseCode>,
     timer: Option<Pin<Box<Sleep>>>,
     close_deadline: Option<Pin<Box<Sleep>>>,
-    pmd: Option<Box<Pmd>>,
 }
 
 /// What woke the driver.
@@ -516,18 +448,14 @@ impl<P: Protocol> Conn<P> {
         role: Role,
     ) -> Self {
         let opts = pt.opts;
-        let mut rx = Receiver::new(
-            role,
-            Limits {
-                max_frame: opts.max_frame,
-                max_message: opts.max_message,
-            },
-        );
-        let pmd = match (&ctl.deflate, &opts.deflate) {
-            (Some(p), Some(cfg)) => Some(Pmd::new(p, cfg, role)),
-            _ => None,
-        };
-        rx.set_rsv1_allowed(pmd.is_some());
+        let mut config = Config::default();
+        config.max_message = opts.max_message;
+        config.max_frame = opts.max_frame;
+        config.reassemble = opts.rx_mode == RxMode::Messages;
+        let mut conn = Connection::new(role, config);
+        if let (Some(p), Some(cfg)) = (&ctl.deflate, &opts.deflate) {
+            conn = conn.with_deflate(*p, cfg);
+        }
         Conn {
             pt,
             sig,
@@ -535,21 +463,12 @@ impl<P: Protocol> Conn<P> {
             ctl,
             io,
             unflushed: false,
-            mask: (role == Role::Client).then(|| Cell::new(crate::client::random_u64() | 1)),
-            rx,
-            out: Vec::new(),
-            out_pos: 0,
+            conn,
             held: Vec::new(),
-            msg: Vec::new(),
-            msg_kind: DataKind::Binary,
             want_writeable: false,
-            closing: Closing::Open,
-            rx_dead: false,
             eof: false,
-            peer_code: None,
             timer: None,
             close_deadline: None,
-            pmd,
         }
     }
 
@@ -566,16 +485,20 @@ impl<P: Protocol> Conn<P> {
         let mut busy = 0u32;
         loop {
             self.service();
-            if !self.ctl.paused && !self.held.is_empty() && self.closing == Closing::Open {
+            let open = self.conn.state() == State::Open;
+            if !self.ctl.paused && !self.held.is_empty() && open {
                 // RX was resumed by the connection's own callback: handle what was held back.
                 let mut held = std::mem::take(&mut self.held);
                 self.process(&mut held);
                 continue;
             }
-            if self.closing == Closing::Done || (self.eof && self.closing != Closing::Sent) {
+            let state = self.conn.state();
+            if matches!(state, State::Closed | State::CloseReceived)
+                || (self.eof && state != State::CloseSent)
+            {
                 break;
             }
-            if self.eof && self.closing == Closing::Sent && !self.has_output() {
+            if self.eof && !self.has_output() {
                 break;
             }
             let mut waited = false;
@@ -619,7 +542,13 @@ impl<P: Protocol> Conn<P> {
                     self.timer = None;
                     self.callback(|p, cx, s| p.timer(cx, s));
                 }
-                Wake::Deadline => break,
+                Wake::Deadline => {
+                    self.conn.handle_timeout(std::time::Instant::now());
+                    self.close_deadline = None;
+                    if self.conn.state() == State::Closed {
+                        break;
+                    }
+                }
             }
             // Never hog the thread: yield after a run of turns that never waited.
             busy = if waited { 0 } else { busy + 1 };
@@ -636,9 +565,7 @@ impl<P: Protocol> Conn<P> {
     fn on_flags(&mut self, f: u8) {
         if f & ConnSignal::HANGUP != 0 {
             tracing::debug!(id = self.sig.id, "no pong: hanging up");
-            self.closing = Closing::Done;
-            self.out.clear();
-            self.out_pos = 0;
+            self.conn.abort();
             return;
         }
         if f & ConnSignal::WRITEABLE != 0 {
@@ -647,16 +574,8 @@ impl<P: Protocol> Conn<P> {
         if f & ConnSignal::RESUME_RX != 0 {
             self.ctl.paused = false;
         }
-        if f & ConnSignal::PING != 0 && self.closing == Closing::Open {
-            let mask = self.mask.as_ref().map(crate::protocol::next_mask);
-            rlws_ws::frame::encode_frame(
-                &mut self.out,
-                rlws_ws::OpCode::Ping,
-                true,
-                false,
-                b"rlws",
-                mask,
-            );
+        if f & ConnSignal::PING != 0 && self.conn.state() == State::Open {
+            let _ = self.conn.send_ping(b"rlws");
         }
         if f & ConnSignal::GOING_AWAY != 0 {
             self.start_close(CloseCode::GOING_AWAY, "server shutting down");
@@ -671,7 +590,7 @@ impl<P: Protocol> Conn<P> {
         let Some(session) = self.session.as_mut() else {
             return;
         };
-        if self.closing != Closing::Open {
+        if self.conn.state() != State::Open {
             return;
         }
         let res = {
@@ -684,24 +603,19 @@ impl<P: Protocol> Conn<P> {
             };
             f(&self.pt.proto, &mut cx, session)
         };
-        self.apply_control();
-        if let Err(c) = res {
-            self.start_close(c.code, &c.reason);
-        }
+        self.after_callback(res);
     }
 
     fn apply_control(&mut self) {
         if let Some(c) = self.ctl.compress.take() {
-            if let Some(pmd) = self.pmd.as_deref_mut() {
-                if let Some(e) = c.enabled {
-                    pmd.compress_enabled = e && pmd.can_compress;
-                }
-                if let Some(l) = c.level {
-                    pmd.deflater.set_level(l);
-                }
-                if let Some(m) = c.min_size {
-                    pmd.min_size = m;
-                }
+            if let Some(e) = c.enabled {
+                self.conn.set_compression(e);
+            }
+            if let Some(l) = c.level {
+                self.conn.set_compression_level(l);
+            }
+            if let Some(m) = c.min_size {
+                self.conn.set_compression_min_size(m);
             }
         }
         let f = self.sig.flags.get();
@@ -729,7 +643,7 @@ impl<P: Protocol> Conn<P> {
             if self.has_output() {
                 self.flush();
             }
-            if !(self.want_writeable && !self.has_output() && self.closing == Closing::Open) {
+            if !(self.want_writeable && !self.has_output() && self.conn.state() == State::Open) {
                 break;
             }
             rounds += 1;
@@ -765,18 +679,13 @@ impl<P: Protocol> Conn<P> {
                 ctl: &mut self.ctl,
             };
             let mut w = Writer {
-                out: &mut self.out,
-                pmd: self.pmd.as_deref_mut(),
+                conn: &mut self.conn,
                 limit,
-                mask: self.mask.as_ref(),
                 direct: self.io.direct(),
             };
             self.pt.proto.writeable(&mut cx, session, &mut w)
         };
-        self.apply_control();
-        if let Err(c) = res {
-            self.start_close(c.code, &c.reason);
-        }
+        self.after_callback(res);
     }
 
     /// The peer is closing: a writeable callback that was asked for before
@@ -790,9 +699,9 @@ impl<P: Protocol> Conn<P> {
         }
     }
 
-    /// Bytes are waiting to go out (in `out` or inside the transport).
+    /// Bytes are waiting to go out (in the connection or inside the transport).
     fn has_output(&self) -> bool {
-        self.out_pos < self.out.len() || self.unflushed
+        self.conn.wants_transmit() || self.unflushed
     }
 
     /// Writes what can be written now, without waiting.
@@ -801,13 +710,18 @@ impl<P: Protocol> Conn<P> {
         let _ = self.poll_output(&mut cx);
     }
 
-    /// Writes `out` and flushes the transport. Ready when everything is out
-    /// (or the connection failed); Pending with the waker registered otherwise.
+    /// Writes the connection's queue and flushes the transport. Ready when
+    /// everything is out (or the connection failed); Pending with the waker
+    /// registered otherwise.
     fn poll_output(&mut self, cx: &mut TaskCx<'_>) -> Poll<()> {
-        while self.out_pos < self.out.len() {
-            match Pin::new(&mut self.io).poll_write(cx, &self.out[self.out_pos..]) {
+        loop {
+            let out = self.conn.poll_transmit();
+            if out.is_empty() {
+                break;
+            }
+            match Pin::new(&mut self.io).poll_write(cx, out) {
                 Poll::Ready(Ok(n)) if n > 0 => {
-                    self.out_pos += n;
+                    self.conn.advance(n);
                     if self.io.buffers_writes() {
                         self.unflushed = true;
                     }
@@ -817,14 +731,6 @@ impl<P: Protocol> Conn<P> {
                     self.write_failed();
                     return Poll::Ready(());
                 }
-            }
-        }
-        if !self.out.is_empty() {
-            self.out_pos = 0;
-            if self.out.capacity() > 16 * 1024 {
-                self.out = Vec::new();
-            } else {
-                self.out.clear();
             }
         }
         if self.unflushed {
@@ -842,26 +748,18 @@ impl<P: Protocol> Conn<P> {
 
     fn write_failed(&mut self) {
         self.eof = true;
-        self.closing = Closing::Done;
-        self.out.clear();
-        self.out_pos = 0;
+        self.conn.abort();
         self.unflushed = false;
     }
 
     fn start_close(&mut self, code: CloseCode, reason: &str) {
-        if self.closing != Closing::Open {
+        if self.conn.state() != State::Open {
             return;
         }
-        let mut w = Writer {
-            out: &mut self.out,
-            pmd: None,
-            limit: usize::MAX,
-            mask: self.mask.as_ref(),
-            direct: None,
-        };
-        w.close(code, reason);
-        self.closing = Closing::Sent;
-        self.close_deadline = Some(Box::pin(sleep(Duration::from_secs(5))));
+        let _ = self.conn.close(code, reason, std::time::Instant::now());
+        if let Some(at) = self.conn.poll_timeout() {
+            self.close_deadline = Some(Box::pin(tokio::time::sleep_until(at.into())));
+        }
     }
 
     /// Reads into the thread's read buffer. Ready with the byte count (0 at
@@ -888,9 +786,6 @@ impl<P: Protocol> Conn<P> {
         }
         self.sig.last_rx.set(self.pt.clock.now());
         self.sig.ping_sent.set(0);
-        if self.rx_dead {
-            return;
-        }
         READ_BUFFER.with(|b| {
             if let Ok(mut buf) = b.try_borrow_mut() {
                 self.process(&mut buf[..n]);
@@ -901,231 +796,48 @@ impl<P: Protocol> Conn<P> {
     /// Parses and dispatches `buf`. If RX gets paused midway, keeps the rest.
     fn process(&mut self, buf: &mut [u8]) {
         let mut pos = 0;
-        while pos < buf.len() {
+        loop {
             if self.ctl.paused {
                 self.held.extend_from_slice(&buf[pos..]);
                 return;
             }
-            let (n, ev) = match self.rx.next(&mut buf[pos..]) {
+            // Reading data never changes the state, so this holds for a Data event.
+            let open = self.conn.state() == State::Open;
+            let (n, ev) = match self.conn.read(&mut buf[pos..]) {
                 Ok(r) => r,
                 Err(e) => {
-                    self.protocol_error(e);
+                    // The connection queued its close with the error's code.
+                    tracing::debug!(id = self.sig.id, error = %e, "websocket protocol error");
                     return;
                 }
             };
             pos += n;
-            let Some(ev) = ev else {
-                if n == 0 {
-                    return;
-                }
-                continue;
-            };
             match ev {
-                Event::Data {
-                    kind,
-                    data,
-                    first,
-                    last,
-                    fin,
-                    remaining,
-                    compressed,
-                } => {
-                    let data: &[u8] = data;
-                    if self.closing != Closing::Open {
-                        continue;
-                    }
-                    if compressed {
-                        if let Err(e) = self.compressed(kind, data, first, last, fin, remaining) {
-                            self.protocol_error(e);
-                            return;
-                        }
-                        continue;
-                    }
-                    let whole = first && last;
-                    if self.pt.opts.rx_mode == RxMode::Fragments || whole {
-                        // Straight from the read buffer: no copy.
-                        let msg = Received {
-                            kind,
-                            data,
-                            first,
-                            last,
-                            fin,
-                            remaining,
-                        };
-                        let res =
-                            deliver(&self.pt, &self.sig, &mut self.ctl, &mut self.session, msg);
-                        self.after_callback(res);
-                    } else {
-                        if first {
-                            self.msg_kind = kind;
-                            self.msg.clear();
-                        }
-                        self.msg.extend_from_slice(data);
-                        if last {
-                            let m = std::mem::take(&mut self.msg);
-                            let msg = Received {
-                                kind: self.msg_kind,
-                                data: &m,
-                                first: true,
-                                last: true,
-                                fin: true,
-                                remaining: 0,
-                            };
-                            let res =
-                                deliver(&self.pt, &self.sig, &mut self.ctl, &mut self.session, msg);
-                            self.after_callback(res);
-                            if m.capacity() <= 64 * 1024 {
-                                self.msg = m;
-                                self.msg.clear();
-                            }
-                        }
-                    }
+                None if n == 0 => return,
+                None | Some(Event::Ping(_) | Event::Pong(_)) => {}
+                // Once our close is out, what the peer still sends is dropped (as lws does).
+                Some(Event::Data(_)) if !open => {}
+                Some(Event::Data(d)) => {
+                    let msg = Received {
+                        kind: d.kind,
+                        data: d.data,
+                        first: d.first,
+                        last: d.last,
+                        fin: d.fin,
+                        remaining: d.remaining,
+                    };
+                    let res = deliver(&self.pt, &self.sig, &mut self.ctl, &mut self.session, msg);
+                    self.after_callback(res);
                 }
-                Event::Ping(p) => {
-                    if self.closing == Closing::Open {
-                        let mask = self.mask.as_ref().map(crate::protocol::next_mask);
-                        rlws_ws::frame::encode_frame(
-                            &mut self.out,
-                            rlws_ws::OpCode::Pong,
-                            true,
-                            false,
-                            p,
-                            mask,
-                        );
-                    }
-                }
-                Event::Pong(_) => {}
-                Event::Close { code, reason } => {
+                Some(Event::Close { code, reason }) => {
                     tracing::debug!(id = self.sig.id, ?code, reason, "peer closed");
-                    self.peer_code = code;
-                    if self.closing == Closing::Open {
+                    if self.conn.state() == State::CloseReceived {
                         self.last_writeable();
                     }
-                    if self.closing == Closing::Open {
-                        let mask = self.mask.as_ref().map(crate::protocol::next_mask);
-                        rlws_ws::frame::encode_close(&mut self.out, code.map(|c| c.0), "", mask);
-                    }
-                    self.closing = Closing::Done;
                     return;
                 }
             }
-            if self.closing == Closing::Done {
-                return;
-            }
         }
-    }
-
-    /// Inflates a piece of a compressed message and delivers it: whole in
-    /// `RxMode::Messages`, as inflated pieces in `RxMode::Fragments`. The
-    /// inflated size is bounded by the protocol's message limit (1009) and
-    /// text is checked to be UTF-8 after inflating (1007).
-    fn compressed(
-        &mut self,
-        kind: DataKind,
-        data: &[u8],
-        first: bool,
-        last: bool,
-        fin: bool,
-        remaining: u64,
-    ) -> Result<(), ProtocolError> {
-        const TOO_BIG: ProtocolError = ProtocolError {
-            code: CloseCode::TOO_BIG,
-            reason: "message too big after inflating",
-        };
-        const CORRUPT: ProtocolError = ProtocolError {
-            code: CloseCode::INVALID_PAYLOAD,
-            reason: "bad compressed data",
-        };
-        const BAD_UTF8: ProtocolError = ProtocolError {
-            code: CloseCode::INVALID_PAYLOAD,
-            reason: "invalid UTF-8 in text",
-        };
-        let map = |e: InflateError| match e {
-            InflateError::TooBig => TOO_BIG,
-            InflateError::Corrupt => CORRUPT,
-        };
-        let max = usize::try_from(self.pt.opts.max_message).unwrap_or(usize::MAX);
-        let Some(pmd) = self.pmd.as_deref_mut() else {
-            return Err(ProtocolError {
-                code: CloseCode::PROTOCOL_ERROR,
-                reason: "compressed frame without permessage-deflate",
-            });
-        };
-        if first {
-            pmd.inflated = 0;
-            pmd.utf8.reset();
-        }
-        match self.pt.opts.rx_mode {
-            RxMode::Messages => {
-                if first {
-                    self.msg_kind = kind;
-                    self.msg.clear();
-                }
-                pmd.inflater
-                    .inflate(data, &mut self.msg, max)
-                    .map_err(map)?;
-                if !last {
-                    return Ok(());
-                }
-                pmd.inflater.finish(&mut self.msg, max).map_err(map)?;
-                if kind == DataKind::Text
-                    && pmd
-                        .utf8
-                        .feed(&self.msg)
-                        .and_then(|_| pmd.utf8.finish())
-                        .is_err()
-                {
-                    return Err(BAD_UTF8);
-                }
-                let m = std::mem::take(&mut self.msg);
-                let msg = Received {
-                    kind: self.msg_kind,
-                    data: &m,
-                    first: true,
-                    last: true,
-                    fin: true,
-                    remaining: 0,
-                };
-                let res = deliver(&self.pt, &self.sig, &mut self.ctl, &mut self.session, msg);
-                if m.capacity() <= 64 * 1024 {
-                    self.msg = m;
-                    self.msg.clear();
-                }
-                self.after_callback(res);
-            }
-            RxMode::Fragments => {
-                let mut out = std::mem::take(&mut pmd.scratch_in);
-                out.clear();
-                let room = max.saturating_sub(pmd.inflated as usize);
-                pmd.inflater.inflate(data, &mut out, room).map_err(map)?;
-                if last {
-                    pmd.inflater.finish(&mut out, room).map_err(map)?;
-                }
-                pmd.inflated += out.len() as u64;
-                if kind == DataKind::Text {
-                    let ok = pmd.utf8.feed(&out).is_ok() && (!last || pmd.utf8.finish().is_ok());
-                    if !ok {
-                        return Err(BAD_UTF8);
-                    }
-                }
-                let msg = Received {
-                    kind,
-                    data: &out,
-                    first,
-                    last,
-                    fin,
-                    remaining,
-                };
-                let res = deliver(&self.pt, &self.sig, &mut self.ctl, &mut self.session, msg);
-                if out.capacity() <= 64 * 1024 {
-                    if let Some(pmd) = self.pmd.as_deref_mut() {
-                        pmd.scratch_in = out;
-                    }
-                }
-                self.after_callback(res);
-            }
-        }
-        Ok(())
     }
 
     fn after_callback(&mut self, res: Result<(), Close>) {
@@ -1133,15 +845,6 @@ impl<P: Protocol> Conn<P> {
         if let Err(c) = res {
             self.start_close(c.code, &c.reason);
         }
-    }
-
-    fn protocol_error(&mut self, e: ProtocolError) {
-        tracing::debug!(id = self.sig.id, error = %e, "websocket protocol error");
-        self.rx_dead = true;
-        if self.closing == Closing::Open {
-            self.start_close(e.code, e.reason);
-        }
-        self.closing = Closing::Done;
     }
 
     /// Flushes the rest, closes the TCP connection cleanly, and reports `closed`.
@@ -1157,10 +860,11 @@ impl<P: Protocol> Conn<P> {
                 conn: &self.sig,
                 ctl: &mut ctl,
             };
-            self.pt.proto.closed(&mut cx, session, self.peer_code);
+            let code = self.conn.peer_close_code();
+            self.pt.proto.closed(&mut cx, session, code);
         }
         let io = &mut self.io;
-        let out = &self.out[self.out_pos.min(self.out.len())..];
+        let out = self.conn.poll_transmit();
         let _ = tokio::time::timeout(Duration::from_secs(5), async {
             if !out.is_empty() {
                 io.write_all(out).await?;
