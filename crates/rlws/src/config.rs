@@ -785,18 +785,22 @@ impl Loader<'_> {
             );
             return None;
         };
+        // The same name may serve several ports (http and https, lwsws'
+        // 443 and 7681); on one port the second could never be chosen.
+        let lower = name.trim_end_matches('.').to_ascii_lowercase();
+        let listen = SocketAddr::new(iface, port);
         if self
             .vhosts
             .iter()
-            .any(|p| p.v.name == name.trim_end_matches('.').to_ascii_lowercase())
+            .any(|p| p.v.name == lower && p.v.listen == listen)
         {
             self.error(
                 name_pos,
                 vkey,
-                format!("a vhost named \"{name}\" is already defined"),
+                format!("a vhost named \"{name}\" is already defined on {listen}"),
             );
         }
-        let mut vh = Vhost::new(&name, SocketAddr::new(iface, port)).no_site();
+        let mut vh = Vhost::new(&name, listen).no_site();
         for m in mounts {
             vh = vh.mount(m);
         }

@@ -510,6 +510,12 @@ impl ContextBuilder {
                             if l.tls { "TLS" } else { "cleartext" }
                         )));
                     }
+                    if l.vhosts.iter().any(|&o| vhosts[o].name == v.name) {
+                        return Err(StartError::Config(format!(
+                            "vhost {}: defined twice on {}",
+                            v.name, v.listen
+                        )));
+                    }
                     l.vhosts.push(vi);
                     l.http2 |= v.http2;
                 }

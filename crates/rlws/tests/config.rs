@@ -332,8 +332,8 @@ fn errors_name_file_line_and_key() {
         ),
         (
             CONF,
-            "{\"vhosts\": [{\"name\": \"x\", \"port\": 80}, {\"name\": \"X\", \"port\": 81}]}",
-            "error: vhosts[1] (\"X\"): a vhost named \"X\" is already defined",
+            "{\"vhosts\": [{\"name\": \"x\", \"port\": 80}, {\"name\": \"X\", \"port\": 80}]}",
+            "error: vhosts[1] (\"X\"): a vhost named \"X\" is already defined on 0.0.0.0:80",
         ),
         (
             CONF,
@@ -408,6 +408,71 @@ fn lwsws_only_settings_warn_and_unsupported_ones_that_matter_refuse() {
             .any(|g| g.contains("disable-no-protocol-ws-upgrades: not supported yet")),
         "{got:#?}"
     );
+}
+
+#[tokio::test]
+async fn one_vhost_name_on_two_sockets_loads_and_serves_both() {
+    // lwsws' own README puts "localhost" on 443 (TLS) and 7681; here the two
+    // sockets differ by address so that both can take a port from the system.
+    let dir = tmpdir("twoports");
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), "<p>same site</p>").unwrap();
+    std::fs::write(dir.join("conf"), CONF).unwrap();
+    let vhost = |iface: &str, tag: &str| {
+        format!(
+            r#"{{"name": "localhost", "port": 0, "interface": "{iface}",
+  "headers": [{{"x-socket": "{tag}"}}],
+  "mounts": [{{"mountpoint": "/", "origin": "file://{}", "default": "index.html"}}]}}"#,
+            www.display()
+        )
+    };
+    std::fs::write(
+        dir.join("conf.d/site"),
+        format!(
+            "{{\"vhosts\": [{}, {}]}}",
+            vhost("127.0.0.1", "one"),
+            vhost("127.0.0.2", "two")
+        ),
+    )
+    .unwrap();
+    let cfg = load(&dir);
+    let shown: Vec<String> = cfg.diagnostics.iter().map(|d| d.to_string()).collect();
+    assert!(!cfg.has_errors(), "{shown:#?}");
+    let ctx = cfg.apply(rlws::test_site()).start().expect("starts");
+    let socks: Vec<SocketAddr> = ctx
+        .vhost_list()
+        .into_iter()
+        .filter(|(n, _, _)| n == "localhost")
+        .map(|(_, a, _)| a)
+        .collect();
+    assert_eq!(socks.len(), 2, "{socks:?}");
+    assert_ne!(socks[0].ip(), socks[1].ip());
+    for (addr, tag) in socks.iter().zip(["one", "two"]) {
+        let r = get(*addr, "localhost", "/", "").await;
+        assert!(r.starts_with("HTTP/1.1 200"), "{addr}: {r}");
+        assert!(r.contains("same site"), "{r}");
+        assert_eq!(header(&r, "x-socket"), Some(tag), "{r}");
+    }
+    // The same name twice on one socket is still refused.
+    std::fs::write(
+        dir.join("conf.d/site"),
+        format!(
+            "{{\"vhosts\": [{}, {}]}}",
+            vhost("127.0.0.1", "one"),
+            vhost("127.0.0.1", "again")
+        ),
+    )
+    .unwrap();
+    let cfg = load(&dir);
+    assert!(
+        cfg.diagnostics.iter().any(|d| d
+            .to_string()
+            .contains("a vhost named \"localhost\" is already defined on 127.0.0.1:0")),
+        "{:#?}",
+        cfg.diagnostics
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
