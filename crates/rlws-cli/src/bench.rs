@@ -105,7 +105,7 @@ enum Mode {
 }
 
 pub fn run(args: BenchArgs) -> ExitCode {
-    let _ = rlws::limits::raise_nofile(1 << 20);
+    let _ = rlws::raise_nofile(1 << 20);
     let threads = match &args.mode {
         Mode::Echo { threads, .. } | Mode::Broadcast { threads, .. } => *threads,
         Mode::Idle { .. } => 1,

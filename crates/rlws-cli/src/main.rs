@@ -142,7 +142,7 @@ fn serve(a: ServeArgs) -> ExitCode {
         .as_ref()
         .and_then(|c| c.rlimit_nofile)
         .unwrap_or(1 << 20);
-    let nofile = rlws::limits::raise_nofile(want);
+    let nofile = rlws::raise_nofile(want);
     let mut b = match &config {
         Some(cfg) => cfg.apply(rlws::test_site()),
         None => match cli_site(&a) {

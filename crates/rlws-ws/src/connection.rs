@@ -1,37 +1,4 @@
-//! The whole WebSocket connection as a state machine without I/O.
-//!
-//! [`Connection`] owns everything one WebSocket needs after its opening
-//! handshake: the frame parser, reassembly of fragmented messages,
-//! permessage-deflate in both directions (with the inflate bound and UTF-8
-//! checked after inflating), automatic pongs and close replies, the close
-//! handshake with its deadline, and the queue of bytes to send.
-//!
-//! It never touches a socket or a clock. A driver pumps it:
-//!
-//! ```text
-//!   socket bytes ──read()──▶ Connection ──Event──▶ application
-//!   application ──send_*()──▶ Connection ──poll_transmit()──▶ socket
-//!   clock ──handle_timeout(now)──▶ Connection ──poll_timeout()──▶ timer
-//! ```
-//!
-//! ```
-//! use rlws_ws::{Config, Connection, Event, Role};
-//! use std::time::Instant;
-//!
-//! let mut client = Connection::new(Role::Client, Config::default());
-//! let mut server = Connection::new(Role::Server, Config::default());
-//! client.send_text("hello").unwrap();
-//! let mut wire = client.poll_transmit().to_vec();
-//! let len = wire.len();
-//! client.advance(len);
-//! let (used, ev) = server.read(&mut wire).unwrap();
-//! assert_eq!(used, len);
-//! match ev {
-//!     Some(Event::Data(d)) => assert_eq!(d.data, b"hello"),
-//!     other => panic!("{other:?}"),
-//! }
-//! server.close(1000.into(), "bye", Instant::now()).unwrap();
-//! ```
+//! The whole WebSocket connection as a state machine without I/O: see [`Connection`].
 
 use std::io::IoSlice;
 use std::time::{Duration, Instant};
@@ -211,7 +178,40 @@ fn inflate_error(e: InflateError) -> ProtocolError {
     }
 }
 
-/// One WebSocket connection, without I/O. See the [module docs](self).
+/// One WebSocket connection as a state machine without I/O.
+///
+/// [`Connection`] owns everything one WebSocket needs after its opening
+/// handshake: the frame parser, reassembly of fragmented messages,
+/// permessage-deflate in both directions (with the inflate bound and UTF-8
+/// checked after inflating), automatic pongs and close replies, the close
+/// handshake with its deadline, and the queue of bytes to send.
+///
+/// It never touches a socket or a clock. A driver pumps it:
+///
+/// ```text
+///   socket bytes ──read()──▶ Connection ──Event──▶ application
+///   application ──send_*()──▶ Connection ──poll_transmit()──▶ socket
+///   clock ──handle_timeout(now)──▶ Connection ──poll_timeout()──▶ timer
+/// ```
+///
+/// ```
+/// use rlws_ws::{Config, Connection, Event, Role};
+/// use std::time::Instant;
+///
+/// let mut client = Connection::new(Role::Client, Config::default());
+/// let mut server = Connection::new(Role::Server, Config::default());
+/// client.send_text("hello").unwrap();
+/// let mut wire = client.poll_transmit().to_vec();
+/// let len = wire.len();
+/// client.advance(len);
+/// let (used, ev) = server.read(&mut wire).unwrap();
+/// assert_eq!(used, len);
+/// match ev {
+///     Some(Event::Data(d)) => assert_eq!(d.data, b"hello"),
+///     other => panic!("{other:?}"),
+/// }
+/// server.close(1000.into(), "bye", Instant::now()).unwrap();
+/// ```
 #[derive(Debug)]
 pub struct Connection {
     rx: Receiver,

@@ -6,7 +6,7 @@
 //! Usage: `autobahn_client ws://127.0.0.1:9001 [AGENT]`
 
 use rlws::client::{connect, ClientConfig, Message};
-use rlws::protocol::DeflateConfig;
+use rlws::DeflateConfig;
 
 async fn run_case(base: &str, case: usize, agent: &str) -> Result<(), Box<dyn std::error::Error>> {
     let mut cfg = ClientConfig::new(&format!("{base}/runCase?case={case}&agent={agent}"))?;

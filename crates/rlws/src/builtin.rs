@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use rlws_ws::DataKind;
 
-use crate::protocol::{
+use crate::ws::ring::{Ring, TailId};
+use crate::ws::{
     Close, Cx, DeflateConfig, Handshake, Protocol, ProtocolOptions, Received, ThreadCx, Writer,
 };
-use crate::ring::{Ring, TailId};
 
 /// `dumb-increment-protocol`: sends an incrementing number every 50 ms; the
 /// text message `reset\n` restarts it from 0, `closeme\n` closes with 1001.
@@ -120,12 +120,14 @@ impl Default for Mirror {
 }
 
 /// Per-thread state of [`Mirror`].
+#[derive(Debug)]
 pub struct MirrorThread {
     ring: Ring<Arc<[u8]>>,
     senders_paused: bool,
 }
 
 /// Session of [`Mirror`].
+#[derive(Debug)]
 pub struct MirrorSession {
     tail: TailId,
 }
@@ -250,7 +252,7 @@ impl Default for Echo {
 }
 
 /// Session of [`Echo`]: messages received and not yet sent back.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct EchoSession {
     queue: VecDeque<(DataKind, Vec<u8>)>,
     queued: usize,
@@ -345,6 +347,7 @@ impl Protocol for Echo {
 pub struct Status;
 
 /// Session of [`Status`].
+#[derive(Debug)]
 pub struct StatusSession {
     sent_generation: Option<u64>,
 }

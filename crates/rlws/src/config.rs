@@ -20,9 +20,9 @@ use std::time::Duration;
 
 use json::{Kind, Pos, Value};
 
-use crate::mount::{Mount, Origin};
+use crate::server::Vhost;
+use crate::site::{Mount, Origin};
 use crate::tls::{ClientAuth, TlsServerOptions};
-use crate::vhost::Vhost;
 use crate::{ContextBuilder, HttpOptions};
 
 /// How bad a [`Diagnostic`] is.
@@ -1188,7 +1188,7 @@ fn interface_addr(s: &str) -> Result<IpAddr, String> {
     if s == "localhost" {
         return Ok(IpAddr::V4(Ipv4Addr::LOCALHOST));
     }
-    let addrs = crate::limits::interface_addrs(s);
+    let addrs = crate::interface_addrs(s);
     // lws listens on the interface's IPv4 address when it has one.
     addrs
         .iter()

@@ -1,17 +1,59 @@
-//! rlws: HTTP/1.1 and WebSocket servers on per-thread event loops, in the
-//! libwebsockets programming model, in safe Rust.
+//! rlws: HTTP/1.1, HTTP/2 and WebSocket servers and clients on per-thread
+//! event loops, in the libwebsockets programming model, in safe Rust.
 //!
-//! * A [`Context`] owns `count_threads` service threads. Each runs a
-//!   single-threaded tokio runtime; its connections, timers and protocol
-//!   state live there and need no locks. One listen socket per port hands
-//!   each new connection to the thread with the fewest live connections.
-//! * WebSocket protocols implement [`Protocol`]: the lws callbacks
-//!   (established, receive, writeable, timer, closed, posted event) as
-//!   typed methods with per-connection and per-thread state. Writing is only
-//!   possible in the writeable callback; RX flow control pauses reading.
-//! * The HTTP side runs on hyper and serves the built-in test site or a
-//!   directory, and upgrades to WebSocket, with permessage-deflate.
-//! * [`client`] connects to WebSocket servers: an async `Stream` + `Sink`.
+//! # The model in one screen
+//!
+//! * **Service threads.** A [`Context`] owns `threads` service threads
+//!   (lws' "pt"). Each runs a single-threaded tokio runtime; a connection
+//!   lives on one thread for its whole life, with its protocol state, timers
+//!   and buffers, so nothing on the hot path takes a lock. Accepted
+//!   connections go to the least-loaded thread. Other threads reach a
+//!   service thread only by posting to it ([`Poster`]).
+//! * **Callbacks.** A WebSocket protocol implements [`Protocol`]: one method
+//!   per lws callback reason (established, receive, writeable, timer,
+//!   closed, posted event, client connection error), with a per-connection
+//!   `Session` and a per-thread `ThreadState`.
+//! * **Write only when writeable.** Data goes out only through the
+//!   [`Writer`] handed to [`Protocol::writeable`]; anything else asks for
+//!   that callback ([`Cx::request_writeable`]). A slow reader gets fewer
+//!   callbacks, never an unbounded queue.
+//! * **Flow control.** [`Cx::pause_rx`] stops reading a connection, so TCP
+//!   pushes back on the sender; [`Cx::resume_rx`] reads again.
+//! * **Closing.** A callback returns `Err(Close)` to close with that code
+//!   (lws' "return -1"); protocol violations close with 1002/1007/1009.
+//! * **Vhosts.** A [`Vhost`] is a name, a listen address and what it serves;
+//!   vhosts on one address share its socket, chosen by TLS SNI, then `Host`.
+//! * **Origins.** A vhost's [`Mount`]s map URL paths to what serves them:
+//!   files, the embedded test site, redirects; WebSocket upgrades go to
+//!   protocols by subprotocol or path.
+//!
+//! # Layers
+//!
+//! ```text
+//!   context     Context, ContextBuilder, Poster            (the top)
+//!     │
+//!   server      accept, TLS/SNI, h2 sniff and frame check, hyper,
+//!     │         vhost routing, upgrades, Server header, access log
+//!     ├──────────────┬────────────────┐
+//!   ws            site             tls
+//!   Protocol,     mounts, files,   rustls client and
+//!   Cx, Writer,   redirects,       server configuration
+//!   driver, ring  response body
+//!     │
+//!   client      ws:// wss:// connect, HTTP/2 WebSockets (RFC 8441)
+//!     │
+//!   runtime     service threads, messages, placement, registry,
+//!               clock, accept loop, Transport
+//!
+//!   rlws_ws     the sans-IO WebSocket Connection (separate crate)
+//! ```
+//!
+//! Modules import downwards only; `runtime`, `site` and `ws` never import
+//! `server`. Where a lower layer must call a higher one (the runtime handing
+//! an accepted socket to the server), it does so through a trait it defines
+//! and the higher layer implements. `config` (the lwsws-style JSON
+//! configuration) and `builtin` (the test site's protocols) sit beside the
+//! top and use only public items.
 //!
 //! ```no_run
 //! use rlws::{builtin, Context};
@@ -27,36 +69,33 @@
 //! ```
 
 #![warn(missing_docs)]
+#![deny(missing_debug_implementations)]
 
-mod accesslog;
-mod assets;
 pub mod builtin;
 pub mod client;
 pub mod config;
 mod context;
-#[doc(hidden)]
-pub mod h2guard;
-mod http;
-pub mod limits;
-pub mod mount;
-pub mod protocol;
-pub mod ring;
-pub mod tls;
-pub mod transport;
-pub mod vhost;
+mod runtime;
+mod server;
+mod site;
+mod tls;
 mod ws;
 
-pub use context::{
-    ClientHandle, ClientStartError, ConnEntry, Context, ContextBuilder, HttpOptions, Poster, Site,
-    StartError,
-};
-pub use mount::{Mount, Origin};
-pub use protocol::{
-    Close, Cx, Handshake, Protocol, ProtocolOptions, Received, RxMode, ThreadCx, WriteFull, Writer,
-};
+pub use context::{Context, ContextBuilder, Poster, StartError};
 pub use rlws_ws::{CloseCode, DataKind};
-pub use tls::{ClientAuth, TlsServerOptions};
-pub use vhost::Vhost;
+pub use runtime::{ConnEntry, Stream, Transport};
+#[cfg(fuzzing)]
+pub use server::h2guard;
+pub use server::{HttpOptions, Vhost};
+pub use site::{Mount, Origin, Site};
+pub use tls::{ClientAuth, TlsClientOptions, TlsServerOptions};
+pub use ws::ring;
+pub use ws::{
+    ClientHandle, ClientStartError, Close, Cx, DeflateConfig, DeflateParams, Handshake, Protocol,
+    ProtocolOptions, Received, RxMode, ThreadCx, WriteFull, Writer,
+};
+
+pub use runtime::limits::{interface_addrs, nofile, raise_nofile};
 
 /// A context with the built-in test site and its protocols, as `rlws serve` runs it.
 pub fn test_site() -> ContextBuilder {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use rlws::client::{ClientConfig, ConnectError};
-use rlws::protocol::{
+use rlws::{
     Close, Cx, DeflateConfig, Handshake, Protocol, ProtocolOptions, Received, ThreadCx, Writer,
 };
 use rlws::{CloseCode, Context, DataKind};

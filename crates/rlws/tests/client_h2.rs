@@ -9,7 +9,7 @@ use common::*;
 use rlws::client::{ClientConfig, ConnectError, H2Connection, Message};
 use rlws::{TlsServerOptions, Vhost};
 
-async fn recv(ws: &mut rlws::client::WebSocket<rlws::transport::Transport>) -> Message {
+async fn recv(ws: &mut rlws::client::WebSocket<rlws::Transport>) -> Message {
     tokio::time::timeout(Duration::from_secs(5), ws.recv())
         .await
         .expect("a message in time")

@@ -20,10 +20,12 @@ use hyper::client::conn::http2::SendRequest;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
-use super::{
-    authority, dial, extension_offer, negotiate, ClientConfig, ConnectError, Opened, WebSocket,
-};
-use crate::transport::Transport;
+use super::config::ClientConfig;
+use super::dial::dial;
+use super::error::ConnectError;
+use super::handshake::{authority, extension_offer, negotiate, Opened};
+use super::websocket::WebSocket;
+use crate::runtime::Transport;
 
 /// An HTTP/2 connection that opens WebSockets as streams (RFC 8441).
 ///

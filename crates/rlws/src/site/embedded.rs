@@ -3,27 +3,27 @@
 const FILES: &[(&str, &[u8], &str)] = &[
     (
         "/index.html",
-        include_bytes!("../assets/index.html"),
+        include_bytes!("../../assets/index.html"),
         "text/html; charset=utf-8",
     ),
     (
         "/test.js",
-        include_bytes!("../assets/test.js"),
+        include_bytes!("../../assets/test.js"),
         "text/javascript; charset=utf-8",
     ),
     (
         "/lws-common.js",
-        include_bytes!("../assets/lws-common.js"),
+        include_bytes!("../../assets/lws-common.js"),
         "text/javascript; charset=utf-8",
     ),
     (
         "/style.css",
-        include_bytes!("../assets/style.css"),
+        include_bytes!("../../assets/style.css"),
         "text/css; charset=utf-8",
     ),
     (
         "/404.html",
-        include_bytes!("../assets/404.html"),
+        include_bytes!("../../assets/404.html"),
         "text/html; charset=utf-8",
     ),
 ];

@@ -12,11 +12,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::HeaderMap;
 
-use crate::context::Site;
-use crate::mount::{Mount, MountRt, Origin};
+use crate::site::{header_map, Mount, MountRt, Origin, Site};
 use crate::tls::TlsServerOptions;
+use crate::ws::ErasedProtocol;
 
 /// A virtual host: a name, where it listens, and what it serves.
 ///
@@ -175,7 +175,7 @@ pub(crate) struct VhostRt {
     /// Indices into the context's protocols; the first is the default.
     pub(crate) protocols: Vec<usize>,
     pub(crate) ws_paths: Vec<(String, usize)>,
-    /// Longest mountpoint first is found by [`crate::mount::find`].
+    /// The mount for a path is found by [`crate::site::find`].
     pub(crate) mounts: Vec<MountRt>,
     pub(crate) error_document_404: Option<String>,
     pub(crate) headers: HeaderMap,
@@ -262,17 +262,69 @@ pub(crate) fn select(vhosts: &[VhostRt], candidates: &[usize], name: Option<&str
     }
 }
 
-/// Parses the extra response headers of a vhost.
-pub(crate) fn header_map(name: &str, headers: &[(String, String)]) -> Result<HeaderMap, String> {
-    let mut map = HeaderMap::new();
-    for (k, v) in headers {
-        let hn = HeaderName::from_bytes(k.as_bytes())
-            .map_err(|_| format!("vhost {name}: bad header name \"{k}\""))?;
-        let hv = HeaderValue::from_str(v)
-            .map_err(|_| format!("vhost {name}: bad value for header {k}"))?;
-        map.append(hn, hv);
+/// Resolves a vhost's protocol names, routes, TLS and headers.
+pub(crate) fn compile(v: &Vhost, protocols: &[Arc<dyn ErasedProtocol>]) -> Result<VhostRt, String> {
+    let find = |name: &str| {
+        protocols
+            .iter()
+            .position(|p| p.name() == name)
+            .ok_or_else(|| format!("vhost {}: no protocol named {name}", v.name))
+    };
+    let offered: Vec<usize> = match &v.protocols {
+        Some(names) => names.iter().map(|n| find(n)).collect::<Result<_, _>>()?,
+        None => (0..protocols.len()).collect(),
+    };
+    let mut ws_paths = Vec::new();
+    for (path, name) in &v.ws_paths {
+        let i = find(name).map_err(|e| format!("{e} (ws path {path})"))?;
+        if !offered.contains(&i) {
+            return Err(format!(
+                "vhost {}: ws path {path} names protocol {name}, which the vhost does not offer",
+                v.name
+            ));
+        }
+        ws_paths.push((path.clone(), i));
     }
-    Ok(map)
+    let tls = match &v.tls {
+        Some(o) => {
+            let mut o = o.clone();
+            if !v.http2 {
+                o.alpn.retain(|a| a != "h2");
+            }
+            Some(Arc::new(
+                crate::tls::server_config(&o).map_err(|e| format!("vhost {}: {e}", v.name))?,
+            ))
+        }
+        None => None,
+    };
+    Ok(VhostRt {
+        name: v.name.clone(),
+        tls,
+        protocols: offered,
+        ws_paths,
+        mounts: {
+            let embedded = [Mount::new("/", Origin::Embedded)];
+            v.mounts
+                .as_deref()
+                .unwrap_or(&embedded)
+                .iter()
+                .map(|m| MountRt::new(m, &v.name))
+                .collect::<Result<_, _>>()?
+        },
+        error_document_404: v.error_document_404.clone(),
+        headers: header_map(&v.name, &v.headers)?,
+        strict_host_check: v.strict_host_check,
+        access_log: match &v.access_log {
+            Some(p) => Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(|e| format!("vhost {}: access log {}: {e}", v.name, p.display()))?,
+            ),
+            None => None,
+        },
+    })
 }
 
 #[cfg(test)]

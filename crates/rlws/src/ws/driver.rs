@@ -1,13 +1,12 @@
-//! The WebSocket connection driver: runs one connection's callbacks on its
-//! service thread over the sans-IO engine in `rlws-ws`.
+//! The driver of one WebSocket connection on its service thread: a pump
+//! between the transport and the sans-IO [`rlws_ws::Connection`], calling
+//! the protocol's callbacks (receive, writeable, timer, closed) with the
+//! writeable and flow-control rules of [`super::Protocol`].
 
-use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::future::{poll_fn, Future};
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::task::{Context as TaskCx, Poll, Waker};
 use std::time::Duration;
 
@@ -16,12 +15,12 @@ use rlws_ws::{CloseCode, Config, Connection, Event, Role, State};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-use crate::context::{LiveGuard, Shared, ThreadMsg};
-use crate::protocol::{
-    Close, Control, Cx, DeflateConfig, DeflateParams, Handshake, Protocol, ProtocolOptions,
-    Received, RxMode, ThreadCx, Writer,
-};
-use crate::transport::Transport;
+use super::cx::{Control, Cx};
+use super::protocol::{Close, Protocol, Received, RxMode};
+use super::signal::ConnSignal;
+use super::slot::ProtoThread;
+use super::writer::Writer;
+use crate::runtime::Transport;
 
 /// Size of the per-thread read buffer shared by all connections of a thread.
 const READ_BUF: usize = 64 * 1024;
@@ -30,387 +29,7 @@ thread_local! {
     static READ_BUFFER: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; READ_BUF].into_boxed_slice());
 }
 
-/// Cross-task signals for one connection (flags set by other connections'
-/// callbacks, the sweeper or shutdown; read by the connection's driver).
-pub(crate) struct ConnSignal {
-    pub(crate) id: u64,
-    pub(crate) peer: SocketAddr,
-    flags: Cell<u8>,
-    waker: Cell<Option<Waker>>,
-    /// Coarse time (thread clock seconds) of the last data received.
-    pub(crate) last_rx: Cell<u32>,
-    /// Coarse time a keepalive ping was sent and not yet answered; 0: none.
-    pub(crate) ping_sent: Cell<u32>,
-    slot: Cell<usize>,
-    /// Slot in the context's connection registry.
-    reg: Cell<u32>,
-}
-
-impl ConnSignal {
-    pub(crate) const WRITEABLE: u8 = 1;
-    pub(crate) const RESUME_RX: u8 = 2;
-    pub(crate) const GOING_AWAY: u8 = 4;
-    pub(crate) const PING: u8 = 8;
-    pub(crate) const HANGUP: u8 = 16;
-
-    pub(crate) fn new(id: u64, peer: SocketAddr, now: u32) -> Self {
-        ConnSignal {
-            id,
-            peer,
-            flags: Cell::new(0),
-            waker: Cell::new(None),
-            last_rx: Cell::new(now),
-            ping_sent: Cell::new(0),
-            slot: Cell::new(usize::MAX),
-            reg: Cell::new(u32::MAX),
-        }
-    }
-
-    /// Sets `flag` without waking (for the connection's own callbacks).
-    pub(crate) fn request(&self, flag: u8) {
-        self.flags.set(self.flags.get() | flag);
-    }
-
-    /// Sets `flag` and wakes the driver.
-    pub(crate) fn notify(&self, flag: u8) {
-        self.flags.set(self.flags.get() | flag);
-        if let Some(w) = self.waker.take() {
-            w.wake();
-        }
-    }
-
-    fn take(&self) -> u8 {
-        self.flags.replace(0)
-    }
-}
-
-/// A protocol's state on one service thread.
-pub(crate) struct ProtoThread<P: Protocol> {
-    pub(crate) proto: Arc<P>,
-    pub(crate) index: usize,
-    pub(crate) tsi: usize,
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) opts: ProtocolOptions,
-    pub(crate) state: RefCell<P::ThreadState>,
-    conns: RefCell<Vec<Option<Rc<ConnSignal>>>>,
-    free: RefCell<Vec<usize>>,
-    pub(crate) clock: Rc<Clock>,
-}
-
-impl<P: Protocol> ProtoThread<P> {
-    pub(crate) fn request_all(&self, flag: u8) {
-        for c in self.conns.borrow().iter().flatten() {
-            c.notify(flag);
-        }
-    }
-
-    pub(crate) fn post_others(&self, event: P::Event)
-    where
-        P::Event: Clone,
-    {
-        for t in 0..self.shared.thread_count() {
-            if t != self.tsi {
-                self.shared.send(
-                    t,
-                    ThreadMsg::Post {
-                        proto: self.index,
-                        event: Box::new(event.clone()),
-                    },
-                );
-            }
-        }
-    }
-
-    fn add(&self, c: &Rc<ConnSignal>) {
-        let mut conns = self.conns.borrow_mut();
-        let slot = match self.free.borrow_mut().pop() {
-            Some(s) => {
-                conns[s] = Some(c.clone());
-                s
-            }
-            None => {
-                conns.push(Some(c.clone()));
-                conns.len() - 1
-            }
-        };
-        c.slot.set(slot);
-    }
-
-    fn remove(&self, c: &ConnSignal) {
-        let slot = c.slot.get();
-        if let Some(e) = self.conns.borrow_mut().get_mut(slot) {
-            *e = None;
-            self.free.borrow_mut().push(slot);
-        }
-    }
-
-    /// Opens a client connection of this protocol on this thread.
-    pub(crate) fn connect_here(
-        &self,
-        cfg: crate::client::ClientConfig,
-    ) -> Result<crate::context::ClientHandle, crate::context::ClientStartError> {
-        self.shared.connect(self.index, cfg, Some(self.tsi))
-    }
-
-    pub(crate) fn live(&self) -> usize {
-        self.conns.borrow().len() - self.free.borrow().len()
-    }
-}
-
-/// A coarse per-thread clock in seconds, for idle checks without a timer per connection.
-pub(crate) struct Clock {
-    start: Instant,
-}
-
-impl Clock {
-    pub(crate) fn new() -> Self {
-        Clock {
-            start: Instant::now(),
-        }
-    }
-
-    /// Seconds since the thread started, plus one (so 0 can mean "never").
-    pub(crate) fn now(&self) -> u32 {
-        self.start.elapsed().as_secs() as u32 + 1
-    }
-}
-
-/// What a service thread needs to know of a protocol without knowing its type.
-pub(crate) trait ErasedProtocol: Send + Sync {
-    fn name(&self) -> &str;
-    fn new_slot(
-        &self,
-        index: usize,
-        tsi: usize,
-        shared: Arc<Shared>,
-        clock: Rc<Clock>,
-    ) -> Rc<dyn Any>;
-    /// Runs `established` for an upgrade request; on success returns the
-    /// task that drives the connection once the upgrade completes.
-    fn accept(
-        &self,
-        slot: &Rc<dyn Any>,
-        hs: &Handshake<'_>,
-        id: u64,
-        deflate: Option<DeflateParams>,
-    ) -> Result<Box<dyn StartConn>, Close>;
-    fn deliver(&self, slot: &Rc<dyn Any>, event: Box<dyn Any + Send>);
-    fn connect_failed(&self, slot: &Rc<dyn Any>, id: u64, err: &crate::client::ConnectError);
-    fn signal_all(&self, slot: &Rc<dyn Any>, flag: u8);
-    fn sweep(&self, slot: &Rc<dyn Any>, now: u32, ping_after: u32, pong_timeout: u32);
-    fn live(&self, slot: &Rc<dyn Any>) -> usize;
-    fn deflate_config(&self) -> Option<DeflateConfig>;
-}
-
-/// Starts a connection's driver once the upgraded socket is available.
-pub(crate) trait StartConn {
-    /// Runs the connection; `io` is `None` when the upgrade failed.
-    fn start(
-        self: Box<Self>,
-        io: Option<(Transport, Bytes)>,
-        role: Role,
-    ) -> Pin<Box<dyn std::future::Future<Output = ()>>>;
-    /// Spawns the connection's task on this thread: it waits for the HTTP
-    /// side to hand over the upgraded stream, then runs the connection.
-    fn spawn_upgrade(self: Box<Self>, upgrade: hyper::upgrade::OnUpgrade, guard: Rc<LiveGuard>);
-}
-
-pub(crate) struct Entry<P: Protocol>(pub(crate) Arc<P>);
-
-fn slot_of<P: Protocol>(slot: &Rc<dyn Any>) -> Option<Rc<ProtoThread<P>>> {
-    slot.clone().downcast::<ProtoThread<P>>().ok()
-}
-
-impl<P: Protocol> ErasedProtocol for Entry<P> {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-
-    fn new_slot(
-        &self,
-        index: usize,
-        tsi: usize,
-        shared: Arc<Shared>,
-        clock: Rc<Clock>,
-    ) -> Rc<dyn Any> {
-        Rc::new(ProtoThread {
-            proto: self.0.clone(),
-            index,
-            tsi,
-            shared,
-            opts: self.0.options(),
-            state: RefCell::new(self.0.thread_init(tsi)),
-            conns: RefCell::new(Vec::new()),
-            free: RefCell::new(Vec::new()),
-            clock,
-        })
-    }
-
-    fn accept(
-        &self,
-        slot: &Rc<dyn Any>,
-        hs: &Handshake<'_>,
-        id: u64,
-        deflate: Option<DeflateParams>,
-    ) -> Result<Box<dyn StartConn>, Close> {
-        let pt = slot_of::<P>(slot).ok_or_else(|| Close::new(1011, "protocol slot mismatch"))?;
-        let sig = Rc::new(ConnSignal::new(id, hs.peer, pt.clock.now()));
-        let mut ctl = Control {
-            deflate,
-            ..Control::default()
-        };
-        let session = {
-            let mut state = pt.state.borrow_mut();
-            let mut cx = Cx {
-                pt: &pt,
-                state: &mut state,
-                conn: &sig,
-                ctl: &mut ctl,
-            };
-            pt.proto.established(&mut cx, hs)?
-        };
-        pt.add(&sig);
-        let ua = hs
-            .headers
-            .get(hyper::header::USER_AGENT)
-            .filter(|_| !hs.client)
-            .and_then(|v| v.to_str().ok());
-        let rec = crate::context::Record::new(id, hs.peer, pt.index, hs.path, ua);
-        sig.reg.set(pt.shared.conn_opened(pt.tsi, rec));
-        Ok(Box::new(Pending {
-            pt,
-            sig,
-            session,
-            ctl,
-        }))
-    }
-
-    fn deliver(&self, slot: &Rc<dyn Any>, event: Box<dyn Any + Send>) {
-        let Some(pt) = slot_of::<P>(slot) else { return };
-        if let Ok(ev) = event.downcast::<P::Event>() {
-            let mut state = pt.state.borrow_mut();
-            let mut cx = ThreadCx {
-                pt: &pt,
-                state: &mut state,
-            };
-            pt.proto.event(&mut cx, *ev);
-        }
-    }
-
-    fn connect_failed(&self, slot: &Rc<dyn Any>, id: u64, err: &crate::client::ConnectError) {
-        let Some(pt) = slot_of::<P>(slot) else { return };
-        let mut state = pt.state.borrow_mut();
-        let mut cx = ThreadCx {
-            pt: &pt,
-            state: &mut state,
-        };
-        pt.proto.client_connection_error(&mut cx, id, err);
-    }
-
-    fn signal_all(&self, slot: &Rc<dyn Any>, flag: u8) {
-        if let Some(pt) = slot_of::<P>(slot) {
-            pt.request_all(flag);
-        }
-    }
-
-    fn sweep(&self, slot: &Rc<dyn Any>, now: u32, ping_after: u32, pong_timeout: u32) {
-        let Some(pt) = slot_of::<P>(slot) else { return };
-        for c in pt.conns.borrow().iter().flatten() {
-            let sent = c.ping_sent.get();
-            if sent != 0 {
-                if now.saturating_sub(sent) >= pong_timeout {
-                    c.notify(ConnSignal::HANGUP);
-                }
-            } else if now.saturating_sub(c.last_rx.get()) >= ping_after {
-                c.ping_sent.set(now);
-                c.notify(ConnSignal::PING);
-            }
-        }
-    }
-
-    fn live(&self, slot: &Rc<dyn Any>) -> usize {
-        slot_of::<P>(slot).map_or(0, |pt| pt.live())
-    }
-
-    fn deflate_config(&self) -> Option<DeflateConfig> {
-        self.0.options().deflate
-    }
-}
-
-struct Pending<P: Protocol> {
-    pt: Rc<ProtoThread<P>>,
-    sig: Rc<ConnSignal>,
-    session: P::Session,
-    ctl: Control,
-}
-
-impl<P: Protocol> Pending<P> {
-    /// The driver for `io`. Takes the box so that it is freed before the
-    /// connection runs.
-    #[allow(clippy::boxed_local)] // the point: the box is freed here
-    fn into_conn(self: Box<Self>, io: Transport, role: Role) -> Conn<P> {
-        let Pending {
-            pt,
-            sig,
-            session,
-            ctl,
-        } = *self;
-        Conn::new(pt, sig, session, ctl, io, role)
-    }
-
-    /// The upgrade failed: report `closed` without a connection.
-    fn abandon(self) {
-        let Pending {
-            pt, sig, session, ..
-        } = self;
-        pt.remove(&sig);
-        pt.shared.conn_closed(pt.tsi, sig.reg.get());
-        let mut ctl = Control::default();
-        let mut state = pt.state.borrow_mut();
-        let mut cx = Cx {
-            pt: &pt,
-            state: &mut state,
-            conn: &sig,
-            ctl: &mut ctl,
-        };
-        pt.proto.closed(&mut cx, session, None);
-    }
-}
-
-impl<P: Protocol> StartConn for Pending<P> {
-    fn start(
-        self: Box<Self>,
-        io: Option<(Transport, Bytes)>,
-        role: Role,
-    ) -> Pin<Box<dyn std::future::Future<Output = ()>>> {
-        let Some((io, leftover)) = io else {
-            (*self).abandon();
-            return Box::pin(std::future::ready(()));
-        };
-        Box::pin(async move {
-            let mut conn = self.into_conn(io, role);
-            conn.run(leftover).await;
-        })
-    }
-
-    fn spawn_upgrade(self: Box<Self>, upgrade: hyper::upgrade::OnUpgrade, guard: Rc<LiveGuard>) {
-        // One task per connection, holding the driver inline: an idle
-        // connection costs one task allocation, not a task and a boxed future.
-        tokio::task::spawn_local(async move {
-            let (io, leftover) = crate::http::upgraded(upgrade).await;
-            match io {
-                Some(io) => {
-                    let mut conn = self.into_conn(io, Role::Server);
-                    conn.run(leftover).await;
-                }
-                None => (*self).abandon(),
-            }
-            drop(guard);
-        });
-    }
-}
-
-struct Conn<P: Protocol> {
+pub(super) struct Conn<P: Protocol> {
     pt: Rc<ProtoThread<P>>,
     sig: Rc<ConnSignal>,
     session: Option<P::Session>,
@@ -439,7 +58,7 @@ enum Wake {
 }
 
 impl<P: Protocol> Conn<P> {
-    fn new(
+    pub(super) fn new(
         pt: Rc<ProtoThread<P>>,
         sig: Rc<ConnSignal>,
         session: P::Session,
@@ -472,7 +91,7 @@ impl<P: Protocol> Conn<P> {
         }
     }
 
-    async fn run(&mut self, leftover: Bytes) {
+    pub(super) async fn run(&mut self, leftover: Bytes) {
         self.io.set_nodelay();
         self.apply_control();
         if !leftover.is_empty() {

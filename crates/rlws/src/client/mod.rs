@@ -1,0 +1,42 @@
+//! The WebSocket client: connect to `ws://` and `wss://` URLs and talk through an async
+//! [`WebSocket`] (a `Stream` of [`Message`]s and a `Sink` for them, plus
+//! plain `recv`/`send` methods).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use rlws::client::{connect, ClientConfig, Message};
+//! let mut ws = connect(ClientConfig::new("ws://127.0.0.1:7681/echo")?).await?;
+//! ws.send(Message::Text("hello".into())).await?;
+//! if let Some(Ok(Message::Text(t))) = ws.recv().await {
+//!     println!("{t}");
+//! }
+//! ws.close(1000, "bye").await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Connecting reports why it failed ([`ConnectError`]): the name did not
+//! resolve, the connection was refused, the 5 s connect timeout (lws' default;
+//! [`ClientConfig::connect_timeout`]) passed, TLS failed (say, an untrusted
+//! certificate), the server answered with another HTTP status, or its
+//! handshake did not match what was asked.
+//!
+//! `wss://` uses rustls with the platform's CA certificates, or the ones in
+//! [`ClientConfig::tls`].
+//!
+//! The same connections can also run on a [`crate::Context`]'s service
+//! threads with the typed [`crate::Protocol`] callbacks: see
+//! [`crate::Context::connect`].
+
+mod config;
+mod dial;
+mod error;
+mod h2;
+mod handshake;
+mod websocket;
+
+pub use config::{ClientConfig, UrlError};
+pub(crate) use dial::open;
+pub use dial::{connect, handshake_on};
+pub use error::{ConnectError, WsError};
+pub use h2::H2Connection;
+pub use websocket::{Message, WebSocket};

@@ -1,0 +1,264 @@
+//! [`ContextBuilder`]: protocols, vhosts and options in; listen sockets,
+//! compiled vhosts and running service threads out.
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Context, StartError};
+use crate::runtime::{service_thread, RuntimeConfig, Service, Shared};
+use crate::server::{compile, HttpAcceptor, HttpOptions, ListenerRt, ServerShared, Vhost};
+use crate::site::Site;
+use crate::ws::{erase, ErasedProtocol, Protocol};
+
+/// Builds a [`Context`].
+pub struct ContextBuilder {
+    threads: usize,
+    fd_limit_per_thread: Option<usize>,
+    listen: Vec<SocketAddr>,
+    protocols: Vec<(Arc<dyn ErasedProtocol>, Arc<dyn Service>)>,
+    ws_paths: Vec<(String, String)>,
+    site: Site,
+    vhosts: Vec<Vhost>,
+    http: HttpOptions,
+    ping_after: Duration,
+    pong_timeout: Duration,
+}
+
+impl Default for ContextBuilder {
+    fn default() -> Self {
+        ContextBuilder {
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            fd_limit_per_thread: None,
+            listen: Vec::new(),
+            protocols: Vec::new(),
+            ws_paths: Vec::new(),
+            site: Site::Embedded,
+            vhosts: Vec::new(),
+            http: HttpOptions::default(),
+            ping_after: Duration::from_secs(30),
+            pong_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ContextBuilder {
+    /// A builder with defaults: one service thread per core, the embedded test site.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of service threads (lws' `count_threads`). At least 1.
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = n.max(1);
+        self
+    }
+
+    /// Connection cap per thread (lws' `fd_limit_per_thread`). Default: the
+    /// process' `RLIMIT_NOFILE` shared between the threads.
+    pub fn fd_limit_per_thread(mut self, n: usize) -> Self {
+        self.fd_limit_per_thread = Some(n.max(1));
+        self
+    }
+
+    /// Adds a listen address (e.g. `127.0.0.1:7681`; port 0 picks a free
+    /// port) for the default vhost, named `default`, which serves
+    /// [`ContextBuilder::site`] with every protocol and the
+    /// [`ContextBuilder::ws_path`] routes.
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen.push(addr);
+        self
+    }
+
+    /// Registers a WebSocket protocol, chosen by `Sec-WebSocket-Protocol`.
+    /// The first registered protocol is the default when the client names none.
+    pub fn protocol<P: Protocol>(mut self, p: P) -> Self {
+        self.protocols.push(erase(p));
+        self
+    }
+
+    /// Runs protocol `name` for upgrades on `path` when the client names no
+    /// subprotocol (e.g. `/echo` for conformance suites).
+    pub fn ws_path(mut self, path: &str, name: &str) -> Self {
+        self.ws_paths.push((path.to_string(), name.to_string()));
+        self
+    }
+
+    /// The names of the protocols added so far, in order.
+    pub fn protocol_names(&self) -> Vec<String> {
+        self.protocols
+            .iter()
+            .map(|(p, _)| p.name().to_string())
+            .collect()
+    }
+
+    /// Adds a vhost (lws' `lws_create_vhost`). Vhosts with the same listen
+    /// address share its socket.
+    pub fn vhost(mut self, v: Vhost) -> Self {
+        self.vhosts.push(v);
+        self
+    }
+
+    /// What plain HTTP requests to the default vhost are served from.
+    pub fn site(mut self, site: Site) -> Self {
+        self.site = site;
+        self
+    }
+
+    /// HTTP limits.
+    pub fn http(mut self, http: HttpOptions) -> Self {
+        self.http = http;
+        self
+    }
+
+    /// Pings a WebSocket after `after` without data from it and hangs up when
+    /// no pong comes within `timeout` (lws' ping-pong validity). Zero disables.
+    pub fn ws_keepalive(mut self, after: Duration, timeout: Duration) -> Self {
+        self.ping_after = after;
+        self.pong_timeout = timeout;
+        self
+    }
+
+    /// Opens the listen sockets and starts the service threads.
+    pub fn start(self) -> Result<Context, StartError> {
+        let threads = self.threads;
+        let cap_per_thread = match self.fd_limit_per_thread {
+            Some(n) => n,
+            None => {
+                let soft = crate::runtime::limits::nofile().map_or(1024, |(s, _)| s) as usize;
+                (soft.saturating_sub(32) / threads).max(1)
+            }
+        };
+        let (erased, services): (Vec<_>, Vec<_>) = self.protocols.into_iter().unzip();
+        let mut all = Vec::new();
+        for a in &self.listen {
+            let mut v = Vhost::new("default", *a).site(self.site.clone());
+            v.ws_paths = self.ws_paths.clone();
+            all.push(v);
+        }
+        all.extend(self.vhosts);
+        let mut vhosts = Vec::new();
+        let mut groups: Vec<(SocketAddr, ListenerRt)> = Vec::new();
+        let mut vhost_listener = Vec::new();
+        for v in &all {
+            let rt = compile(v, &erased).map_err(StartError::Config)?;
+            let vi = vhosts.len();
+            vhosts.push(rt);
+            vhost_listener.push(
+                groups
+                    .iter()
+                    .position(|(a, _)| *a == v.listen)
+                    .unwrap_or(groups.len()),
+            );
+            match groups.iter_mut().find(|(a, _)| *a == v.listen) {
+                Some((_, l)) => {
+                    if l.tls != v.tls.is_some() {
+                        return Err(StartError::Config(format!(
+                            "vhost {}: {} is already a {} socket",
+                            v.name,
+                            v.listen,
+                            if l.tls { "TLS" } else { "cleartext" }
+                        )));
+                    }
+                    if l.vhosts.iter().any(|&o| vhosts[o].name == v.name) {
+                        return Err(StartError::Config(format!(
+                            "vhost {}: defined twice on {}",
+                            v.name, v.listen
+                        )));
+                    }
+                    l.vhosts.push(vi);
+                    l.http2 |= v.http2;
+                }
+                None => groups.push((
+                    v.listen,
+                    ListenerRt {
+                        tls: v.tls.is_some(),
+                        vhosts: vec![vi],
+                        handshake_timeout: v.tls_handshake_timeout,
+                        keepalive: v.keepalive_timeout,
+                        http2: v.http2,
+                    },
+                )),
+            }
+        }
+        let mut listeners = Vec::new();
+        let mut addrs = Vec::new();
+        let mut listener_rts = Vec::new();
+        for (a, rt) in groups {
+            let l = StdListener::bind(a).map_err(|e| StartError::Bind(a, e))?;
+            l.set_nonblocking(true)
+                .map_err(|e| StartError::Bind(a, e))?;
+            addrs.push(l.local_addr().map_err(|e| StartError::Bind(a, e))?);
+            listeners.push((l, listener_rts.len()));
+            listener_rts.push(rt);
+        }
+        let vhost_addrs = all
+            .iter()
+            .zip(vhost_listener)
+            .map(|(v, li)| (v.name.clone(), addrs[li]))
+            .collect();
+        let secs = |d: Duration| {
+            if d.is_zero() {
+                u32::MAX
+            } else {
+                d.as_secs().max(1) as u32
+            }
+        };
+        let server = Arc::new(ServerShared {
+            vhosts,
+            listeners: listener_rts,
+            server_header: http::HeaderValue::from_str(&self.http.server_name).ok(),
+            http: self.http,
+            protocols: erased.clone(),
+        });
+        let rt = RuntimeConfig {
+            threads,
+            cap_per_thread,
+            ping_after: secs(self.ping_after),
+            pong_timeout: secs(self.pong_timeout),
+        };
+        let shared = Arc::new(Shared::new(
+            &rt,
+            services,
+            Arc::new(HttpAcceptor(server.clone())),
+        ));
+        let receivers = shared.channels();
+        let mut handles = Vec::new();
+        let mut listeners = Some(listeners);
+        for (tsi, rx) in receivers.into_iter().enumerate() {
+            let sh = shared.clone();
+            let ls: Vec<(StdListener, usize)> = if tsi == 0 {
+                listeners.take().unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            let h = std::thread::Builder::new()
+                .name(format!("rlws-svc-{tsi}"))
+                .spawn(move || service_thread(tsi, sh, rx, ls))
+                .map_err(StartError::Thread)?;
+            handles.push(h);
+        }
+        tracing::info!(threads, cap_per_thread, ?addrs, "context started");
+        Ok(Context {
+            shared,
+            server,
+            protocols: erased.into(),
+            handles,
+            addrs,
+            vhost_addrs,
+        })
+    }
+}
+
+impl std::fmt::Debug for ContextBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContextBuilder")
+            .field("threads", &self.threads)
+            .field("listen", &self.listen)
+            .field("protocols", &self.protocol_names())
+            .field("vhosts", &self.vhosts)
+            .finish_non_exhaustive()
+    }
+}

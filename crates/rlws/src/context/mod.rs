@@ -1,0 +1,224 @@
+//! The context: what a user starts and stops. [`ContextBuilder`] gathers
+//! protocols, vhosts and options; [`Context`] owns the running service
+//! threads; [`Poster`] reaches them from any thread.
+//!
+//! Imports: every layer below (this is the top).
+
+mod builder;
+
+use std::any::Any;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+pub use builder::ContextBuilder;
+
+use crate::runtime::{Shared, ThreadCore};
+use crate::server::ServerShared;
+use crate::ws::{ClientHandle, ClientStartError, ErasedProtocol};
+
+/// An error starting the context.
+#[derive(Debug)]
+pub enum StartError {
+    /// A listen socket could not be opened.
+    Bind(SocketAddr, std::io::Error),
+    /// A service thread could not be started.
+    Thread(std::io::Error),
+    /// The configuration is inconsistent.
+    Config(String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Bind(a, e) => write!(f, "cannot listen on {a}: {e}"),
+            StartError::Thread(e) => write!(f, "cannot start service thread: {e}"),
+            StartError::Config(s) => write!(f, "configuration error: {s}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// A running set of service threads. Dropping it shuts down.
+pub struct Context {
+    shared: Arc<Shared>,
+    server: Arc<ServerShared>,
+    protocols: Arc<[Arc<dyn ErasedProtocol>]>,
+    handles: Vec<JoinHandle<()>>,
+    addrs: Vec<SocketAddr>,
+    vhost_addrs: Vec<(String, SocketAddr)>,
+}
+
+impl Context {
+    /// A builder.
+    pub fn builder() -> ContextBuilder {
+        ContextBuilder::new()
+    }
+
+    /// The addresses actually listened on (useful with port 0).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// The address the first vhost named `name` listens on (with the port
+    /// the system picked when it was 0).
+    pub fn vhost_addr(&self, name: &str) -> Option<SocketAddr> {
+        let name = name.to_ascii_lowercase();
+        self.vhost_addrs
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, a)| *a)
+    }
+
+    /// Every vhost: name, listen address, and whether it is TLS.
+    pub fn vhost_list(&self) -> Vec<(String, SocketAddr, bool)> {
+        self.vhost_addrs
+            .iter()
+            .zip(&self.server.vhosts)
+            .map(|((n, a), v)| (n.clone(), *a, v.tls.is_some()))
+            .collect()
+    }
+
+    /// Number of service threads.
+    pub fn thread_count(&self) -> usize {
+        self.shared.thread_count()
+    }
+
+    /// Live connections per service thread.
+    pub fn live_per_thread(&self) -> Vec<usize> {
+        self.shared
+            .live
+            .iter()
+            .map(|l| l.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    /// Connections refused because every thread was at its cap.
+    pub fn refused(&self) -> u64 {
+        self.shared.refused.load(Ordering::Relaxed)
+    }
+
+    /// Opens a client WebSocket (lws' `lws_client_connect_via_info`) that
+    /// runs on a service thread with protocol `protocol`'s callbacks:
+    /// `established` (with [`crate::Handshake::client`] set) once the
+    /// handshake is done, then the same callbacks as a server connection; or
+    /// [`crate::Protocol::client_connection_error`] with the reason if it fails.
+    /// Returns at once. The protocol's permessage-deflate settings decide
+    /// whether compression is offered. Subprotocols to offer are
+    /// `cfg.subprotocols` (none by default).
+    pub fn connect(
+        &self,
+        protocol: &str,
+        cfg: crate::client::ClientConfig,
+    ) -> Result<ClientHandle, ClientStartError> {
+        self.poster().connect(protocol, cfg)
+    }
+
+    /// A handle for posting events into service threads from any thread.
+    pub fn poster(&self) -> Poster {
+        Poster {
+            shared: self.shared.clone(),
+            protocols: self.protocols.clone(),
+        }
+    }
+
+    /// Closes every WebSocket with 1001, waits for them (a few seconds at
+    /// most) and stops the service threads.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.shared.shutdown();
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
+
+    /// Blocks until the service threads end (after a [`Poster::shutdown`]).
+    pub fn wait(mut self) {
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A thread-safe handle to deliver events into service threads (lws'
+/// `lws_cancel_service` plus a payload).
+#[derive(Clone)]
+pub struct Poster {
+    shared: Arc<Shared>,
+    protocols: Arc<[Arc<dyn ErasedProtocol>]>,
+}
+
+impl std::fmt::Debug for Poster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Poster")
+            .field("threads", &self.shared.thread_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Poster {
+    /// Posts `event` to protocol `name` on thread `tsi`, where
+    /// [`crate::Protocol::event`] receives it. Returns false if there is no such
+    /// thread or protocol, or the thread has ended.
+    pub fn post<E: Send + 'static>(&self, tsi: usize, name: &str, event: E) -> bool {
+        let Some(index) = self.protocols.iter().position(|p| p.name() == name) else {
+            return false;
+        };
+        let proto = self.protocols[index].clone();
+        let event: Box<dyn Any + Send> = Box::new(event);
+        self.shared.run_on(
+            tsi,
+            Box::new(move |core: &Rc<ThreadCore>| {
+                if let Some(slot) = core.slots.get(index) {
+                    proto.deliver(slot, event);
+                }
+            }),
+        )
+    }
+
+    /// Number of service threads.
+    pub fn thread_count(&self) -> usize {
+        self.shared.thread_count()
+    }
+
+    /// [`Context::connect`], from any thread.
+    pub fn connect(
+        &self,
+        protocol: &str,
+        cfg: crate::client::ClientConfig,
+    ) -> Result<ClientHandle, ClientStartError> {
+        let index = self
+            .protocols
+            .iter()
+            .position(|p| p.name() == protocol)
+            .ok_or(ClientStartError::NoSuchProtocol)?;
+        self.protocols[index].connect(&self.shared, index, cfg)
+    }
+
+    /// Asks every service thread to close its connections and end.
+    pub fn shutdown(&self) {
+        self.shared.shutdown();
+    }
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("threads", &self.shared.thread_count())
+            .field("addrs", &self.addrs)
+            .field("vhosts", &self.vhost_addrs)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,25 @@
+//! The runtime layer: service threads and what they share.
+//!
+//! Owns the threads (one single-threaded tokio runtime each, lws' "pt"), the
+//! messages into them, live-connection counts and least-loaded placement,
+//! the accept loops, connection ids, the registry of live connections, the
+//! per-thread clock, and the byte-stream [`Transport`] under a connection.
+//! It knows nothing of HTTP or WebSocket: those plug in as a [`Service`]
+//! (state per thread) and an [`Acceptor`] (what to do with an accepted socket).
+//!
+//! Imports: nothing else of the crate.
+
+mod accept;
+mod clock;
+pub mod limits;
+mod registry;
+mod shared;
+mod thread;
+mod transport;
+
+pub(crate) use clock::Clock;
+pub use registry::ConnEntry;
+pub(crate) use registry::Record;
+pub(crate) use shared::{Acceptor, LiveGuard, RuntimeConfig, Service, Shared, ThreadAcceptor};
+pub(crate) use thread::{service_thread, ThreadCore};
+pub use transport::{Stream, Transport};

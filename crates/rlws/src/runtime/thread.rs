@@ -1,0 +1,117 @@
+//! One service thread: a single-threaded tokio runtime whose loop takes
+//! messages (accepted sockets, jobs, shutdown), runs the once-a-second
+//! sweep, and on shutdown gives connections a few seconds to close.
+
+use std::any::Any;
+use std::net::TcpListener as StdListener;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use super::accept::accept_loop;
+use super::clock::Clock;
+use super::shared::{LiveGuard, Shared, ThreadMsg};
+
+/// What a service thread's tasks share.
+pub(crate) struct ThreadCore {
+    pub(crate) tsi: usize,
+    pub(crate) shared: Arc<Shared>,
+    /// Each service's state on this thread, by its index.
+    pub(crate) slots: Vec<Rc<dyn Any>>,
+    pub(crate) clock: Rc<Clock>,
+}
+
+/// Runs service thread `tsi` until shutdown; `listeners` (with their
+/// indices) are accepted on this thread.
+pub(crate) fn service_thread(
+    tsi: usize,
+    shared: Arc<Shared>,
+    mut rx: mpsc::UnboundedReceiver<ThreadMsg>,
+    listeners: Vec<(StdListener, usize)>,
+) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(tsi, error = %e, "cannot build runtime");
+            return;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let clock = Rc::new(Clock::new());
+        let slots = shared
+            .services
+            .iter()
+            .enumerate()
+            .map(|(i, p)| p.new_slot(i, tsi, shared.clone(), clock.clone()))
+            .collect();
+        let core = Rc::new(ThreadCore {
+            tsi,
+            shared: shared.clone(),
+            slots,
+            clock,
+        });
+        let server = shared.acceptor.thread(&core);
+        for (l, li) in listeners {
+            match TcpListener::from_std(l) {
+                Ok(l) => {
+                    tokio::task::spawn_local(accept_loop(shared.clone(), l, li));
+                }
+                Err(e) => tracing::error!(error = %e, "cannot register listener"),
+            }
+        }
+        tokio::task::spawn_local(sweeper(core.clone()));
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                ThreadMsg::Accept(stream, peer, li) => {
+                    let guard = LiveGuard::new(shared.clone(), tsi);
+                    match tokio::net::TcpStream::from_std(stream) {
+                        Ok(s) => server.clone().serve(s, peer, guard, li),
+                        Err(e) => tracing::warn!(error = %e, "cannot register connection"),
+                    }
+                }
+                ThreadMsg::Run(job) => job(&core),
+                ThreadMsg::Shutdown => break,
+            }
+        }
+        // Going away: close every connection and give them time to finish.
+        for (p, slot) in shared.services.iter().zip(core.slots.iter()) {
+            p.going_away(slot);
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        while tokio::time::Instant::now() < deadline {
+            let live: usize = shared
+                .services
+                .iter()
+                .zip(core.slots.iter())
+                .map(|(p, s)| p.live(s))
+                .sum();
+            if live == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    tracing::debug!(tsi, "service thread ended");
+}
+
+async fn sweeper(core: Rc<ThreadCore>) {
+    let sh = &core.shared;
+    if sh.ping_after == u32::MAX {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let now = core.clock.now();
+        for (p, slot) in sh.services.iter().zip(core.slots.iter()) {
+            p.sweep(slot, now, sh.ping_after, sh.pong_timeout);
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! One accepted connection: TLS with SNI choosing the vhost, the HTTP/2
+//! sniff for prior knowledge, and the hyper connection (HTTP/1.1 with
+//! upgrades, or HTTP/2 behind the frame check).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpStream;
+
+use super::route::handle;
+use super::vhost::select;
+use super::ServerThread;
+use crate::runtime::LiveGuard;
+
+/// Facts about a connection that each request on it needs.
+pub(super) struct ConnInfo {
+    pub(super) peer: SocketAddr,
+    pub(super) listener: usize,
+    /// The vhost SNI chose (TLS connections).
+    pub(super) sni_vhost: Option<usize>,
+    pub(super) h2: bool,
+}
+
+/// Runs HTTP/2 stream tasks on this service thread.
+#[derive(Clone, Copy)]
+struct LocalExec;
+
+impl<F: std::future::Future + 'static> hyper::rt::Executor<F> for LocalExec {
+    fn execute(&self, fut: F) {
+        tokio::task::spawn_local(fut);
+    }
+}
+
+/// The HTTP/2 connection preface (RFC 9113 §3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Serves one accepted TCP connection on listen socket `li`.
+pub(crate) async fn serve(
+    st: Rc<ServerThread>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    guard: LiveGuard,
+    li: usize,
+) {
+    let _ = stream.set_nodelay(true);
+    let Some(l) = st.srv.listeners.get(li) else {
+        return;
+    };
+    let guard = Rc::new(guard);
+    if l.tls {
+        let timeout = l.handshake_timeout;
+        match tokio::time::timeout(timeout, tls_accept(&st, stream, li)).await {
+            Ok(Ok((tls, vi))) => {
+                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                let info = ConnInfo {
+                    peer,
+                    listener: li,
+                    sni_vhost: Some(vi),
+                    h2,
+                };
+                serve_http(st, tls, info, guard).await;
+            }
+            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+        }
+    } else {
+        let h2 = l.http2 && sniff_h2(&stream, st.srv.http.header_timeout).await;
+        let info = ConnInfo {
+            peer,
+            listener: li,
+            sni_vhost: None,
+            h2,
+        };
+        serve_http(st, stream, info, guard).await;
+    }
+}
+
+/// Reads the ClientHello, lets SNI pick the vhost, and completes the
+/// handshake with that vhost's certificate.
+async fn tls_accept(
+    st: &ServerThread,
+    stream: TcpStream,
+    li: usize,
+) -> std::io::Result<(tokio_rustls::server::TlsStream<TcpStream>, usize)> {
+    let acceptor =
+        tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream);
+    let start = acceptor.await?;
+    let sh = &st.srv;
+    let candidates = sh.listeners.get(li).map_or(&[][..], |l| &l.vhosts[..]);
+    let vi = select(&sh.vhosts, candidates, start.client_hello().server_name()).index();
+    let cfg = sh
+        .vhosts
+        .get(vi)
+        .and_then(|v| v.tls.clone())
+        .ok_or_else(|| std::io::Error::other("vhost without TLS on a TLS socket"))?;
+    let tls = start.into_stream(cfg).await?;
+    Ok((tls, vi))
+}
+
+/// True when the client opens with the HTTP/2 preface (prior knowledge).
+async fn sniff_h2(stream: &TcpStream, limit: Duration) -> bool {
+    let mut buf = [0u8; H2_PREFACE.len()];
+    let look = async {
+        loop {
+            match stream.peek(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) if buf[..n] != H2_PREFACE[..n] => return false,
+                Ok(n) if n == H2_PREFACE.len() => return true,
+                // A prefix of the preface so far: wait for more.
+                Ok(_) => tokio::time::sleep(Duration::from_millis(2)).await,
+            }
+        }
+    };
+    tokio::time::timeout(limit, look).await.unwrap_or(false)
+}
+
+async fn serve_http<I>(st: Rc<ServerThread>, io: I, info: ConnInfo, guard: Rc<LiveGuard>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let http = &st.srv.http;
+    let info = Rc::new(info);
+    let svc_st = st.clone();
+    let svc_info = info.clone();
+    let svc = hyper::service::service_fn(move |req| {
+        let st = svc_st.clone();
+        let guard = guard.clone();
+        let info = svc_info.clone();
+        async move { Ok::<_, Infallible>(handle(st, req, info, guard).await) }
+    });
+    let res = if info.h2 {
+        let io = TokioIo::new(super::h2guard::H2Guard::new(io));
+        let mut b = hyper::server::conn::http2::Builder::new(LocalExec);
+        b.timer(TokioTimer::new())
+            .enable_connect_protocol()
+            .max_concurrent_streams(http.h2_max_streams)
+            .max_header_list_size(u32::try_from(http.max_header_bytes).unwrap_or(u32::MAX))
+            // Rapid reset (CVE-2023-44487) and streams the server resets
+            // for errors: a connection that causes many is dropped.
+            .max_pending_accept_reset_streams(Some(20))
+            .max_local_error_reset_streams(Some(256));
+        b.serve_connection(io, svc).await
+    } else {
+        let io = TokioIo::new(io);
+        hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(
+                st.srv
+                    .listeners
+                    .get(info.listener)
+                    .and_then(|l| l.keepalive)
+                    .unwrap_or(http.header_timeout),
+            )
+            .max_headers(http.max_headers)
+            .max_buf_size(http.max_header_bytes.max(8192))
+            .serve_connection(io, svc)
+            .with_upgrades()
+            .await
+    };
+    if let Err(e) = res {
+        tracing::debug!(peer = %info.peer, error = %e, "http connection ended with error");
+    }
+}

@@ -1,0 +1,141 @@
+//! One request: choosing its vhost, then an upgrade or the vhost's mounts;
+//! the `Server` header and the vhost's headers are added here, to every
+//! response, and the access log line written.
+
+use std::rc::Rc;
+
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use rlws_ws::handshake;
+
+use super::conn::ConnInfo;
+use super::upgrade::ws_upgrade;
+use super::vhost::{select, Match};
+use super::ServerThread;
+use crate::runtime::LiveGuard;
+use crate::site::{self, text, Body};
+
+/// The vhost that serves a request: by `Host` (or `:authority`), within
+/// what the connection's SNI allows.
+fn choose_vhost(st: &ServerThread, info: &ConnInfo, host: Option<&str>) -> Option<usize> {
+    let sh = &st.srv;
+    let l = sh.listeners.get(info.listener)?;
+    let m = select(&sh.vhosts, &l.vhosts, host);
+    let strict = |i: usize| sh.vhosts.get(i).is_some_and(|v| v.strict_host_check);
+    match (info.sni_vhost, m) {
+        // The request names a vhost other than the one whose certificate
+        // (and client-certificate policy) the connection was made with.
+        (Some(sni), Match::Named(i)) if i != sni => None,
+        (Some(sni), Match::Named(_)) => Some(sni),
+        (Some(sni), Match::Default(_)) if strict(sni) => None,
+        (Some(sni), Match::Default(_)) => Some(sni),
+        (None, Match::Named(i)) => Some(i),
+        (None, Match::Default(d)) if strict(d) => None,
+        (None, Match::Default(d)) => Some(d),
+    }
+}
+
+/// The `Server` header: added here, once, to every response.
+fn server_header(st: &ServerThread, r: &mut Response<Body>) {
+    if let Some(v) = &st.srv.server_header {
+        r.headers_mut().insert(header::SERVER, v.clone());
+    }
+}
+
+pub(super) async fn handle(
+    st: Rc<ServerThread>,
+    req: Request<Incoming>,
+    info: Rc<ConnInfo>,
+    guard: Rc<LiveGuard>,
+) -> Response<Body> {
+    let peer = info.peer;
+    let host = req.uri().host().or_else(|| {
+        req.headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+    });
+    let Some(vi) = choose_vhost(&st, &info, host) else {
+        tracing::debug!(%peer, host = host.unwrap_or(""), "misdirected request");
+        let mut r = text(StatusCode::MISDIRECTED_REQUEST, "misdirected request");
+        if !info.h2 {
+            // The client should ask again on a connection made for that name.
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        server_header(&st, &mut r);
+        return r;
+    };
+    let ws = if info.h2 {
+        req.method() == Method::CONNECT
+            && req
+                .extensions()
+                .get::<hyper::ext::Protocol>()
+                .is_some_and(|p| p.as_str().eq_ignore_ascii_case("websocket"))
+    } else {
+        req.headers()
+            .get(header::UPGRADE)
+            .is_some_and(|u| handshake::header_has_token(u.as_bytes(), "websocket"))
+    };
+    let log = st
+        .srv
+        .vhosts
+        .get(vi)
+        .and_then(|v| v.access_log.as_ref())
+        .map(|_| super::accesslog::RequestLine::new(peer, &req));
+    let mut resp = if ws {
+        ws_upgrade(&st, vi, req, &info, guard)
+    } else {
+        site(&st, vi, &req)
+    };
+    server_header(&st, &mut resp);
+    if let Some(v) = st.srv.vhosts.get(vi) {
+        for (k, val) in &v.headers {
+            resp.headers_mut().append(k, val.clone());
+        }
+        if let (Some(line), Some(file)) = (&log, &v.access_log) {
+            use hyper::body::Body as _;
+            line.write(
+                file,
+                resp.status().as_u16(),
+                resp.body().size_hint().exact(),
+            );
+        }
+    }
+    tracing::debug!(%peer, vhost = vi, status = resp.status().as_u16(), "http response");
+    resp
+}
+
+/// Plain HTTP requests: the vhost's mounts, then its 404 document.
+fn site(st: &ServerThread, vi: usize, req: &Request<Incoming>) -> Response<Body> {
+    let Some(vh) = st.srv.vhosts.get(vi) else {
+        return site::not_found();
+    };
+    let inm = req.headers().get(header::IF_NONE_MATCH);
+    let served = site::serve(
+        &vh.mounts,
+        req.method(),
+        req.uri().path(),
+        req.uri().query(),
+        inm,
+    );
+    match served {
+        Some(r) if r.status() != StatusCode::NOT_FOUND => r,
+        _ => {
+            // lwsws' error-document-404: that page's content, status 404.
+            let doc = vh.error_document_404.as_deref().and_then(|doc| {
+                site::serve(&vh.mounts, &Method::GET, doc, None, None)
+                    .filter(|r| r.status() == StatusCode::OK)
+            });
+            match doc {
+                Some(mut r) => {
+                    *r.status_mut() = StatusCode::NOT_FOUND;
+                    r.headers_mut().remove(header::ETAG);
+                    r.headers_mut().remove(header::CACHE_CONTROL);
+                    r
+                }
+                None => site::not_found(),
+            }
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! WebSocket protocols: the lws callback model as a typed trait.
+//!
+//! A protocol is a type implementing [`Protocol`]. One value of it is shared
+//! by every service thread; each thread also has its own
+//! [`Protocol::ThreadState`] (lws' per-vhost protocol storage, but per
+//! thread, so it needs no locks) and each connection its own
+//! [`Protocol::Session`] (lws' per-session user data).
+//!
+//! The lws rules are enforced by the types:
+//!
+//! * Writing is only possible in [`Protocol::writeable`], which receives the
+//!   [`Writer`]. Anything else asks for that callback with
+//!   [`Cx::request_writeable`] or [`Cx::request_writeable_all`]. Extra
+//!   writeable callbacks can come at any time: decide there what to send.
+//! * `writeable` is only called when everything written before has gone to the
+//!   kernel, so a slow reader holds at most one callback's worth of data in
+//!   rlws (see [`Writer`] for the bound) and simply gets fewer callbacks.
+//! * [`Cx::pause_rx`] / [`Cx::resume_rx`] are RX flow control: while paused
+//!   the socket is not read, and TCP pushes back on the sender.
+//! * Returning `Err(Close)` from a callback closes the connection with that
+//!   code (lws' "return -1").
+
+use std::net::SocketAddr;
+
+pub use rlws_ws::deflate::{DeflateConfig, Params as DeflateParams};
+use rlws_ws::{CloseCode, DataKind};
+
+use super::cx::{Cx, ThreadCx};
+use super::writer::Writer;
+
+/// Closing a connection from a callback: the code and reason to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Close {
+    /// The close code (must be valid on the wire, e.g. 1000, 1008, 4000).
+    pub code: CloseCode,
+    /// A short reason (cut to fit a control frame).
+    pub reason: String,
+}
+
+impl Close {
+    /// A close with `code` and `reason`.
+    pub fn new(code: u16, reason: impl Into<String>) -> Self {
+        Close {
+            code: CloseCode(code),
+            reason: reason.into(),
+        }
+    }
+
+    /// 1000, normal closure.
+    pub fn normal() -> Self {
+        Close::new(1000, "")
+    }
+}
+
+/// How received data is handed to [`Protocol::receive`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RxMode {
+    /// Whole messages, reassembled from fragments by rlws (up to
+    /// [`ProtocolOptions::max_message`]). A message that arrives in one piece
+    /// is passed straight from the read buffer, without a copy.
+    Messages,
+    /// Pieces as they arrive, with [`Received::first`], [`Received::fin`],
+    /// [`Received::remaining`] and [`Received::last`] describing where they
+    /// are in the message (lws' `is_final_fragment` and
+    /// `remaining_packet_payload`). Nothing is buffered by rlws.
+    Fragments,
+}
+
+/// Per-protocol settings.
+#[derive(Debug, Clone, Copy)]
+pub struct ProtocolOptions {
+    /// How data is delivered.
+    pub rx_mode: RxMode,
+    /// Largest message accepted (bytes); larger ones close with 1009.
+    pub max_message: u64,
+    /// Largest single frame accepted (bytes); larger ones close with 1009.
+    pub max_frame: u64,
+    /// Soft bound on bytes written in one writeable callback (see [`Writer`]).
+    pub write_buffer: usize,
+    /// permessage-deflate preferences; `None` refuses the extension.
+    pub deflate: Option<DeflateConfig>,
+}
+
+impl Default for ProtocolOptions {
+    fn default() -> Self {
+        ProtocolOptions {
+            rx_mode: RxMode::Messages,
+            max_message: 1 << 20,
+            max_frame: 1 << 20,
+            write_buffer: 256 * 1024,
+            deflate: None,
+        }
+    }
+}
+
+/// Data received from the peer.
+#[derive(Debug)]
+pub struct Received<'a> {
+    /// Text or binary.
+    pub kind: DataKind,
+    /// The bytes (for text: valid UTF-8 when `last`, and at code point
+    /// boundaries of what was seen so far only when whole).
+    pub data: &'a [u8],
+    /// First piece of the message.
+    pub first: bool,
+    /// Last piece of the message. Always true in [`RxMode::Messages`].
+    pub last: bool,
+    /// The frame this piece belongs to had FIN set.
+    pub fin: bool,
+    /// Bytes of the current frame still to come.
+    pub remaining: u64,
+}
+
+impl<'a> Received<'a> {
+    /// The data as text, for a whole text message.
+    pub fn text(&self) -> Option<&'a str> {
+        if self.kind == DataKind::Text && self.first && self.last {
+            std::str::from_utf8(self.data).ok()
+        } else {
+            None
+        }
+    }
+}
+
+/// What a connection was opened with; available in [`Protocol::established`]
+/// only (like lws, header data does not outlive the handshake unless copied).
+#[derive(Debug)]
+pub struct Handshake<'a> {
+    /// The request path (without query).
+    pub path: &'a str,
+    /// The query string, if any.
+    pub query: Option<&'a str>,
+    /// The request headers (server side) or the response headers (client side).
+    pub headers: &'a hyper::HeaderMap,
+    /// The peer address.
+    pub peer: SocketAddr,
+    /// True for a connection this side opened ([`crate::Context::connect`]):
+    /// lws' CLIENT_ESTABLISHED rather than ESTABLISHED.
+    pub client: bool,
+}
+
+/// A WebSocket protocol, with one method per lws callback reason.
+pub trait Protocol: Send + Sync + Sized + 'static {
+    /// Per-connection state (lws' per-session data).
+    type Session: 'static;
+    /// Per-service-thread state, shared by the protocol's connections on that
+    /// thread without locks.
+    type ThreadState: 'static;
+    /// Events posted to the protocol from other threads (see [`Cx::post_others`]).
+    type Event: Send + 'static;
+
+    /// The subprotocol name (`Sec-WebSocket-Protocol`).
+    fn name(&self) -> &str;
+
+    /// Settings; called once when the protocol is registered.
+    fn options(&self) -> ProtocolOptions {
+        ProtocolOptions::default()
+    }
+
+    /// Creates the state for one service thread (lws' PROTOCOL_INIT).
+    fn thread_init(&self, tsi: usize) -> Self::ThreadState;
+
+    /// A connection was accepted for this protocol, or a client connection
+    /// of it completed its handshake ([`Handshake::client`]). Return its
+    /// session, or refuse it (a server answers the handshake 403; a client
+    /// drops the connection).
+    fn established(
+        &self,
+        cx: &mut Cx<'_, Self>,
+        hs: &Handshake<'_>,
+    ) -> Result<Self::Session, Close>;
+
+    /// Data arrived.
+    fn receive(
+        &self,
+        cx: &mut Cx<'_, Self>,
+        session: &mut Self::Session,
+        msg: Received<'_>,
+    ) -> Result<(), Close>;
+
+    /// The connection can take data: write with `w`. May come without a request.
+    fn writeable(
+        &self,
+        cx: &mut Cx<'_, Self>,
+        session: &mut Self::Session,
+        w: &mut Writer<'_>,
+    ) -> Result<(), Close> {
+        let _ = (cx, session, w);
+        Ok(())
+    }
+
+    /// The timer set with [`Cx::set_timer`] fired.
+    fn timer(&self, cx: &mut Cx<'_, Self>, session: &mut Self::Session) -> Result<(), Close> {
+        let _ = (cx, session);
+        Ok(())
+    }
+
+    /// The connection is gone. `code` is the peer's close code when it sent one.
+    fn closed(&self, cx: &mut Cx<'_, Self>, session: Self::Session, code: Option<CloseCode>) {
+        let _ = (cx, session, code);
+    }
+
+    /// An event posted from another thread arrived on this thread.
+    fn event(&self, cx: &mut ThreadCx<'_, Self>, event: Self::Event) {
+        let _ = (cx, event);
+    }
+
+    /// A client connection ([`crate::Context::connect`]) with this id could
+    /// not be opened; `error` says why (lws' CLIENT_CONNECTION_ERROR).
+    fn client_connection_error(
+        &self,
+        cx: &mut ThreadCx<'_, Self>,
+        id: u64,
+        error: &crate::client::ConnectError,
+    ) {
+        let _ = (cx, id);
+        tracing::debug!(id, %error, "client connection failed");
+    }
+}

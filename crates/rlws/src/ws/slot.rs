@@ -1,0 +1,460 @@
+//! A protocol on a service thread: its per-thread state and connection
+//! list ([`ProtoThread`]), the type-erased face the runtime and the server
+//! see ([`ErasedProtocol`]), the step from an accepted handshake to a running
+//! driver, and client connections run with the protocol's callbacks.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rlws_ws::Role;
+
+use super::cx::{Control, Cx, ThreadCx};
+use super::driver::Conn;
+use super::protocol::{Close, DeflateConfig, DeflateParams, Handshake, Protocol, ProtocolOptions};
+use super::signal::ConnSignal;
+use crate::client::ClientConfig;
+use crate::runtime::{Clock, LiveGuard, Record, Service, Shared, ThreadCore, Transport};
+
+/// A protocol's state on one service thread.
+pub(crate) struct ProtoThread<P: Protocol> {
+    pub(crate) proto: Arc<P>,
+    pub(crate) index: usize,
+    pub(crate) tsi: usize,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) opts: ProtocolOptions,
+    pub(crate) state: RefCell<P::ThreadState>,
+    conns: RefCell<Vec<Option<Rc<ConnSignal>>>>,
+    free: RefCell<Vec<usize>>,
+    pub(crate) clock: Rc<Clock>,
+}
+
+impl<P: Protocol> ProtoThread<P> {
+    pub(crate) fn request_all(&self, flag: u8) {
+        for c in self.conns.borrow().iter().flatten() {
+            c.notify(flag);
+        }
+    }
+
+    pub(crate) fn post_others(&self, event: P::Event)
+    where
+        P::Event: Clone,
+    {
+        for t in 0..self.shared.thread_count() {
+            if t != self.tsi {
+                let ev = event.clone();
+                let index = self.index;
+                self.shared.run_on(
+                    t,
+                    Box::new(move |core: &Rc<ThreadCore>| {
+                        if let Some(pt) = core.slots.get(index).and_then(slot_of::<P>) {
+                            pt.event(ev);
+                        }
+                    }),
+                );
+            }
+        }
+    }
+
+    /// Runs [`Protocol::event`] on this thread.
+    fn event(&self, event: P::Event) {
+        let mut state = self.state.borrow_mut();
+        let mut cx = ThreadCx {
+            pt: self,
+            state: &mut state,
+        };
+        self.proto.event(&mut cx, event);
+    }
+
+    pub(super) fn add(&self, c: &Rc<ConnSignal>) {
+        let mut conns = self.conns.borrow_mut();
+        let slot = match self.free.borrow_mut().pop() {
+            Some(s) => {
+                conns[s] = Some(c.clone());
+                s
+            }
+            None => {
+                conns.push(Some(c.clone()));
+                conns.len() - 1
+            }
+        };
+        c.slot.set(slot);
+    }
+
+    pub(super) fn remove(&self, c: &ConnSignal) {
+        let slot = c.slot.get();
+        if let Some(e) = self.conns.borrow_mut().get_mut(slot) {
+            *e = None;
+            self.free.borrow_mut().push(slot);
+        }
+    }
+
+    /// Opens a client connection of this protocol on this thread.
+    pub(crate) fn connect_here(&self, cfg: ClientConfig) -> Result<ClientHandle, ClientStartError> {
+        start_client::<P>(&self.shared, self.index, cfg, Some(self.tsi))
+    }
+
+    pub(crate) fn live(&self) -> usize {
+        self.conns.borrow().len() - self.free.borrow().len()
+    }
+}
+
+/// What the server and the context need of a protocol without knowing its
+/// type (the runtime's part is [`Service`]).
+pub(crate) trait ErasedProtocol: Send + Sync {
+    fn name(&self) -> &str;
+    /// Runs `established` for an upgrade request; on success returns the
+    /// task that drives the connection once the upgrade completes.
+    fn accept(
+        &self,
+        slot: &Rc<dyn Any>,
+        hs: &Handshake<'_>,
+        id: u64,
+        deflate: Option<DeflateParams>,
+    ) -> Result<Box<dyn StartConn>, Close>;
+    /// Delivers an event posted from another thread (dropped if it is not
+    /// of the protocol's event type).
+    fn deliver(&self, slot: &Rc<dyn Any>, event: Box<dyn Any + Send>);
+    /// Opens a client connection with this protocol, protocol number `index`.
+    fn connect(
+        &self,
+        shared: &Arc<Shared>,
+        index: usize,
+        cfg: ClientConfig,
+    ) -> Result<ClientHandle, ClientStartError>;
+    fn deflate_config(&self) -> Option<DeflateConfig>;
+}
+
+/// The protocol as both faces, from one value.
+pub(crate) fn erase<P: Protocol>(p: P) -> (Arc<dyn ErasedProtocol>, Arc<dyn Service>) {
+    let e = Arc::new(Entry(Arc::new(p)));
+    (e.clone(), e)
+}
+
+/// Starts a connection's driver once the upgraded socket is available.
+pub(crate) trait StartConn {
+    /// Runs the connection; `io` is `None` when the upgrade failed.
+    fn start(
+        self: Box<Self>,
+        io: Option<(Transport, Bytes)>,
+        role: Role,
+    ) -> Pin<Box<dyn std::future::Future<Output = ()>>>;
+    /// Spawns the connection's task on this thread: it waits for the HTTP
+    /// side to hand over the upgraded stream, then runs the connection.
+    fn spawn_upgrade(self: Box<Self>, upgrade: hyper::upgrade::OnUpgrade, guard: Rc<LiveGuard>);
+}
+
+pub(crate) struct Entry<P: Protocol>(pub(crate) Arc<P>);
+
+fn slot_of<P: Protocol>(slot: &Rc<dyn Any>) -> Option<Rc<ProtoThread<P>>> {
+    slot.clone().downcast::<ProtoThread<P>>().ok()
+}
+
+impl<P: Protocol> Service for Entry<P> {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn new_slot(
+        &self,
+        index: usize,
+        tsi: usize,
+        shared: Arc<Shared>,
+        clock: Rc<Clock>,
+    ) -> Rc<dyn Any> {
+        Rc::new(ProtoThread {
+            proto: self.0.clone(),
+            index,
+            tsi,
+            shared,
+            opts: self.0.options(),
+            state: RefCell::new(self.0.thread_init(tsi)),
+            conns: RefCell::new(Vec::new()),
+            free: RefCell::new(Vec::new()),
+            clock,
+        })
+    }
+
+    fn going_away(&self, slot: &Rc<dyn Any>) {
+        if let Some(pt) = slot_of::<P>(slot) {
+            pt.request_all(ConnSignal::GOING_AWAY);
+        }
+    }
+
+    fn sweep(&self, slot: &Rc<dyn Any>, now: u32, ping_after: u32, pong_timeout: u32) {
+        let Some(pt) = slot_of::<P>(slot) else { return };
+        for c in pt.conns.borrow().iter().flatten() {
+            let sent = c.ping_sent.get();
+            if sent != 0 {
+                if now.saturating_sub(sent) >= pong_timeout {
+                    c.notify(ConnSignal::HANGUP);
+                }
+            } else if now.saturating_sub(c.last_rx.get()) >= ping_after {
+                c.ping_sent.set(now);
+                c.notify(ConnSignal::PING);
+            }
+        }
+    }
+
+    fn live(&self, slot: &Rc<dyn Any>) -> usize {
+        slot_of::<P>(slot).map_or(0, |pt| pt.live())
+    }
+}
+
+impl<P: Protocol> ErasedProtocol for Entry<P> {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn accept(
+        &self,
+        slot: &Rc<dyn Any>,
+        hs: &Handshake<'_>,
+        id: u64,
+        deflate: Option<DeflateParams>,
+    ) -> Result<Box<dyn StartConn>, Close> {
+        let pt = slot_of::<P>(slot).ok_or_else(|| Close::new(1011, "protocol slot mismatch"))?;
+        let sig = Rc::new(ConnSignal::new(id, hs.peer, pt.clock.now()));
+        let mut ctl = Control {
+            deflate,
+            ..Control::default()
+        };
+        let session = {
+            let mut state = pt.state.borrow_mut();
+            let mut cx = Cx {
+                pt: &pt,
+                state: &mut state,
+                conn: &sig,
+                ctl: &mut ctl,
+            };
+            pt.proto.established(&mut cx, hs)?
+        };
+        pt.add(&sig);
+        let ua = hs
+            .headers
+            .get(hyper::header::USER_AGENT)
+            .filter(|_| !hs.client)
+            .and_then(|v| v.to_str().ok());
+        let rec = Record::new(id, hs.peer, pt.index, hs.path, ua);
+        sig.reg.set(pt.shared.conn_opened(pt.tsi, rec));
+        Ok(Box::new(Pending {
+            pt,
+            sig,
+            session,
+            ctl,
+        }))
+    }
+
+    fn deliver(&self, slot: &Rc<dyn Any>, event: Box<dyn Any + Send>) {
+        let Some(pt) = slot_of::<P>(slot) else { return };
+        if let Ok(ev) = event.downcast::<P::Event>() {
+            pt.event(*ev);
+        }
+    }
+
+    fn connect(
+        &self,
+        shared: &Arc<Shared>,
+        index: usize,
+        cfg: ClientConfig,
+    ) -> Result<ClientHandle, ClientStartError> {
+        start_client::<P>(shared, index, cfg, None)
+    }
+
+    fn deflate_config(&self) -> Option<DeflateConfig> {
+        self.0.options().deflate
+    }
+}
+
+struct Pending<P: Protocol> {
+    pt: Rc<ProtoThread<P>>,
+    sig: Rc<ConnSignal>,
+    session: P::Session,
+    ctl: Control,
+}
+
+impl<P: Protocol> Pending<P> {
+    /// The driver for `io`. Takes the box so that it is freed before the
+    /// connection runs.
+    #[allow(clippy::boxed_local)] // the point: the box is freed here
+    fn into_conn(self: Box<Self>, io: Transport, role: Role) -> Conn<P> {
+        let Pending {
+            pt,
+            sig,
+            session,
+            ctl,
+        } = *self;
+        Conn::new(pt, sig, session, ctl, io, role)
+    }
+
+    /// The upgrade failed: report `closed` without a connection.
+    fn abandon(self) {
+        let Pending {
+            pt, sig, session, ..
+        } = self;
+        pt.remove(&sig);
+        pt.shared.conn_closed(pt.tsi, sig.reg.get());
+        let mut ctl = Control::default();
+        let mut state = pt.state.borrow_mut();
+        let mut cx = Cx {
+            pt: &pt,
+            state: &mut state,
+            conn: &sig,
+            ctl: &mut ctl,
+        };
+        pt.proto.closed(&mut cx, session, None);
+    }
+}
+
+impl<P: Protocol> StartConn for Pending<P> {
+    fn start(
+        self: Box<Self>,
+        io: Option<(Transport, Bytes)>,
+        role: Role,
+    ) -> Pin<Box<dyn std::future::Future<Output = ()>>> {
+        let Some((io, leftover)) = io else {
+            (*self).abandon();
+            return Box::pin(std::future::ready(()));
+        };
+        Box::pin(async move {
+            let mut conn = self.into_conn(io, role);
+            conn.run(leftover).await;
+        })
+    }
+
+    fn spawn_upgrade(self: Box<Self>, upgrade: hyper::upgrade::OnUpgrade, guard: Rc<LiveGuard>) {
+        // One task per connection, holding the driver inline: an idle
+        // connection costs one task allocation, not a task and a boxed future.
+        tokio::task::spawn_local(async move {
+            let (io, leftover) = super::upgrade::upgraded(upgrade).await;
+            match io {
+                Some(io) => {
+                    let mut conn = self.into_conn(io, Role::Server);
+                    conn.run(leftover).await;
+                }
+                None => (*self).abandon(),
+            }
+            drop(guard);
+        });
+    }
+}
+
+/// A client connection being opened: its connection id (as in
+/// [`Cx::id`]) and service thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientHandle {
+    /// The connection id; `established`, the callbacks after it and
+    /// `client_connection_error` see the same id.
+    pub id: u64,
+    /// The service thread it runs on.
+    pub tsi: usize,
+}
+
+/// Why a client connection could not even be started (connection errors
+/// come later, through [`Protocol::client_connection_error`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientStartError {
+    /// No protocol registered under that name.
+    NoSuchProtocol,
+    /// No service thread with that index.
+    NoSuchThread,
+    /// Every thread is at its connection cap.
+    Full,
+    /// The context is shutting down.
+    Stopped,
+}
+
+impl std::fmt::Display for ClientStartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ClientStartError::NoSuchProtocol => "no protocol registered under that name",
+            ClientStartError::NoSuchThread => "no such service thread",
+            ClientStartError::Full => "every service thread is at its connection cap",
+            ClientStartError::Stopped => "the context is shutting down",
+        })
+    }
+}
+
+impl std::error::Error for ClientStartError {}
+
+/// Starts a client connection of protocol `P` (number `index`) on thread
+/// `tsi`, or the least-loaded one.
+fn start_client<P: Protocol>(
+    shared: &Arc<Shared>,
+    index: usize,
+    cfg: ClientConfig,
+    tsi: Option<usize>,
+) -> Result<ClientHandle, ClientStartError> {
+    let tsi = match tsi {
+        Some(t) if shared.reserve(t) => t,
+        Some(_) => return Err(ClientStartError::NoSuchThread),
+        None => shared.place().ok_or(ClientStartError::Full)?,
+    };
+    let id = shared.next_id();
+    let sh = shared.clone();
+    let job = Box::new(move |core: &Rc<ThreadCore>| {
+        let guard = LiveGuard::new(sh, tsi);
+        match core.slots.get(index).and_then(slot_of::<P>) {
+            Some(pt) => {
+                tokio::task::spawn_local(client_conn(pt, cfg, id, guard));
+            }
+            None => drop(guard),
+        }
+    });
+    if !shared.run_on(tsi, job) {
+        shared.unreserve(tsi);
+        return Err(ClientStartError::Stopped);
+    }
+    Ok(ClientHandle { id, tsi })
+}
+
+/// Opens a client connection and runs it with its protocol's callbacks.
+async fn client_conn<P: Protocol>(
+    pt: Rc<ProtoThread<P>>,
+    mut cfg: ClientConfig,
+    id: u64,
+    _guard: LiveGuard,
+) {
+    if pt.opts.deflate.is_none() {
+        cfg.deflate = None;
+        cfg.deflate_also.clear();
+    }
+    let (io, opened, peer) = match crate::client::open(&cfg).await {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::debug!(id, url_host = cfg.host(), error = %e, "client connection failed");
+            let mut state = pt.state.borrow_mut();
+            let mut cx = ThreadCx {
+                pt: &pt,
+                state: &mut state,
+            };
+            pt.proto.client_connection_error(&mut cx, id, &e);
+            return;
+        }
+    };
+    let (path, query) = match cfg.path().split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (cfg.path(), None),
+    };
+    let hs = Handshake {
+        path,
+        query,
+        headers: &opened.headers,
+        peer,
+        client: true,
+    };
+    let slot: Rc<dyn Any> = pt.clone();
+    let start = match Entry(pt.proto.clone()).accept(&slot, &hs, id, opened.deflate) {
+        Ok(s) => s,
+        Err(c) => {
+            tracing::debug!(id, reason = %c.reason, "client connection refused by its protocol");
+            return;
+        }
+    };
+    let leftover = Bytes::from(opened.leftover);
+    start.start(Some((io, leftover)), Role::Client).await;
+}

@@ -1,0 +1,33 @@
+//! The stream an HTTP upgrade hands over, as a [`Transport`].
+
+use bytes::Bytes;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use crate::runtime::Transport;
+
+/// The stream hyper hands over after a `101 Switching Protocols` (or an
+/// HTTP/2 extended CONNECT), and the bytes it had already read past the
+/// request; `None` if the upgrade failed.
+pub(crate) async fn upgraded(upgrade: hyper::upgrade::OnUpgrade) -> (Option<Transport>, Bytes) {
+    match upgrade.await {
+        Ok(up) => match up.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => (Some(Transport::Tcp(parts.io.into_inner())), parts.read_buf),
+            Err(up) => match up.downcast::<TokioIo<tokio_rustls::server::TlsStream<TcpStream>>>() {
+                Ok(parts) => (
+                    Some(Transport::Other(Box::new(parts.io.into_inner()))),
+                    parts.read_buf,
+                ),
+                // An HTTP/2 stream: run on the upgraded stream.
+                Err(up) => (
+                    Some(Transport::Other(Box::new(TokioIo::new(up)))),
+                    Bytes::new(),
+                ),
+            },
+        },
+        Err(e) => {
+            tracing::debug!(error = %e, "upgrade failed");
+            (None, Bytes::new())
+        }
+    }
+}
