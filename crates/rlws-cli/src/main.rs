@@ -186,11 +186,11 @@ fn cli_site(a: &ServeArgs) -> Result<rlws::ContextBuilder, ExitCode> {
             eprintln!("rlws: --root {}: not a directory", root.display());
             return Err(ExitCode::from(2));
         }
-        Some(root) => rlws::Site::Dir(root.clone()),
-        None => rlws::Site::Embedded,
+        Some(root) => rlws::Mount::dir("/", root.clone()),
+        None => rlws::Mount::new("/", rlws::builtin::TestSite),
     };
     let mut vhost = rlws::Vhost::new("localhost", addr)
-        .site(site)
+        .mount(site)
         .ws_path("/echo", "rlws-echo")
         .http2(!a.no_h2);
     if let (Some(cert), Some(key)) = (&a.cert, &a.key) {

@@ -21,7 +21,9 @@ use std::time::Duration;
 use json::{Kind, Pos, Value};
 
 use crate::server::Vhost;
-use crate::site::{Mount, Origin};
+use std::sync::Arc;
+
+use crate::site::{Files, Mount, Origin, Redirect};
 use crate::tls::{ClientAuth, TlsServerOptions};
 use crate::{ContextBuilder, HttpOptions};
 
@@ -800,7 +802,7 @@ impl Loader<'_> {
                 format!("a vhost named \"{name}\" is already defined on {listen}"),
             );
         }
-        let mut vh = Vhost::new(&name, listen).no_site();
+        let mut vh = Vhost::new(&name, listen);
         for m in mounts {
             vh = vh.mount(m);
         }
@@ -1032,7 +1034,7 @@ impl Loader<'_> {
             self.error(v.pos, mkey, "\"origin\" is required".into());
             return None;
         };
-        let origin = if let Some(dir) = origin.strip_prefix("file://") {
+        let origin: Arc<dyn Origin> = if let Some(dir) = origin.strip_prefix("file://") {
             let dir = PathBuf::from(dir);
             if !dir.is_dir() {
                 self.warn(
@@ -1044,13 +1046,23 @@ impl Loader<'_> {
                     ),
                 );
             }
-            Origin::Dir(dir)
+            Arc::new(Files::new(dir))
         } else if let Some(rest) = origin.strip_prefix(">http://") {
-            Origin::Redirect(format!("http://{rest}"))
+            Arc::new(Redirect::new(format!("http://{rest}")))
         } else if let Some(rest) = origin.strip_prefix(">https://") {
-            Origin::Redirect(format!("https://{rest}"))
+            Arc::new(Redirect::new(format!("https://{rest}")))
         } else if origin.starts_with("builtin://") {
-            Origin::Embedded
+            match builtin_origin(&origin) {
+                Some(o) => o,
+                None => {
+                    self.error(
+                        opos,
+                        &okey,
+                        format!("\"{origin}\": no such built-in origin (rlws has: builtin://test-site, with the test-site feature)"),
+                    );
+                    return None;
+                }
+            }
         } else if let Some(proto) = origin.strip_prefix("callback://") {
             if !self.protocols.contains(&proto) {
                 self.error(
@@ -1080,7 +1092,7 @@ impl Loader<'_> {
             self.error(opos, &okey, format!("\"{origin}\": {why}"));
             return None;
         };
-        let mut m = Mount::new(&mp, origin);
+        let mut m = Mount::shared(&mp, origin);
         if let Some(d) = default {
             m = m.default_doc(&d);
         }
@@ -1200,4 +1212,13 @@ fn interface_addr(s: &str) -> Result<IpAddr, String> {
                 "\"{s}\" is neither an IP address nor the name of a network interface with an address"
             )
         })
+}
+
+/// The built-in origins (`builtin://NAME`).
+fn builtin_origin(origin: &str) -> Option<Arc<dyn Origin>> {
+    match origin {
+        #[cfg(feature = "test-site")]
+        "builtin://test-site" => Some(Arc::new(crate::builtin::TestSite)),
+        _ => None,
+    }
 }

@@ -55,14 +55,42 @@
 //! configuration) and `builtin` (the test site's protocols) sit beside the
 //! top and use only public items.
 //!
+//! The built-in test site (its page and the lws test protocols) is behind
+//! the `test-site` feature: [`builtin`] and `test_site()`.
+//!
 //! ```no_run
-//! use rlws::{builtin, Context};
+//! use rlws::{Close, Context, Cx, Files, Handshake, Protocol, Received, Writer};
+//!
+//! /// Echoes every message back, one per writeable callback.
+//! struct Echo;
+//!
+//! impl Protocol for Echo {
+//!     type Session = Vec<Vec<u8>>;
+//!     type ThreadState = ();
+//!     type Event = ();
+//!
+//!     fn name(&self) -> &str { "echo" }
+//!     fn established(&self, _: &mut Cx<'_, Self>, _: &Handshake<'_>) -> Result<Self::Session, Close> {
+//!         Ok(Vec::new())
+//!     }
+//!     fn receive(&self, cx: &mut Cx<'_, Self>, s: &mut Self::Session, m: Received<'_>) -> Result<(), Close> {
+//!         s.push(m.data.to_vec());
+//!         cx.request_writeable();
+//!         Ok(())
+//!     }
+//!     fn writeable(&self, _: &mut Cx<'_, Self>, s: &mut Self::Session, w: &mut Writer<'_>) -> Result<(), Close> {
+//!         for m in s.drain(..) {
+//!             let _ = w.binary(&m);
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
 //! let ctx = Context::builder()
 //!     .threads(2)
 //!     .listen("127.0.0.1:7681".parse().unwrap())
-//!     .protocol(builtin::DumbIncrement)
-//!     .protocol(builtin::Echo::default())
-//!     .ws_path("/echo", "rlws-echo")
+//!     .protocol(Echo)
+//!     .site(Files::new("/srv/www"))
 //!     .start()
 //!     .expect("start");
 //! ctx.wait();
@@ -71,6 +99,7 @@
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
 
+#[cfg(feature = "test-site")]
 pub mod builtin;
 pub mod client;
 pub mod config;
@@ -87,7 +116,10 @@ pub use runtime::{ConnEntry, Stream, Transport};
 #[cfg(fuzzing)]
 pub use server::h2guard;
 pub use server::{HttpOptions, Vhost};
-pub use site::{Mount, Origin, Site};
+pub use site::{
+    empty, full, into_directory, not_found, text, Body, BoxFuture, Files, Mount, Origin,
+    OriginRequest, Redirect,
+};
 pub use tls::{ClientAuth, TlsClientOptions, TlsServerOptions};
 pub use ws::ring;
 pub use ws::{
@@ -97,7 +129,9 @@ pub use ws::{
 
 pub use runtime::limits::{interface_addrs, nofile, raise_nofile};
 
-/// A context with the built-in test site and its protocols, as `rlws serve` runs it.
+#[cfg(feature = "test-site")]
+/// A context with the built-in test site and its protocols, as `rlws serve`
+/// runs it: the test page at `/` of the default vhost, and `/echo`.
 pub fn test_site() -> ContextBuilder {
     Context::builder()
         .protocol(builtin::DumbIncrement)
@@ -105,4 +139,5 @@ pub fn test_site() -> ContextBuilder {
         .protocol(builtin::Echo::default())
         .protocol(builtin::Status)
         .ws_path("/echo", "rlws-echo")
+        .site(builtin::TestSite)
 }

@@ -132,7 +132,7 @@ async fn directory_root_with_default_document_and_no_traversal() {
     let (_ctx, addr) = start_with(
         rlws::test_site()
             .threads(1)
-            .site(rlws::Site::Dir(dir.clone())),
+            .site(rlws::Files::new(dir.clone())),
     );
     let r = http_raw(
         addr,
@@ -178,7 +178,7 @@ async fn changed_files_are_served_fresh() {
     let (_ctx, addr) = start_with(
         rlws::test_site()
             .threads(1)
-            .site(rlws::Site::Dir(dir.clone())),
+            .site(rlws::Files::new(dir.clone())),
     );
     let get = |path: &'static str| async move {
         http_raw(
@@ -211,5 +211,169 @@ async fn changed_files_are_served_fresh() {
     // Removed: 404.
     std::fs::remove_file(dir.join("b.txt")).unwrap();
     assert!(get("/b.txt").await.starts_with("HTTP/1.1 404"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_vhost_without_mounts_answers_404_and_still_upgrades() {
+    let ctx = rlws::Context::builder()
+        .threads(1)
+        .protocol(rlws::builtin::Echo::default())
+        .vhost(rlws::Vhost::new(
+            "bare.test",
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .start()
+        .unwrap();
+    let addr = ctx.vhost_addr("bare.test").unwrap();
+    let r = http_raw(
+        addr,
+        "GET / HTTP/1.1\r\nHost: bare.test\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 404"), "{r}");
+    assert!(!r.contains("dumb-increment"), "no test page: {r}");
+    let mut ws = raw_connect(addr, "/", Some("rlws-echo")).await;
+    ws.send(&frame(0x1, true, b"still here")).await;
+    assert_eq!(ws.frame().await, Some((0x1, b"still here".to_vec())));
+}
+
+/// A user origin: reads the request body as it streams in and answers with
+/// what it saw.
+#[derive(Debug)]
+struct Counter;
+
+impl rlws::Origin for Counter {
+    fn serve<'a>(
+        &'a self,
+        req: rlws::OriginRequest<'a>,
+    ) -> rlws::BoxFuture<'a, http::Response<rlws::Body>> {
+        Box::pin(async move {
+            use http_body_util::BodyExt;
+            let rest = req.path_in_mount().to_string();
+            let local = req.peer().ip().is_loopback();
+            let method = req.request().method().clone();
+            let mut body = req.into_request().into_body();
+            let mut bytes = 0usize;
+            while let Some(frame) = body.frame().await {
+                if let Ok(data) = frame.unwrap().into_data() {
+                    bytes += data.len();
+                }
+            }
+            rlws::text(
+                http::StatusCode::CREATED,
+                &format!("{method} {rest} {bytes} bytes local={local}"),
+            )
+        })
+    }
+}
+
+/// Answers with the request body itself: each piece goes back out as it
+/// arrives, so a client can only get an answer to a piece it has sent.
+#[derive(Debug)]
+struct Mirror;
+
+impl rlws::Origin for Mirror {
+    fn serve<'a>(
+        &'a self,
+        req: rlws::OriginRequest<'a>,
+    ) -> rlws::BoxFuture<'a, http::Response<rlws::Body>> {
+        Box::pin(async move { http::Response::new(req.into_request().into_body()) })
+    }
+}
+
+fn origin_site() -> rlws::ContextBuilder {
+    rlws::Context::builder().threads(1).vhost(
+        rlws::Vhost::new("o.test", "127.0.0.1:0".parse().unwrap())
+            .mount(rlws::Mount::new("/count", Counter).header("x-mount", "count"))
+            .mount(rlws::Mount::new("/mirror", Mirror)),
+    )
+}
+
+#[tokio::test]
+async fn a_user_origin_gets_the_body_and_the_path_below_its_mount() {
+    let ctx = origin_site().start().unwrap();
+    let addr = ctx.vhost_addr("o.test").unwrap();
+    let r = http_raw(
+        addr,
+        "POST /count/a/b?q=1 HTTP/1.1\r\nHost: o.test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n1\r\n!\r\n0\r\n\r\n",
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 201"), "{r}");
+    assert!(r.contains("POST /a/b 12 bytes local=true"), "{r}");
+    assert!(r.contains("x-mount: count"), "mount headers added: {r}");
+    assert!(r.contains("server: rlws"), "server header added: {r}");
+    // Paths outside the mount are not the origin's.
+    let r = http_raw(
+        addr,
+        "GET /counter HTTP/1.1\r\nHost: o.test\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 404"), "{r}");
+}
+
+#[tokio::test]
+async fn an_origin_streams_the_request_body_and_its_answer_piece_by_piece() {
+    let ctx = origin_site().start().unwrap();
+    let addr = ctx.vhost_addr("o.test").unwrap();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"PUT /mirror HTTP/1.1\r\nHost: o.test\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    for piece in ["first piece", "second piece", "third piece"] {
+        s.write_all(format!("{:x}\r\n{piece}\r\n", piece.len()).as_bytes())
+            .await
+            .unwrap();
+        // The answer to this piece must come before the next is sent.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !String::from_utf8_lossy(&seen).contains(piece) {
+            let mut buf = [0u8; 4096];
+            let n = tokio::time::timeout_at(deadline, s.read(&mut buf))
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("no answer to {piece:?}: {}", String::from_utf8_lossy(&seen))
+                })
+                .unwrap();
+            assert!(n > 0, "closed early");
+            seen.extend_from_slice(&buf[..n]);
+        }
+    }
+    s.write_all(b"0\r\n\r\n").await.unwrap();
+    let text = String::from_utf8_lossy(&seen);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("transfer-encoding: chunked"), "{text}");
+}
+
+#[tokio::test]
+async fn a_large_file_is_streamed_whole_with_its_length() {
+    let dir = std::env::temp_dir().join(format!("rlws-http-big-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Larger than the 2 MiB cache limit: read in pieces, never whole.
+    let data: Vec<u8> = (0..5u32 << 20).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.join("big.bin"), &data).unwrap();
+    let (_ctx, addr) = start_with(
+        rlws::Context::builder()
+            .threads(1)
+            .site(rlws::Files::new(dir.clone())),
+    );
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    let split = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&out[..split]).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(
+        head.contains(&format!("content-length: {}", data.len())),
+        "{head}"
+    );
+    assert!(head.contains("etag: "), "{head}");
+    assert!(out[split..] == data[..], "body differs");
     let _ = std::fs::remove_dir_all(dir);
 }

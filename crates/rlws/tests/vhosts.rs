@@ -13,6 +13,7 @@ use common::TestCa;
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use rlws::builtin::TestSite;
 use rlws::{ClientAuth, Context, TlsServerOptions, Vhost};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -28,6 +29,7 @@ fn any() -> SocketAddr {
 fn tls_vhost(name: &str, ca: &TestCa, names: &[&str]) -> Vhost {
     let (cert, key) = ca.leaf(names);
     Vhost::new(name, any())
+        .site(TestSite)
         .tls(TlsServerOptions::new(cert, key))
         .header("x-vhost", name)
 }
@@ -173,10 +175,15 @@ async fn host_picks_vhost_on_a_shared_cleartext_port() {
     std::fs::write(dir.join("two/index.html"), "site two\n").unwrap();
     let ctx = rlws::test_site()
         .threads(2)
-        .vhost(Vhost::new("one.test", any()).header("x-vhost", "one"))
+        .vhost(
+            Vhost::new("one.test", any())
+                .site(TestSite)
+                .header("x-vhost", "one"),
+        )
         .vhost(
             Vhost::new("two.test", any())
-                .site(rlws::Site::Dir(dir.join("two")))
+                .site(TestSite)
+                .site(rlws::Files::new(dir.join("two")))
                 .header("x-vhost", "two")
                 .header("cache-control", "no-store"),
         )
@@ -215,10 +222,15 @@ async fn host_picks_vhost_on_a_shared_cleartext_port() {
         .threads(1)
         .vhost(
             Vhost::new("strict.test", any())
+                .site(TestSite)
                 .header("x-vhost", "strict")
                 .strict_host_check(true),
         )
-        .vhost(Vhost::new("other.test", any()).header("x-vhost", "other"))
+        .vhost(
+            Vhost::new("other.test", any())
+                .site(TestSite)
+                .header("x-vhost", "other"),
+        )
         .start()
         .unwrap();
     let a = ctx.local_addrs()[0];
@@ -247,10 +259,15 @@ async fn vhosts_offer_their_own_protocols() {
         .threads(1)
         .vhost(
             Vhost::new("echo.test", any())
+                .site(TestSite)
                 .protocols(&["rlws-echo"])
                 .ws_path("/e", "rlws-echo"),
         )
-        .vhost(Vhost::new("counter.test", any()).protocols(&["dumb-increment-protocol"]))
+        .vhost(
+            Vhost::new("counter.test", any())
+                .site(TestSite)
+                .protocols(&["dumb-increment-protocol"]),
+        )
         .start()
         .unwrap();
     let a = ctx.local_addrs()[0];
@@ -289,6 +306,7 @@ async fn vhosts_offer_their_own_protocols() {
     let e = rlws::test_site()
         .vhost(
             Vhost::new("x.test", any())
+                .site(TestSite)
                 .protocols(&["rlws-echo"])
                 .ws_path("/c", "dumb-increment-protocol"),
         )
@@ -311,8 +329,12 @@ async fn client_certificates_required_and_optional() {
     optional.client_auth = ClientAuth::Optional;
     let ctx = rlws::test_site()
         .threads(1)
-        .vhost(Vhost::new("m.test", any()).tls(required))
-        .vhost(Vhost::new("o.test", "127.0.0.2:0".parse().unwrap()).tls(optional))
+        .vhost(Vhost::new("m.test", any()).site(TestSite).tls(required))
+        .vhost(
+            Vhost::new("o.test", "127.0.0.2:0".parse().unwrap())
+                .site(TestSite)
+                .tls(optional),
+        )
         .start()
         .unwrap();
     let m = ctx.vhost_addr("m.test").unwrap();
@@ -342,7 +364,7 @@ async fn bad_tls_settings_fail_at_start_with_the_vhost_named() {
     let (cert, key) = ca.leaf(&["x.test"]);
     let start = |o: TlsServerOptions| {
         rlws::test_site()
-            .vhost(Vhost::new("x.test", any()).tls(o))
+            .vhost(Vhost::new("x.test", any()).site(TestSite).tls(o))
             .start()
             .err()
             .map(|e| e.to_string())
@@ -373,8 +395,12 @@ async fn bad_tls_settings_fail_at_start_with_the_vhost_named() {
     assert!(e.contains("/nonexistent/cert.pem"), "{e}");
     // A TLS and a cleartext vhost cannot share a socket.
     let e = rlws::test_site()
-        .vhost(Vhost::new("x.test", any()).tls(TlsServerOptions::new(cert, key)))
-        .vhost(Vhost::new("y.test", any()))
+        .vhost(
+            Vhost::new("x.test", any())
+                .site(TestSite)
+                .tls(TlsServerOptions::new(cert, key)),
+        )
+        .vhost(Vhost::new("y.test", any()).site(TestSite))
         .start()
         .err()
         .unwrap()
@@ -393,9 +419,10 @@ async fn versions_ciphers_and_handshake_timeout() {
     one_suite.groups = Some("P-384".into());
     let ctx = rlws::test_site()
         .threads(1)
-        .vhost(Vhost::new("v.test", any()).tls(only13))
+        .vhost(Vhost::new("v.test", any()).site(TestSite).tls(only13))
         .vhost(
             Vhost::new("v.test", "127.0.0.2:0".parse().unwrap())
+                .site(TestSite)
                 .tls(one_suite)
                 .tls_handshake_timeout(Duration::from_millis(300)),
         )
@@ -462,9 +489,14 @@ async fn http2_by_alpn_and_by_prior_knowledge() {
         .threads(1)
         .vhost(tls_vhost("h.test", &ca, &["h.test"]))
         .vhost(tls_vhost("k.test", &ca, &["k.test"]))
-        .vhost(Vhost::new("plain.test", "127.0.0.3:0".parse().unwrap()).header("x-vhost", "plain"))
+        .vhost(
+            Vhost::new("plain.test", "127.0.0.3:0".parse().unwrap())
+                .site(TestSite)
+                .header("x-vhost", "plain"),
+        )
         .vhost(
             Vhost::new("h1only.test", "127.0.0.2:0".parse().unwrap())
+                .site(TestSite)
                 .tls(TlsServerOptions::new(c1, k1))
                 .http2(false),
         )

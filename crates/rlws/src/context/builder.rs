@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::{Context, StartError};
 use crate::runtime::{service_thread, RuntimeConfig, Service, Shared};
 use crate::server::{compile, HttpAcceptor, HttpOptions, ListenerRt, ServerShared, Vhost};
-use crate::site::Site;
+use crate::site::{Mount, Origin};
 use crate::ws::{erase, ErasedProtocol, Protocol};
 
 /// Builds a [`Context`].
@@ -18,7 +18,7 @@ pub struct ContextBuilder {
     listen: Vec<SocketAddr>,
     protocols: Vec<(Arc<dyn ErasedProtocol>, Arc<dyn Service>)>,
     ws_paths: Vec<(String, String)>,
-    site: Site,
+    site: Option<Arc<dyn Origin>>,
     vhosts: Vec<Vhost>,
     http: HttpOptions,
     ping_after: Duration,
@@ -35,7 +35,7 @@ impl Default for ContextBuilder {
             listen: Vec::new(),
             protocols: Vec::new(),
             ws_paths: Vec::new(),
-            site: Site::Embedded,
+            site: None,
             vhosts: Vec::new(),
             http: HttpOptions::default(),
             ping_after: Duration::from_secs(30),
@@ -45,7 +45,8 @@ impl Default for ContextBuilder {
 }
 
 impl ContextBuilder {
-    /// A builder with defaults: one service thread per core, the embedded test site.
+    /// A builder with defaults: one service thread per core, nothing served
+    /// over plain HTTP (404) until a site or vhost mounts is given.
     pub fn new() -> Self {
         Self::default()
     }
@@ -102,8 +103,8 @@ impl ContextBuilder {
     }
 
     /// What plain HTTP requests to the default vhost are served from.
-    pub fn site(mut self, site: Site) -> Self {
-        self.site = site;
+    pub fn site(mut self, origin: impl Origin) -> Self {
+        self.site = Some(Arc::new(origin));
         self
     }
 
@@ -134,7 +135,10 @@ impl ContextBuilder {
         let (erased, services): (Vec<_>, Vec<_>) = self.protocols.into_iter().unzip();
         let mut all = Vec::new();
         for a in &self.listen {
-            let mut v = Vhost::new("default", *a).site(self.site.clone());
+            let mut v = Vhost::new("default", *a);
+            if let Some(o) = &self.site {
+                v = v.mount(Mount::shared("/", o.clone()));
+            }
             v.ws_paths = self.ws_paths.clone();
             all.push(v);
         }

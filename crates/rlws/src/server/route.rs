@@ -4,6 +4,9 @@
 
 use std::rc::Rc;
 
+use std::net::SocketAddr;
+
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -86,7 +89,7 @@ pub(super) async fn handle(
     let mut resp = if ws {
         ws_upgrade(&st, vi, req, &info, guard)
     } else {
-        site(&st, vi, &req)
+        site(&st, vi, req, peer).await
     };
     server_header(&st, &mut resp);
     if let Some(v) = st.srv.vhosts.get(vi) {
@@ -107,26 +110,30 @@ pub(super) async fn handle(
 }
 
 /// Plain HTTP requests: the vhost's mounts, then its 404 document.
-fn site(st: &ServerThread, vi: usize, req: &Request<Incoming>) -> Response<Body> {
+async fn site(
+    st: &ServerThread,
+    vi: usize,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<Body> {
     let Some(vh) = st.srv.vhosts.get(vi) else {
         return site::not_found();
     };
-    let inm = req.headers().get(header::IF_NONE_MATCH);
-    let served = site::serve(
-        &vh.mounts,
-        req.method(),
-        req.uri().path(),
-        req.uri().query(),
-        inm,
-    );
+    let req = req.map(|b| b.map_err(std::io::Error::other).boxed_unsync());
+    let served = site::serve(&vh.mounts, req, peer).await;
     match served {
-        Some(r) if r.status() != StatusCode::NOT_FOUND => r,
+        Ok(r) if r.status() != StatusCode::NOT_FOUND => r,
         _ => {
             // lwsws' error-document-404: that page's content, status 404.
-            let doc = vh.error_document_404.as_deref().and_then(|doc| {
-                site::serve(&vh.mounts, &Method::GET, doc, None, None)
-                    .filter(|r| r.status() == StatusCode::OK)
-            });
+            let mut doc = None;
+            if let Some(path) = vh.error_document_404.as_deref() {
+                if let Ok(get) = Request::get(path).body(site::empty()) {
+                    doc = site::serve(&vh.mounts, get, peer)
+                        .await
+                        .ok()
+                        .filter(|r| r.status() == StatusCode::OK);
+                }
+            }
             match doc {
                 Some(mut r) => {
                     *r.status_mut() = StatusCode::NOT_FOUND;
@@ -134,7 +141,10 @@ fn site(st: &ServerThread, vi: usize, req: &Request<Incoming>) -> Response<Body>
                     r.headers_mut().remove(header::CACHE_CONTROL);
                     r
                 }
-                None => site::not_found(),
+                None => match served {
+                    Ok(r) => r,
+                    Err(_) => site::not_found(),
+                },
             }
         }
     }

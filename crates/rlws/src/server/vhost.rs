@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use http::header::HeaderMap;
 
-use crate::site::{header_map, Mount, MountRt, Origin, Site};
+use crate::site::{header_map, Mount, MountRt, Origin};
 use crate::tls::TlsServerOptions;
 use crate::ws::ErasedProtocol;
 
@@ -30,8 +30,7 @@ pub struct Vhost {
     pub(crate) tls: Option<TlsServerOptions>,
     pub(crate) protocols: Option<Vec<String>>,
     pub(crate) ws_paths: Vec<(String, String)>,
-    /// `None`: the embedded test site at `/` (until a mount is added).
-    pub(crate) mounts: Option<Vec<Mount>>,
+    pub(crate) mounts: Vec<Mount>,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) strict_host_check: bool,
     pub(crate) http2: bool,
@@ -43,8 +42,8 @@ pub struct Vhost {
 
 impl Vhost {
     /// A vhost named `name` (a host name, matched case-insensitively)
-    /// listening on `listen`, serving the embedded test site with every
-    /// protocol of the context.
+    /// listening on `listen`, offering every protocol of the context and
+    /// serving nothing over plain HTTP until it gets a mount (404).
     pub fn new(name: &str, listen: SocketAddr) -> Self {
         Vhost {
             name: name.trim_end_matches('.').to_ascii_lowercase(),
@@ -52,7 +51,7 @@ impl Vhost {
             tls: None,
             protocols: None,
             ws_paths: Vec::new(),
-            mounts: None,
+            mounts: Vec::new(),
             headers: Vec::new(),
             strict_host_check: false,
             http2: true,
@@ -85,30 +84,23 @@ impl Vhost {
     }
 
     /// What plain HTTP requests to this vhost are served from: shorthand
-    /// for a mount at `/` (replacing one there).
-    pub fn site(self, site: Site) -> Self {
-        let origin = match site {
-            Site::Embedded => Origin::Embedded,
-            Site::Dir(d) => Origin::Dir(d),
-        };
+    /// for a mount of `origin` at `/` (replacing one there).
+    pub fn site(self, origin: impl Origin) -> Self {
         self.mount(Mount::new("/", origin))
     }
 
     /// Adds a mount (replacing one on the same mountpoint). A vhost without
-    /// mounts serves the embedded test site at `/`; once one is added, only
-    /// its mounts are served (paths outside them get 404).
+    /// mounts answers plain HTTP requests with 404 and serves only WebSocket
+    /// upgrades.
     pub fn mount(mut self, m: Mount) -> Self {
-        let list = self.mounts.get_or_insert_with(Vec::new);
-        list.retain(|x| x.mountpoint != m.mountpoint);
-        list.push(m);
+        self.mounts.retain(|x| x.mountpoint != m.mountpoint);
+        self.mounts.push(m);
         self
     }
 
-    /// Serves nothing but WebSocket upgrades until mounts are added (no
-    /// embedded test site).
-    pub fn no_site(mut self) -> Self {
-        self.mounts.get_or_insert_with(Vec::new);
-        self
+    /// The address it listens on.
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen
     }
 
     /// How long an idle HTTP/1.1 connection is kept, and the time allowed
@@ -302,15 +294,11 @@ pub(crate) fn compile(v: &Vhost, protocols: &[Arc<dyn ErasedProtocol>]) -> Resul
         tls,
         protocols: offered,
         ws_paths,
-        mounts: {
-            let embedded = [Mount::new("/", Origin::Embedded)];
-            v.mounts
-                .as_deref()
-                .unwrap_or(&embedded)
-                .iter()
-                .map(|m| MountRt::new(m, &v.name))
-                .collect::<Result<_, _>>()?
-        },
+        mounts: v
+            .mounts
+            .iter()
+            .map(|m| MountRt::new(m, &v.name))
+            .collect::<Result<_, _>>()?,
         error_document_404: v.error_document_404.clone(),
         headers: header_map(&v.name, &v.headers)?,
         strict_host_check: v.strict_host_check,

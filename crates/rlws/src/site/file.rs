@@ -8,64 +8,198 @@ use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 
-use super::mount::MountRt;
-use super::response::{full, text, Body};
-use super::serve::into_dir;
+use http::Method;
+use http_body_util::BodyExt;
 
-/// A file of a directory mount; `None`: not found.
-pub(super) fn file(
-    m: &MountRt,
-    root: &Path,
-    req_path: &str,
-    rest: &str,
-    query: Option<&str>,
-    if_none_match: Option<&HeaderValue>,
-) -> Option<Response<Body>> {
-    let Some(mut path) = resolve(root, rest) else {
-        return Some(text(StatusCode::BAD_REQUEST, "bad path"));
-    };
-    let mut meta = std::fs::metadata(&path).ok()?;
-    if meta.is_dir() {
-        if !rest.ends_with('/') {
-            return Some(into_dir(req_path, query));
+use super::origin::{BoxFuture, Origin, OriginRequest};
+use super::redirect::into_directory;
+use super::response::{full, not_found, text, Body};
+
+/// Files under a directory (lwsws' `file://` origins): the mount's default
+/// document for directories, ETags and `If-None-Match`, the MIME table with
+/// the mount's own types first, and paths that cannot leave the directory.
+///
+/// Files up to 2 MiB are kept in a per-thread cache revalidated by one
+/// `stat` per request; larger ones are streamed from the file in 256 KiB
+/// pieces as the client takes them, never read whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Files {
+    root: PathBuf,
+}
+
+impl Files {
+    /// Files under `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Files { root: root.into() }
+    }
+
+    /// The directory served.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn answer(&self, req: &OriginRequest<'_>) -> Response<Body> {
+        let method = req.request().method();
+        if method != Method::GET && method != Method::HEAD {
+            return method_not_allowed();
         }
-        path.push(&m.default_doc);
-        meta = std::fs::metadata(&path).ok()?;
-    }
-    if !meta.is_file() {
-        return None;
-    }
-    let f = cached_file(m, path, &meta)?;
-    let matches = if_none_match
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .map(|t| t.trim().trim_start_matches("W/"))
-                .any(|t| t.as_bytes() == f.etag.as_bytes() || t == "*")
-        });
-    let mut r = if matches {
-        let mut r = Response::new(full(Bytes::new()));
-        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        let rest = req.path_in_mount();
+        if rest.is_empty() {
+            return into_directory(req);
+        }
+        let Some(mut path) = resolve(&self.root, rest) else {
+            return text(StatusCode::BAD_REQUEST, "bad path");
+        };
+        let Ok(mut meta) = std::fs::metadata(&path) else {
+            return not_found();
+        };
+        if meta.is_dir() {
+            if !rest.ends_with('/') {
+                return into_directory(req);
+            }
+            path.push(req.default_document());
+            match std::fs::metadata(&path) {
+                Ok(m) => meta = m,
+                Err(_) => return not_found(),
+            }
+        }
+        if !meta.is_file() {
+            return not_found();
+        }
+        let version = version_of(&meta);
+        let etag = etag_of(version);
+        let inm = req.request().headers().get(header::IF_NONE_MATCH);
+        if inm.is_some_and(|v| etag_matches(v, &etag)) {
+            let mut r = Response::new(full(Bytes::new()));
+            *r.status_mut() = StatusCode::NOT_MODIFIED;
+            r.headers_mut().insert(header::ETAG, etag);
+            return r;
+        }
+        let body = if meta.len() > CACHE_FILE_MAX {
+            match std::fs::File::open(&path) {
+                Ok(f) => FileBody::new(f, meta.len()).boxed_unsync(),
+                Err(_) => return not_found(),
+            }
+        } else {
+            match cached_file(req, path.clone(), &meta, version) {
+                Some(b) => full(b),
+                None => return not_found(),
+            }
+        };
+        let mut r = Response::new(body);
+        let h = r.headers_mut();
+        h.insert(header::ETAG, etag);
+        h.insert(header::CONTENT_TYPE, content_type(req, &path));
         r
-    } else {
-        Response::new(full(f.body.clone()))
-    };
-    let h = r.headers_mut();
-    h.insert(header::ETAG, f.etag.clone());
-    if !matches {
-        h.insert(header::CONTENT_TYPE, f.content_type.clone());
     }
-    Some(r)
+}
+
+impl Origin for Files {
+    fn serve<'a>(&'a self, req: OriginRequest<'a>) -> BoxFuture<'a, Response<Body>> {
+        Box::pin(std::future::ready(self.answer(&req)))
+    }
+}
+
+/// `405` naming the methods a file origin answers.
+pub(crate) fn method_not_allowed() -> Response<Body> {
+    let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    r
+}
+
+/// Identity of a file's version: modification time, size, inode.
+type Version = (u128, u64, u64);
+
+fn version_of(meta: &std::fs::Metadata) -> Version {
+    use std::os::unix::fs::MetadataExt;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    (mtime, meta.len(), meta.ino())
+}
+
+fn etag_of(v: Version) -> HeaderValue {
+    // Hex digits and quotes only: always a valid header value.
+    HeaderValue::from_str(&format!("\"{:x}-{:x}\"", v.0, v.1))
+        .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
+}
+
+fn etag_matches(if_none_match: &HeaderValue, etag: &HeaderValue) -> bool {
+    if_none_match.to_str().is_ok_and(|v| {
+        v.split(',')
+            .map(|t| t.trim().trim_start_matches("W/"))
+            .any(|t| t.as_bytes() == etag.as_bytes() || t == "*")
+    })
+}
+
+/// A large file's body: read in pieces as hyper asks for them, so memory
+/// stays at one piece per connection and a slow client slows the reads.
+struct FileBody {
+    file: std::fs::File,
+    remaining: u64,
+}
+
+/// Bytes read per piece of a streamed file.
+const PIECE: u64 = 256 * 1024;
+
+impl FileBody {
+    fn new(file: std::fs::File, len: u64) -> Self {
+        FileBody {
+            file,
+            remaining: len,
+        }
+    }
+}
+
+impl http_body::Body for FileBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        use std::io::Read;
+        if self.remaining == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        let want = self.remaining.min(PIECE) as usize;
+        let mut buf = vec![0u8; want];
+        let res = match self.file.read(&mut buf) {
+            // The file shrank under us: end the body short (the length sent
+            // no longer holds, and the client sees the connection end).
+            Ok(0) => Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "file shrank while being sent",
+            )),
+            Ok(n) => {
+                buf.truncate(n);
+                self.remaining -= n as u64;
+                Ok(http_body::Frame::data(Bytes::from(buf)))
+            }
+            Err(e) => Err(e),
+        };
+        std::task::Poll::Ready(Some(res))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.remaining)
+    }
 }
 
 /// A file's content and headers, as served.
 #[derive(Clone)]
 struct CachedFile {
     /// Identity of the version read: modification time, size, inode.
-    version: (u128, u64, u64),
+    version: Version,
     body: Bytes,
-    etag: HeaderValue,
-    content_type: HeaderValue,
 }
 
 /// Files up to this size are kept in the service thread's cache.
@@ -87,32 +221,27 @@ thread_local! {
     static FILE_CACHE: std::cell::RefCell<FileCache> = std::cell::RefCell::default();
 }
 
-fn cached_file(m: &MountRt, path: PathBuf, meta: &std::fs::Metadata) -> Option<CachedFile> {
-    use std::os::unix::fs::MetadataExt;
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
-    let version = (mtime, meta.len(), meta.ino());
-    let key = (m.id, path);
+fn cached_file(
+    req: &OriginRequest<'_>,
+    path: PathBuf,
+    meta: &std::fs::Metadata,
+    version: Version,
+) -> Option<Bytes> {
+    let key = (req.mount_id(), path);
     let hit = FILE_CACHE.with(|c| {
         c.borrow()
             .map
             .get(&key)
             .filter(|f| f.version == version)
-            .cloned()
+            .map(|f| f.body.clone())
     });
     if hit.is_some() {
         return hit;
     }
     let data = std::fs::read(&key.1).ok()?;
-    let etag = HeaderValue::from_str(&format!("\"{:x}-{:x}\"", mtime, meta.len())).ok()?;
     let f = CachedFile {
         version,
         body: Bytes::from(data),
-        etag,
-        content_type: content_type(m, &key.1),
     };
     // A file changed in the last two seconds could change again within the
     // file system's timestamp granularity without its version changing
@@ -134,22 +263,21 @@ fn cached_file(m: &MountRt, path: PathBuf, meta: &std::fs::Metadata) -> Option<C
                 c.bytes = 0;
             }
             c.bytes += f.body.len();
-            c.map.insert(key, f.clone());
-        });
+            let body = f.body.clone();
+            c.map.insert(key, f);
+            Some(body)
+        })
+    } else {
+        Some(f.body)
     }
-    Some(f)
 }
 
-fn content_type(m: &MountRt, path: &Path) -> HeaderValue {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if let Some((_, v)) = m.mimetypes.iter().find(|(e, _)| *e == ext) {
+fn content_type(req: &OriginRequest<'_>, path: &Path) -> HeaderValue {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if let Some(v) = req.mimetype(ext) {
         return v.clone();
     }
-    let mime = mime_guess::from_ext(&ext).first_or_octet_stream();
+    let mime = mime_guess::from_ext(ext).first_or_octet_stream();
     HeaderValue::from_str(mime.essence_str())
         .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
 }

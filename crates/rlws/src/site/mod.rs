@@ -1,19 +1,24 @@
 //! The site layer: what vhosts serve over plain HTTP.
 //!
-//! Owns mounts (a URL path prefix and its origin: a directory, the embedded
-//! test site, a redirect), file serving with its cache, and the response
-//! body type. The server layer picks the vhost and calls [`serve`]; the
-//! `Server` header and vhost headers are added there, once.
+//! Owns mounts (a URL path prefix and its [`Origin`]), the origin interface
+//! itself, the built-in origins ([`Files`], [`Redirect`]) with the file cache,
+//! and the body type of requests and responses. The server layer picks the
+//! vhost and calls [`serve`]; the `Server` header and vhost headers are
+//! added there, once.
 //!
 //! Imports: nothing else of the crate (in particular, never `server`).
 
-pub(crate) mod embedded;
 mod file;
 mod mount;
+mod origin;
+mod redirect;
 mod response;
 mod serve;
 
+pub use file::Files;
+pub use mount::Mount;
 pub(crate) use mount::{find, header_map, MountRt};
-pub use mount::{Mount, Origin, Site};
-pub(crate) use response::{full, text, Body};
-pub(crate) use serve::{not_found, serve};
+pub use origin::{BoxFuture, Origin, OriginRequest};
+pub use redirect::{into_directory, Redirect};
+pub use response::{empty, full, not_found, text, Body};
+pub(crate) use serve::serve;

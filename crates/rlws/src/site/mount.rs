@@ -6,34 +6,21 @@
 //! cached pages cost less than a hop to a blocking pool.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
-/// What the HTTP side serves outside WebSocket upgrades.
-#[derive(Debug, Clone)]
-pub enum Site {
-    /// The built-in test site, embedded in the binary.
-    Embedded,
-    /// Files from a directory.
-    Dir(PathBuf),
-}
+use super::file::Files;
+use super::origin::Origin;
+use super::redirect::Redirect;
 
-/// Where a mount's content comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
-    /// Files under a directory (lwsws `file://`).
-    Dir(PathBuf),
-    /// The built-in test site, embedded in the binary.
-    Embedded,
-    /// A `301` redirect to this URL (lwsws `>https://...`).
-    Redirect(String),
-}
-
-/// One mount of a vhost.
+/// One mount of a vhost: a URL path prefix, the [`Origin`] serving it, and
+/// the settings the origin and the responses get (default document, cache
+/// headers, MIME types, extra headers).
 #[derive(Debug, Clone)]
 pub struct Mount {
     pub(crate) mountpoint: String,
-    pub(crate) origin: Origin,
+    pub(crate) origin: Arc<dyn Origin>,
     pub(crate) default_doc: String,
     pub(crate) cache_max_age: u32,
     pub(crate) cache_reuse: bool,
@@ -48,7 +35,12 @@ pub struct Mount {
 
 impl Mount {
     /// Serves `origin` under `mountpoint` (a URL path such as `/` or `/docs`).
-    pub fn new(mountpoint: &str, origin: Origin) -> Self {
+    pub fn new(mountpoint: &str, origin: impl Origin) -> Self {
+        Mount::shared(mountpoint, Arc::new(origin))
+    }
+
+    /// [`Mount::new`] with an origin shared with other mounts.
+    pub fn shared(mountpoint: &str, origin: Arc<dyn Origin>) -> Self {
         // Stored without the trailing slash; `/` is stored empty.
         let mut mp = mountpoint.trim_end_matches('/').to_string();
         if !mp.is_empty() && !mp.starts_with('/') {
@@ -70,14 +62,19 @@ impl Mount {
         }
     }
 
-    /// Files from directory `dir` under `mountpoint`.
+    /// Files from directory `dir` under `mountpoint` ([`Files`]).
     pub fn dir(mountpoint: &str, dir: impl Into<PathBuf>) -> Self {
-        Mount::new(mountpoint, Origin::Dir(dir.into()))
+        Mount::new(mountpoint, Files::new(dir))
     }
 
-    /// A `301` redirect of everything under `mountpoint` to `url`.
+    /// A `301` redirect of everything under `mountpoint` to `url` ([`Redirect`]).
     pub fn redirect(mountpoint: &str, url: &str) -> Self {
-        Mount::new(mountpoint, Origin::Redirect(url.into()))
+        Mount::new(mountpoint, Redirect::new(url))
+    }
+
+    /// The origin serving this mount.
+    pub fn origin(&self) -> &Arc<dyn Origin> {
+        &self.origin
     }
 
     /// The file served for a directory (default `index.html`).
@@ -156,12 +153,13 @@ impl Mount {
 }
 
 /// A mount as the service threads use it.
+#[derive(Debug)]
 pub(crate) struct MountRt {
     /// Unique in the process: keys this mount's entries in the file cache.
     pub(super) id: u64,
     /// Without a trailing `/`; empty for `/`.
     pub(super) mountpoint: String,
-    pub(super) origin: Origin,
+    pub(super) origin: Arc<dyn Origin>,
     pub(super) default_doc: String,
     pub(super) cache_control: Option<HeaderValue>,
     pub(super) mimetypes: Vec<(String, HeaderValue)>,
@@ -206,9 +204,6 @@ impl MountRt {
         if m.default_doc.is_empty() || m.default_doc.contains("..") {
             return Err(format!("{}: bad default {:?}", what(), m.default_doc));
         }
-        if let Origin::Redirect(u) = &m.origin {
-            HeaderValue::from_str(u).map_err(|_| format!("{}: bad redirect URL {u:?}", what()))?;
-        }
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Ok(MountRt {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -226,7 +221,7 @@ impl MountRt {
 
 /// The mount serving `path` and the part of the path below its mountpoint
 /// (empty, or starting with `/`).
-pub(crate) fn find<'a>(mounts: &'a [MountRt], path: &'a str) -> Option<(&'a MountRt, &'a str)> {
+pub(crate) fn find<'m, 'p>(mounts: &'m [MountRt], path: &'p str) -> Option<(&'m MountRt, &'p str)> {
     mounts
         .iter()
         .filter_map(|m| {
@@ -263,18 +258,20 @@ mod tests {
         .iter()
         .map(|m| MountRt::new(m, "t").unwrap())
         .collect();
-        let root_of = |p: &str| {
-            find(&mounts, p).map(|(m, rest)| match &m.origin {
-                Origin::Dir(d) => (d.to_string_lossy().to_string(), rest.to_string()),
-                o => panic!("{o:?}"),
-            })
-        };
-        assert_eq!(root_of("/x"), Some(("/a".into(), "/x".into())));
-        assert_eq!(root_of("/docs"), Some(("/b".into(), "".into())));
-        assert_eq!(root_of("/docs/"), Some(("/b".into(), "/".into())));
-        assert_eq!(root_of("/docsx"), Some(("/a".into(), "/docsx".into())));
-        assert_eq!(root_of("/docs/api/v1"), Some(("/c".into(), "/v1".into())));
-        assert_eq!(root_of("/docs/apix"), Some(("/b".into(), "/apix".into())));
+        let root_of =
+            |p: &str| find(&mounts, p).map(|(m, rest)| (m.mountpoint.clone(), rest.to_string()));
+        assert_eq!(root_of("/x"), Some(("".into(), "/x".into())));
+        assert_eq!(root_of("/docs"), Some(("/docs".into(), "".into())));
+        assert_eq!(root_of("/docs/"), Some(("/docs".into(), "/".into())));
+        assert_eq!(root_of("/docsx"), Some(("".into(), "/docsx".into())));
+        assert_eq!(
+            root_of("/docs/api/v1"),
+            Some(("/docs/api".into(), "/v1".into()))
+        );
+        assert_eq!(
+            root_of("/docs/apix"),
+            Some(("/docs".into(), "/apix".into()))
+        );
         let only_docs = vec![MountRt::new(&Mount::dir("/docs", "/b"), "t").unwrap()];
         assert!(find(&only_docs, "/other").is_none());
     }

@@ -145,7 +145,7 @@ pub trait Protocol: Send + Sync + Sized + 'static {
     type Session: 'static;
     /// Per-service-thread state, shared by the protocol's connections on that
     /// thread without locks.
-    type ThreadState: 'static;
+    type ThreadState: Default + 'static;
     /// Events posted to the protocol from other threads (see [`Cx::post_others`]).
     type Event: Send + 'static;
 
@@ -157,8 +157,13 @@ pub trait Protocol: Send + Sync + Sized + 'static {
         ProtocolOptions::default()
     }
 
-    /// Creates the state for one service thread (lws' PROTOCOL_INIT).
-    fn thread_init(&self, tsi: usize) -> Self::ThreadState;
+    /// Creates the state for one service thread (lws' PROTOCOL_INIT); by
+    /// default, `ThreadState::default()`.
+    #[doc(alias = "LWS_CALLBACK_PROTOCOL_INIT")]
+    fn thread_init(&self, tsi: usize) -> Self::ThreadState {
+        let _ = tsi;
+        Self::ThreadState::default()
+    }
 
     /// A connection was accepted for this protocol, or a client connection
     /// of it completed its handshake ([`Handshake::client`]). Return its

@@ -8,6 +8,10 @@ use std::time::Duration;
 use rlws_ws::DataKind;
 
 use crate::ws::ring::{Ring, TailId};
+mod site;
+
+pub use site::TestSite;
+
 use crate::ws::{
     Close, Cx, DeflateConfig, Handshake, Protocol, ProtocolOptions, Received, ThreadCx, Writer,
 };
@@ -116,6 +120,15 @@ pub struct Mirror {
 impl Default for Mirror {
     fn default() -> Self {
         Mirror { ring_size: 128 }
+    }
+}
+
+impl Default for MirrorThread {
+    fn default() -> Self {
+        MirrorThread {
+            ring: Ring::new(Mirror::default().ring_size),
+            senders_paused: false,
+        }
     }
 }
 

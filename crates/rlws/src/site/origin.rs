@@ -1,0 +1,92 @@
+//! [`Origin`]: what serves the requests under a mount, as an open async
+//! interface. Directories ([`Files`]), redirects ([`Redirect`]) and the test
+//! site are implementations; CGI, reverse proxies, zip archives and user
+//! handlers are written the same way.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+
+use http::header::HeaderValue;
+use http::{Request, Response};
+
+use super::mount::MountRt;
+use super::response::Body;
+
+/// A boxed future that need not be `Send`: origins run on the service thread
+/// of the connection they answer.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// What serves the requests under a [`crate::Mount`] (lwsws' mount origins:
+/// `file://`, `>https://`, `callback://`, `cgi://`, `http://` ...).
+///
+/// An origin gets the request with its body as a stream and returns a
+/// response whose body is a stream too, so it can answer a large upload or
+/// send a large file in pieces, at the pace the peer reads. It runs on the
+/// service thread of the connection, like lws' callbacks: blocking in it
+/// stalls every connection of that thread.
+///
+/// The mount adds its `Cache-Control` (to 200 and 304 answers) and its extra
+/// headers; the server adds `Server` and the vhost's headers.
+pub trait Origin: std::fmt::Debug + Send + Sync + 'static {
+    /// Answers `req`.
+    fn serve<'a>(&'a self, req: OriginRequest<'a>) -> BoxFuture<'a, Response<Body>>;
+}
+
+/// A request as an [`Origin`] sees it: the request itself (its body
+/// streaming), where it falls in the mount, and the mount's settings.
+#[derive(Debug)]
+pub struct OriginRequest<'a> {
+    pub(super) request: Request<Body>,
+    /// Byte offset of the path below the mountpoint in the request path.
+    pub(super) rest_at: usize,
+    pub(super) mount: &'a MountRt,
+    pub(super) peer: SocketAddr,
+}
+
+impl OriginRequest<'_> {
+    /// The request (method, URI, headers, body).
+    pub fn request(&self) -> &Request<Body> {
+        &self.request
+    }
+
+    /// Takes the request, to read its body.
+    pub fn into_request(self) -> Request<Body> {
+        self.request
+    }
+
+    /// The request path below the mountpoint: empty (the mountpoint itself)
+    /// or starting with `/`.
+    pub fn path_in_mount(&self) -> &str {
+        self.request.uri().path().get(self.rest_at..).unwrap_or("")
+    }
+
+    /// The peer's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// The file served for a directory (`index.html` unless the mount says).
+    pub fn default_document(&self) -> &str {
+        &self.mount.default_doc
+    }
+
+    /// The mount's own `Content-Type` for files ending in `.ext`, if it has one.
+    pub fn mimetype(&self, ext: &str) -> Option<&HeaderValue> {
+        self.mount
+            .mimetypes
+            .iter()
+            .find(|(e, _)| e.eq_ignore_ascii_case(ext))
+            .map(|(_, v)| v)
+    }
+
+    /// Whether the mount asks redirects to keep the path below the mountpoint.
+    pub fn append_path(&self) -> bool {
+        self.mount.append_path
+    }
+
+    /// Unique per mount, for caches keyed by mount.
+    pub(super) fn mount_id(&self) -> u64 {
+        self.mount.id
+    }
+}
