@@ -167,6 +167,16 @@ fn serve(a: ServeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // One line per socket on standard output, so whoever started the
+    // server (a script, a test with --port 0) learns where it listens.
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        for addr in ctx.local_addrs() {
+            let _ = writeln!(out, "listening on {addr}");
+        }
+        let _ = out.flush();
+    }
     for (name, addr, tls) in ctx.vhost_list() {
         tracing::info!(
             "vhost {name} on {}://{addr}/ ({} threads, nofile {})",

@@ -5,10 +5,12 @@
 //! canvas, echo and status parts work. Needs `bash scripts/install-test-deps.sh`
 //! (Debian chromium, and playwright-core in tests/browser/node_modules).
 
-use std::net::TcpStream;
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+
+use common::Server;
 
 /// Serves the test page with `rlws serve` plus `extra` arguments and runs
 /// the browser checks on `scheme://127.0.0.1:PORT/`.
@@ -25,38 +27,17 @@ fn browse(scheme: &str, extra: &[&str]) {
             need.display()
         );
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_rlws"))
-        .args([
-            "serve",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-d",
-            "warn",
-        ])
-        .args(extra)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start rlws serve");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "rlws serve did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut args = vec!["serve", "-i", "127.0.0.1", "-p", "0", "-d", "warn"];
+    args.extend_from_slice(extra);
+    let server = Server::spawn(&args, 1);
+    let port = server.port;
     let out = Command::new("node")
         .arg(dir.join("test_page.mjs"))
         .arg(format!("{scheme}://127.0.0.1:{port}/"))
         .current_dir(&dir)
         .output()
         .expect("run node");
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "browser checks failed:\n{stdout}");

@@ -1,24 +1,20 @@
 //! `rlws serve --config DIR` and `--check-config DIR`.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+
+use common::Server;
 
 fn tmpdir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("rlws-cli-config-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(d.join("conf.d")).unwrap();
     d
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn rlws(args: &[&str]) -> std::process::Output {
@@ -98,23 +94,11 @@ fn check_config_reports_ok_warnings_and_errors() {
 #[test]
 fn serve_config_serves_the_configured_vhost() {
     let dir = tmpdir("serve");
-    let port = free_port();
-    write_site(&dir, port);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rlws"))
-        .args(["serve", "-d", "warn", "--config"])
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut s = loop {
-        match TcpStream::connect(("127.0.0.1", port)) {
-            Ok(s) => break s,
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => panic!("rlws serve --config did not listen: {e}"),
-        }
-    };
+    // Port 0: the system picks one, and the server says which.
+    write_site(&dir, 0);
+    let d = dir.to_string_lossy().to_string();
+    let mut srv = Server::spawn_capturing_stderr(&["serve", "-d", "warn", "--config", &d], 1);
+    let mut s = TcpStream::connect(srv.addrs[0]).expect("connect to the configured vhost");
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .unwrap();
@@ -123,12 +107,10 @@ fn serve_config_serves_the_configured_vhost() {
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     assert!(resp.contains("server: cfg-server"), "{resp}");
     assert!(resp.contains("from the config"), "{resp}");
-    // SAFETY: kill() with a pid we own and a valid signal number has no memory effects.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = child.wait().unwrap();
+    let status = srv.stop();
     assert!(status.success(), "{status:?}");
     let mut err = String::new();
-    child
+    srv.child
         .stderr
         .take()
         .unwrap()

@@ -5,19 +5,14 @@
 //! and a venv in `.venv` with kosoku and websockets). A missing peer fails the
 //! test with that instruction; nothing is skipped.
 
-use std::net::TcpStream;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::{repo, Refusing, Server};
 use futures_util::StreamExt;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repo root")
-}
 
 fn need(path: &Path) -> PathBuf {
     assert!(
@@ -30,73 +25,6 @@ fn need(path: &Path) -> PathBuf {
 
 fn python() -> PathBuf {
     need(&repo().join(".venv/bin/python"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A running `rlws serve`, stopped with SIGTERM on drop.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start(extra: &[&str]) -> Server {
-        let port = free_port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rlws"));
-        cmd.args([
-            "serve",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-d",
-            "warn",
-        ])
-        .args(extra);
-        cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
-        let child = cmd.spawn().expect("spawn rlws serve");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "rlws serve did not start listening"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Server { child, port }
-    }
-
-    fn stop(&mut self) -> std::process::ExitStatus {
-        // SAFETY: kill() with a pid we own and a valid signal number has no memory effects.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(st) = self.child.try_wait().expect("wait") {
-                return st;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("rlws serve did not exit after SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 fn run_checked(mut cmd: Command, what: &str) -> Output {
@@ -178,6 +106,7 @@ fn lws_test_client_gets_increment_and_mirror() {
         .enable_all()
         .build()
         .unwrap();
+    let (connected_tx, connected) = std::sync::mpsc::channel();
     let observer = std::thread::spawn(move || {
         rt.block_on(async move {
             let mut req =
@@ -192,6 +121,7 @@ fn lws_test_client_gets_increment_and_mirror() {
             let (mut ws, _) = tokio_tungstenite::connect_async(req)
                 .await
                 .expect("observer connects");
+            let _ = connected_tx.send(());
             let mut drawn = 0usize;
             let end = tokio::time::Instant::now() + Duration::from_secs(4);
             while let Ok(Some(Ok(m))) = tokio::time::timeout_at(end, ws.next()).await {
@@ -204,7 +134,9 @@ fn lws_test_client_gets_increment_and_mirror() {
             drawn
         })
     });
-    std::thread::sleep(Duration::from_millis(200));
+    connected
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the observer connected");
     let out = Command::new("timeout")
         .args(["-s", "INT", "--preserve-status", "3"])
         .arg(&client)
@@ -342,8 +274,9 @@ fn rlws_client_pipes_lines_and_closes() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "over h2\n");
     // Errors name the reason.
+    let nobody = Refusing::new();
     let refused = Command::new(env!("CARGO_BIN_EXE_rlws"))
-        .args(["client", &format!("ws://127.0.0.1:{}/", free_port())])
+        .args(["client", &format!("ws://{}/", nobody.addr)])
         .output()
         .unwrap();
     assert!(!refused.status.success());

@@ -66,15 +66,20 @@ fn autobahn_client_role_all_sections() {
     // The server writes its reports after /updateReports; wait for the index.
     let index = out.join("index.json");
     let deadline = Instant::now() + Duration::from_secs(120);
-    while !index.exists() {
+    // Written once the reports are complete: wait until it parses.
+    let complete = || {
+        std::fs::read(&index)
+            .ok()
+            .is_some_and(|b| serde_json::from_slice::<serde_json::Value>(&b).is_ok())
+    };
+    while !complete() {
         assert!(
             Instant::now() < deadline,
-            "no {} after updateReports",
+            "no complete {} after updateReports",
             index.display()
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    std::thread::sleep(Duration::from_millis(500));
     let _ = server.kill();
     let _ = server.wait();
     let check = Command::new(repo().join(".venv/bin/python"))

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use rlws::client::{connect, ClientConfig, ConnectError, Message};
+use rlws::client::{connect, ClientConfig, ConnectError, HandshakeError, Message};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
@@ -111,12 +111,8 @@ async fn ping_is_answered_and_server_close_is_reported() {
 async fn connect_errors_say_why() {
     let (_ctx, addr) = start(1);
     // Refused.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let e = connect(ClientConfig::new(&format!("ws://127.0.0.1:{port}/")).unwrap())
+    let nobody = Refusing::new();
+    let e = connect(ClientConfig::new(&format!("ws://{}/", nobody.addr)).unwrap())
         .await
         .unwrap_err();
     assert!(matches!(e, ConnectError::Refused), "{e}");
@@ -146,12 +142,20 @@ async fn connect_errors_say_why() {
     assert!(matches!(e, ConnectError::Timeout), "{e}");
     assert!(t0.elapsed() < Duration::from_secs(2));
     hold.abort();
-    // Handshake mismatch: wrong accept key, then an unoffered subprotocol.
-    for (resp, what) in [
-        ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n", "Accept"),
-        ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {KEY}\r\nSec-WebSocket-Protocol: other\r\n\r\n", "subprotocol"),
-        ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {KEY}\r\nSec-WebSocket-Extensions: permessage-deflate; bogus\r\n\r\n", "permessage-deflate"),
-    ] {
+    // Handshake mismatch: wrong accept key, an unoffered subprotocol, a
+    // malformed extension answer, no Upgrade header.
+    type Check = fn(&HandshakeError) -> bool;
+    let cases: [(&str, Check); 4] = [
+        ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n",
+            |e| matches!(e, HandshakeError::AcceptMismatch)),
+        ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {KEY}\r\nSec-WebSocket-Protocol: other\r\n\r\n",
+            |e| matches!(e, HandshakeError::UnofferedSubprotocol(p) if p == "other")),
+        ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {KEY}\r\nSec-WebSocket-Extensions: permessage-deflate; bogus\r\n\r\n",
+            |e| matches!(e, HandshakeError::Extension(_))),
+        ("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {KEY}\r\n\r\n",
+            |e| matches!(e, HandshakeError::NoUpgrade)),
+    ];
+    for (resp, check) in cases {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let laddr = l.local_addr().unwrap();
         let fake = tokio::spawn(async move {
@@ -169,8 +173,13 @@ async fn connect_errors_say_why() {
             s.write_all(resp.as_bytes()).await.unwrap();
             tokio::time::sleep(Duration::from_millis(500)).await;
         });
-        let e = connect(ClientConfig::new(&format!("ws://{laddr}/")).unwrap()).await.unwrap_err();
-        assert!(matches!(e, ConnectError::Handshake(ref m) if m.contains(what)), "{what}: {e}");
+        let e = connect(ClientConfig::new(&format!("ws://{laddr}/")).unwrap())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, ConnectError::Handshake(ref h) if check(h)),
+            "{resp:?}: {e:?}"
+        );
         fake.abort();
     }
 }

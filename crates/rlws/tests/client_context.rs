@@ -191,7 +191,8 @@ fn typed_client_talks_to_echo_with_and_without_deflate() {
 fn typed_client_reports_why_it_could_not_connect() {
     let (server, addr) = start(1);
     let (ctx, rx) = client_ctx(true);
-    let dead = free_addr();
+    let nobody = Refusing::new();
+    let dead = nobody.addr;
     let h = ctx
         .connect(
             "probe",
@@ -224,9 +225,17 @@ fn typed_client_reports_why_it_could_not_connect() {
         ctx.connect("nope", ClientConfig::new("ws://127.0.0.1/").unwrap()),
         Err(rlws::ClientStartError::NoSuchProtocol)
     );
-    // Failed connections are not left counted on their threads.
-    std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(ctx.live_per_thread().iter().sum::<usize>(), 0);
+    // Failed connections are not left counted on their threads (the count
+    // drops when the failed connection's task ends, just after the callback).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while ctx.live_per_thread().iter().sum::<usize>() != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still counted: {:?}",
+            ctx.live_per_thread()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     drop(server);
 }
 

@@ -72,16 +72,18 @@ async fn echo_text_binary_empty_and_large() {
     .await
     .unwrap();
     // The server answers the close with the same code, then the stream ends.
+    let mut reply = None;
     loop {
         match tokio::time::timeout(Duration::from_secs(5), ws.next())
             .await
             .unwrap()
         {
-            Some(Ok(Message::Close(Some(f)))) => assert_eq!(f.code, TCode::Normal),
-            Some(Ok(_)) => {}
+            Some(Ok(Message::Close(f))) => reply = Some(f.map(|f| f.code)),
+            Some(Ok(m)) => panic!("unexpected {m:?} after our close"),
             None | Some(Err(_)) => break,
         }
     }
+    assert_eq!(reply, Some(Some(TCode::Normal)), "a close reply with 1000");
 }
 
 #[tokio::test]
@@ -443,7 +445,14 @@ async fn connection_flood_past_the_cap_gets_503() {
     one.close(None).await.unwrap();
     while let Some(Ok(_)) = one.next().await {}
     drop(one);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while ctx.live_per_thread().iter().sum::<usize>() >= 10 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slot was not freed"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let r = http_raw(
         addr,
         "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",

@@ -7,7 +7,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::config::ClientConfig;
-use super::error::ConnectError;
+use super::error::{ConnectError, TlsError};
 use super::h2::H2Connection;
 use super::handshake::{client_handshake, Opened};
 use super::websocket::WebSocket;
@@ -50,9 +50,13 @@ pub(crate) async fn dial(
 ) -> Result<(Transport, SocketAddr, bool), ConnectError> {
     // Check the TLS settings before touching the network.
     let tls = if cfg.secure {
-        let c = crate::tls::client_config(&cfg.tls, alpn).map_err(ConnectError::Tls)?;
+        let c = crate::tls::client_config(&cfg.tls, alpn)
+            .map_err(|e| ConnectError::Tls(TlsError::settings(e)))?;
         let name = cfg.tls.server_name.as_deref().unwrap_or(&cfg.host);
-        Some((c, crate::tls::server_name(name).map_err(ConnectError::Tls)?))
+        Some((
+            c,
+            crate::tls::server_name(name).map_err(|e| ConnectError::Tls(TlsError::settings(e)))?,
+        ))
     } else {
         None
     };
@@ -83,19 +87,11 @@ pub(crate) async fn dial(
             let s = tokio_rustls::TlsConnector::from(c)
                 .connect(name, stream)
                 .await
-                .map_err(|e| ConnectError::Tls(tls_reason(e)))?;
+                .map_err(|e| ConnectError::Tls(TlsError::handshake(e)))?;
             let h2 = s.get_ref().1.alpn_protocol() == Some(b"h2");
             (Transport::Other(Box::new(s)), peer, h2)
         }
     })
-}
-
-/// The rustls error inside an I/O error from the TLS handshake, as text.
-fn tls_reason(e: io::Error) -> String {
-    match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-        Some(r) => r.to_string(),
-        None => e.to_string(),
-    }
 }
 
 /// Performs the client handshake on an already connected stream (any

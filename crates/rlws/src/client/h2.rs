@@ -22,7 +22,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use super::config::ClientConfig;
 use super::dial::dial;
-use super::error::ConnectError;
+use super::error::{ConnectError, HandshakeError};
 use super::handshake::{authority, extension_offer, negotiate, Opened};
 use super::websocket::WebSocket;
 use crate::runtime::Transport;
@@ -64,15 +64,13 @@ impl H2Connection {
     async fn connect_inner(cfg: &ClientConfig) -> Result<H2Connection, ConnectError> {
         let (io, peer, h2) = dial(cfg, &[b"h2"]).await?;
         if cfg.is_secure() && !h2 {
-            return Err(ConnectError::Handshake(
-                "the server did not choose h2 by ALPN".into(),
-            ));
+            return Err(HandshakeError::NoH2.into());
         }
         let (mut send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .handshake(TokioIo::new(io))
             .await
-            .map_err(|e| ConnectError::Handshake(format!("HTTP/2: {e}")))?;
+            .map_err(HandshakeError::Http2)?;
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "h2 client connection ended");
@@ -86,13 +84,11 @@ impl H2Connection {
             .method(Method::HEAD)
             .uri(format!("{scheme}://{authority}/"))
             .body(Empty::new())
-            .map_err(|e| ConnectError::Handshake(e.to_string()))?;
-        send.ready()
-            .await
-            .map_err(|e| ConnectError::Handshake(format!("HTTP/2: {e}")))?;
+            .map_err(HandshakeError::Request)?;
+        send.ready().await.map_err(HandshakeError::Http2)?;
         send.send_request(probe)
             .await
-            .map_err(|e| ConnectError::Handshake(format!("HTTP/2: {e}")))?;
+            .map_err(HandshakeError::Http2)?;
         Ok(H2Connection {
             send,
             scheme,
@@ -160,19 +156,15 @@ impl H2Connection {
         for (k, v) in &cfg.headers {
             b = b.header(k.as_str(), v.as_str());
         }
-        let mut req = b
-            .body(Empty::new())
-            .map_err(|e| ConnectError::Handshake(format!("invalid request: {e}")))?;
+        let mut req = b.body(Empty::new()).map_err(HandshakeError::Request)?;
         req.extensions_mut()
             .insert(hyper::ext::Protocol::from_static("websocket"));
         let mut send = self.send.clone();
-        send.ready()
-            .await
-            .map_err(|e| ConnectError::Handshake(format!("HTTP/2: {e}")))?;
+        send.ready().await.map_err(HandshakeError::Http2)?;
         let resp = send
             .send_request(req)
             .await
-            .map_err(|e| ConnectError::Handshake(format!("HTTP/2 extended CONNECT: {e}")))?;
+            .map_err(HandshakeError::Http2)?;
         if resp.status() != StatusCode::OK {
             return Err(ConnectError::Status(resp.status().as_u16()));
         }
@@ -184,7 +176,7 @@ impl H2Connection {
         )?;
         let upgraded = hyper::upgrade::on(resp)
             .await
-            .map_err(|e| ConnectError::Handshake(format!("HTTP/2 stream: {e}")))?;
+            .map_err(HandshakeError::Http2)?;
         let io = Transport::Other(Box::new(TokioIo::new(upgraded)));
         Ok((
             io,

@@ -8,7 +8,7 @@ use rlws_ws::handshake;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::config::ClientConfig;
-use super::error::ConnectError;
+use super::error::{ConnectError, HandshakeError};
 
 /// What the opening handshake settled.
 pub(crate) struct Opened {
@@ -44,7 +44,7 @@ pub(super) async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     }
     for (k, v) in &cfg.headers {
         if k.contains(['\r', '\n', ':']) || v.contains(['\r', '\n']) {
-            return Err(ConnectError::Handshake(format!("invalid header {k:?}")));
+            return Err(HandshakeError::InvalidHeader(k.clone()).into());
         }
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -63,23 +63,21 @@ pub(super) async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
             .map_err(ConnectError::Io)?;
         let n = rb.filled().len();
         if n == 0 {
-            return Err(ConnectError::Handshake(
-                "connection closed during the handshake".into(),
-            ));
+            return Err(HandshakeError::Closed.into());
         }
         have += n;
         if let Some(p) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") {
             break p + 4;
         }
         if have == buf.len() {
-            return Err(ConnectError::Handshake("response head too large".into()));
+            return Err(HandshakeError::HeadTooLarge.into());
         }
     };
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut resp = httparse::Response::new(&mut headers);
     match resp.parse(&buf[..head_len]) {
         Ok(httparse::Status::Complete(_)) => {}
-        _ => return Err(ConnectError::Handshake("malformed HTTP response".into())),
+        _ => return Err(HandshakeError::Malformed.into()),
     }
     let code = resp.code.unwrap_or(0);
     if code != 101 {
@@ -92,20 +90,14 @@ pub(super) async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
             .map(|h| h.value)
     };
     if !get("upgrade").is_some_and(|v| handshake::header_has_token(v, "websocket")) {
-        return Err(ConnectError::Handshake(
-            "no 'Upgrade: websocket' in the response".into(),
-        ));
+        return Err(HandshakeError::NoUpgrade.into());
     }
     if !get("connection").is_some_and(|v| handshake::header_has_token(v, "upgrade")) {
-        return Err(ConnectError::Handshake(
-            "no 'Connection: upgrade' in the response".into(),
-        ));
+        return Err(HandshakeError::NoConnectionUpgrade.into());
     }
     let want = handshake::accept_key(key.as_bytes());
     if get("sec-websocket-accept").map(|v| v.trim_ascii()) != Some(want.as_bytes()) {
-        return Err(ConnectError::Handshake(
-            "Sec-WebSocket-Accept does not match the key".into(),
-        ));
+        return Err(HandshakeError::AcceptMismatch.into());
     }
     let (protocol, params) = negotiate(
         cfg,
@@ -169,9 +161,7 @@ pub(super) fn negotiate(
         Some(p) => {
             let p = std::str::from_utf8(p).unwrap_or("").trim().to_string();
             if !cfg.subprotocols.contains(&p) {
-                return Err(ConnectError::Handshake(format!(
-                    "server chose subprotocol {p:?}, which was not offered"
-                )));
+                return Err(HandshakeError::UnofferedSubprotocol(p).into());
             }
             Some(p)
         }
@@ -193,7 +183,7 @@ pub(super) fn negotiate(
                     Err(_) => {}
                 }
             }
-            Some(found.ok_or_else(|| ConnectError::Handshake(first_err.into()))?)
+            Some(found.ok_or(HandshakeError::Extension(first_err))?)
         }
     };
     Ok((protocol, params))

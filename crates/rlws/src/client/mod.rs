@@ -37,6 +37,6 @@ mod websocket;
 pub use config::{ClientConfig, UrlError};
 pub(crate) use dial::open;
 pub use dial::{connect, handshake_on};
-pub use error::{ConnectError, WsError};
+pub use error::{ConnectError, HandshakeError, TlsError, WsError};
 pub use h2::H2Connection;
 pub use websocket::{Message, WebSocket};

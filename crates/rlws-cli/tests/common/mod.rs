@@ -1,0 +1,147 @@
+//! Helpers shared by the `rlws` binary's tests: a running `rlws serve` on a
+//! port the system picks, and an address where nothing listens.
+
+#![allow(dead_code)] // each test file uses some of these
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
+}
+
+/// A running `rlws serve`, stopped with SIGTERM (or killed) on drop.
+pub struct Server {
+    pub child: Child,
+    /// The sockets it reported listening on, in order.
+    pub addrs: Vec<SocketAddr>,
+    pub port: u16,
+}
+
+impl Server {
+    /// `rlws serve -i 127.0.0.1 -p 0 -d warn EXTRA...`.
+    pub fn start(extra: &[&str]) -> Server {
+        let mut args = vec!["serve", "-i", "127.0.0.1", "-p", "0", "-d", "warn"];
+        args.extend_from_slice(extra);
+        Server::spawn(&args, 1)
+    }
+
+    /// `rlws ARGS...`, waiting until it has printed `sockets` "listening on"
+    /// lines (the sockets exist and accept from then on).
+    pub fn spawn(args: &[&str], sockets: usize) -> Server {
+        Server::spawn_with(args, sockets, Stdio::inherit())
+    }
+
+    /// [`Server::spawn`] with standard error captured in `child.stderr`.
+    pub fn spawn_capturing_stderr(args: &[&str], sockets: usize) -> Server {
+        Server::spawn_with(args, sockets, Stdio::piped())
+    }
+
+    fn spawn_with(args: &[&str], sockets: usize, stderr: Stdio) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rlws"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn rlws serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(a) = line.strip_prefix("listening on ") {
+                    if let Ok(a) = a.trim().parse::<SocketAddr>() {
+                        let _ = tx.send(a);
+                    }
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut addrs = Vec::new();
+        while addrs.len() < sockets {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(a) => addrs.push(a),
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("rlws {args:?} did not report listening");
+                }
+            }
+        }
+        let port = addrs[0].port();
+        Server { child, addrs, port }
+    }
+
+    /// SIGTERM, then the exit status (within 10 s).
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        // SAFETY: kill() with a pid we own and a valid signal number has no memory effects.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(st) = self.child.try_wait().expect("wait") {
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("rlws serve did not exit after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A socket bound to a port of 127.0.0.1 without listening: connecting to
+/// its address is refused for as long as it is held.
+pub struct Refusing {
+    fd: i32,
+    pub addr: SocketAddr,
+}
+
+impl Refusing {
+    pub fn new() -> Refusing {
+        // SAFETY: plain socket calls on a descriptor this function owns; the
+        // sockaddr is a zeroed sockaddr_in of the right size.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+            assert!(fd >= 0, "socket");
+            let mut sa: libc::sockaddr_in = std::mem::zeroed();
+            sa.sin_family = libc::AF_INET as libc::sa_family_t;
+            sa.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+            let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            let rc = libc::bind(fd, &sa as *const _ as *const libc::sockaddr, len);
+            assert_eq!(rc, 0, "bind");
+            let mut got: libc::sockaddr_in = std::mem::zeroed();
+            let mut glen = len;
+            let rc = libc::getsockname(fd, &mut got as *mut _ as *mut libc::sockaddr, &mut glen);
+            assert_eq!(rc, 0, "getsockname");
+            let port = u16::from_be(got.sin_port);
+            Refusing {
+                fd,
+                addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            }
+        }
+    }
+}
+
+impl Drop for Refusing {
+    fn drop(&mut self) {
+        // SAFETY: closes the descriptor this value owns, once.
+        unsafe { libc::close(self.fd) };
+    }
+}
