@@ -22,7 +22,7 @@ impl Protocol for Shout {
         "shout"
     }
 
-    fn thread_init(&self, _tsi: usize) {}
+    fn thread_init(&self, _tsi: rlws::ThreadIndex) {}
 
     fn established(
         &self,

@@ -10,7 +10,8 @@ use std::time::Duration;
 use common::*;
 use rlws::client::{ClientConfig, ConnectError};
 use rlws::{
-    Close, Cx, DeflateConfig, Handshake, Protocol, ProtocolOptions, Received, ThreadCx, Writer,
+    Close, ConnId, Cx, DeflateConfig, Handshake, Protocol, ProtocolOptions, Received, ThreadCx,
+    Writer,
 };
 use rlws::{CloseCode, Context, DataKind};
 
@@ -18,15 +19,15 @@ use rlws::{CloseCode, Context, DataKind};
 #[derive(Debug, PartialEq)]
 enum Seen {
     Established {
-        id: u64,
+        id: ConnId,
         client: bool,
         deflate: bool,
         accept_header: bool,
     },
-    Text(u64, String),
-    Binary(u64, usize, bool),
-    Closed(u64, Option<u16>),
-    Failed(u64, String),
+    Text(ConnId, String),
+    Binary(ConnId, usize, bool),
+    Closed(ConnId, Option<u16>),
+    Failed(ConnId, String),
 }
 
 /// Sends a text message, a 1 MiB binary message (masked from the caller's
@@ -70,7 +71,7 @@ impl Protocol for Probe {
         }
     }
 
-    fn thread_init(&self, _tsi: usize) {}
+    fn thread_init(&self, _tsi: rlws::ThreadIndex) {}
 
     fn established(&self, cx: &mut Cx<'_, Self>, hs: &Handshake<'_>) -> Result<Session, Close> {
         self.report(Seen::Established {
@@ -127,7 +128,7 @@ impl Protocol for Probe {
         self.report(Seen::Closed(cx.id(), code.map(|c| c.0)));
     }
 
-    fn client_connection_error(&self, _cx: &mut ThreadCx<'_, Self>, id: u64, e: &ConnectError) {
+    fn client_connection_error(&self, _cx: &mut ThreadCx<'_, Self>, id: ConnId, e: &ConnectError) {
         let kind = match e {
             ConnectError::Refused => "refused".to_string(),
             ConnectError::Timeout => "timeout".to_string(),
@@ -167,7 +168,7 @@ fn typed_client_talks_to_echo_with_and_without_deflate() {
         let mut cfg = ClientConfig::new(&format!("ws://{addr}/echo")).unwrap();
         cfg.http2 = http2;
         let h = ctx.connect("probe", cfg).unwrap();
-        assert!(h.tsi < 2);
+        assert!(h.tsi.get() < 2);
         assert_eq!(
             next(&rx),
             Seen::Established {
@@ -279,7 +280,7 @@ impl Protocol for Rec {
     fn name(&self) -> &str {
         "rec"
     }
-    fn thread_init(&self, _tsi: usize) {}
+    fn thread_init(&self, _tsi: rlws::ThreadIndex) {}
     fn established(&self, _cx: &mut Cx<'_, Self>, _hs: &Handshake<'_>) -> Result<(), Close> {
         if let Ok(t) = self.0.lock() {
             let _ = t.send(None);

@@ -29,7 +29,7 @@ impl Protocol for Announce {
         "announce"
     }
 
-    fn thread_init(&self, _tsi: usize) -> Board {
+    fn thread_init(&self, _tsi: rlws::ThreadIndex) -> Board {
         Board::default()
     }
 
@@ -98,10 +98,14 @@ async fn events_posted_from_outside_reach_every_thread() {
     let poster = ctx.poster();
     std::thread::spawn(move || {
         for tsi in 0..poster.thread_count() {
-            assert!(poster.post(tsi, "announce", String::from("hello")));
+            assert!(poster.post(tsi.into(), "announce", String::from("hello")));
         }
-        assert!(!poster.post(0, "no-such-protocol", String::from("x")));
-        assert!(!poster.post(9, "announce", String::from("x")));
+        assert!(!poster.post(
+            rlws::ThreadIndex::new(0),
+            "no-such-protocol",
+            String::from("x")
+        ));
+        assert!(!poster.post(rlws::ThreadIndex::new(9), "announce", String::from("x")));
     })
     .join()
     .unwrap();

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use rlws_ws::DataKind;
 
+use crate::runtime::ThreadIndex;
 use crate::ws::ring::{Ring, TailId};
 mod site;
 
@@ -54,7 +55,7 @@ impl Protocol for DumbIncrement {
         }
     }
 
-    fn thread_init(&self, _tsi: usize) {}
+    fn thread_init(&self, _tsi: ThreadIndex) {}
 
     fn established(
         &self,
@@ -163,7 +164,7 @@ impl Protocol for Mirror {
         }
     }
 
-    fn thread_init(&self, _tsi: usize) -> MirrorThread {
+    fn thread_init(&self, _tsi: ThreadIndex) -> MirrorThread {
         MirrorThread {
             ring: Ring::new(self.ring_size),
             senders_paused: false,
@@ -295,7 +296,7 @@ impl Protocol for Echo {
         }
     }
 
-    fn thread_init(&self, _tsi: usize) {}
+    fn thread_init(&self, _tsi: ThreadIndex) {}
 
     fn established(
         &self,
@@ -385,7 +386,7 @@ impl Protocol for Status {
         }
     }
 
-    fn thread_init(&self, _tsi: usize) {}
+    fn thread_init(&self, _tsi: ThreadIndex) {}
 
     fn established(
         &self,
@@ -431,13 +432,13 @@ impl Protocol for Status {
             .into_iter()
             .map(|c| {
                 serde_json::json!({
-                    "id": c.id,
+                    "id": c.id.get(),
                     "peer": c.peer.to_string(),
                     "protocol": c.protocol,
                     "path": c.path,
                     "since_ms": c.since_ms,
                     "ua": c.user_agent,
-                    "tsi": c.tsi,
+                    "tsi": c.tsi.get(),
                 })
             })
             .collect();

@@ -12,6 +12,7 @@ use crate::site::{Mount, Origin};
 use crate::ws::{erase, ErasedProtocol, Protocol};
 
 /// Builds a [`Context`].
+#[doc(alias = "lws_context_creation_info")]
 pub struct ContextBuilder {
     threads: usize,
     fd_limit_per_thread: Option<usize>,
@@ -52,6 +53,7 @@ impl ContextBuilder {
     }
 
     /// Number of service threads (lws' `count_threads`). At least 1.
+    #[doc(alias = "count_threads")]
     pub fn threads(mut self, n: usize) -> Self {
         self.threads = n.max(1);
         self
@@ -97,6 +99,7 @@ impl ContextBuilder {
 
     /// Adds a vhost (lws' `lws_create_vhost`). Vhosts with the same listen
     /// address share its socket.
+    #[doc(alias = "lws_create_vhost")]
     pub fn vhost(mut self, v: Vhost) -> Self {
         self.vhosts.push(v);
         self
@@ -123,6 +126,7 @@ impl ContextBuilder {
     }
 
     /// Opens the listen sockets and starts the service threads.
+    #[doc(alias = "lws_create_context")]
     pub fn start(self) -> Result<Context, StartError> {
         let threads = self.threads;
         let cap_per_thread = match self.fd_limit_per_thread {

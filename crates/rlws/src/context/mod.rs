@@ -15,12 +15,13 @@ use std::thread::JoinHandle;
 
 pub use builder::ContextBuilder;
 
-use crate::runtime::{Shared, ThreadCore};
+use crate::runtime::{Shared, ThreadCore, ThreadIndex};
 use crate::server::ServerShared;
 use crate::ws::{ClientHandle, ClientStartError, ErasedProtocol};
 
 /// An error starting the context.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum StartError {
     /// A listen socket could not be opened.
     Bind(SocketAddr, std::io::Error),
@@ -40,9 +41,17 @@ impl std::fmt::Display for StartError {
     }
 }
 
-impl std::error::Error for StartError {}
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Bind(_, e) | StartError::Thread(e) => Some(e),
+            StartError::Config(_) => None,
+        }
+    }
+}
 
 /// A running set of service threads. Dropping it shuts down.
+#[doc(alias = "lws_context")]
 pub struct Context {
     shared: Arc<Shared>,
     server: Arc<ServerShared>,
@@ -109,6 +118,7 @@ impl Context {
     /// Returns at once. The protocol's permessage-deflate settings decide
     /// whether compression is offered. Subprotocols to offer are
     /// `cfg.subprotocols` (none by default).
+    #[doc(alias = "lws_client_connect_via_info")]
     pub fn connect(
         &self,
         protocol: &str,
@@ -118,6 +128,7 @@ impl Context {
     }
 
     /// A handle for posting events into service threads from any thread.
+    #[doc(alias = "lws_cancel_service")]
     pub fn poster(&self) -> Poster {
         Poster {
             shared: self.shared.clone(),
@@ -172,14 +183,14 @@ impl Poster {
     /// Posts `event` to protocol `name` on thread `tsi`, where
     /// [`crate::Protocol::event`] receives it. Returns false if there is no such
     /// thread or protocol, or the thread has ended.
-    pub fn post<E: Send + 'static>(&self, tsi: usize, name: &str, event: E) -> bool {
+    pub fn post<E: Send + 'static>(&self, tsi: ThreadIndex, name: &str, event: E) -> bool {
         let Some(index) = self.protocols.iter().position(|p| p.name() == name) else {
             return false;
         };
         let proto = self.protocols[index].clone();
         let event: Box<dyn Any + Send> = Box::new(event);
         self.shared.run_on(
-            tsi,
+            tsi.get(),
             Box::new(move |core: &Rc<ThreadCore>| {
                 if let Some(slot) = core.slots.get(index) {
                     proto.deliver(slot, event);
@@ -194,6 +205,7 @@ impl Poster {
     }
 
     /// [`Context::connect`], from any thread.
+    #[doc(alias = "lws_client_connect_via_info")]
     pub fn connect(
         &self,
         protocol: &str,

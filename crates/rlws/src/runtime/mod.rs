@@ -11,6 +11,7 @@
 
 mod accept;
 mod clock;
+mod ids;
 pub mod limits;
 mod registry;
 mod shared;
@@ -18,6 +19,7 @@ mod thread;
 mod transport;
 
 pub(crate) use clock::Clock;
+pub use ids::{ConnId, ThreadIndex};
 pub use registry::ConnEntry;
 pub(crate) use registry::Record;
 pub(crate) use shared::{Acceptor, LiveGuard, RuntimeConfig, Service, Shared, ThreadAcceptor};

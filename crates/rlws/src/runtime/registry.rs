@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 #[derive(Debug, Clone)]
 pub struct ConnEntry {
     /// Connection id.
-    pub id: u64,
+    pub id: super::ConnId,
     /// Peer address.
     pub peer: SocketAddr,
     /// Protocol name.
@@ -19,8 +19,8 @@ pub struct ConnEntry {
     pub user_agent: Option<String>,
     /// When it was established, in ms since the Unix epoch.
     pub since_ms: u64,
-    /// Service thread index.
-    pub tsi: usize,
+    /// Service thread.
+    pub tsi: super::ThreadIndex,
 }
 
 /// A live connection as the registry keeps it: one small record and one

@@ -182,7 +182,7 @@ impl Shared {
                     None => (&*rec.text, None),
                 };
                 ConnEntry {
-                    id: rec.id,
+                    id: super::ConnId(rec.id),
                     peer: rec.peer,
                     protocol: self
                         .services
@@ -191,7 +191,7 @@ impl Shared {
                     path: path.to_string(),
                     user_agent: ua,
                     since_ms: rec.since_ms,
-                    tsi,
+                    tsi: super::ThreadIndex(tsi),
                 }
             }));
         }

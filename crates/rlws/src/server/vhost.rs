@@ -24,6 +24,7 @@ use crate::ws::ErasedProtocol;
 /// picks the vhost and its certificate before the handshake; on cleartext
 /// sockets each request's `Host` does.
 #[derive(Debug, Clone)]
+#[doc(alias = "lws_vhost")]
 pub struct Vhost {
     pub(crate) name: String,
     pub(crate) listen: SocketAddr,
@@ -92,6 +93,7 @@ impl Vhost {
     /// Adds a mount (replacing one on the same mountpoint). A vhost without
     /// mounts answers plain HTTP requests with 404 and serves only WebSocket
     /// upgrades.
+    #[doc(alias = "lws_http_mount")]
     pub fn mount(mut self, m: Mount) -> Self {
         self.mounts.retain(|x| x.mountpoint != m.mountpoint);
         self.mounts.push(m);

@@ -23,6 +23,7 @@ use super::response::{full, not_found, text, Body};
 /// `stat` per request; larger ones are streamed from the file in 256 KiB
 /// pieces as the client takes them, never read whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[doc(alias = "LWSMPRO_FILE")]
 pub struct Files {
     root: PathBuf,
 }

@@ -18,6 +18,7 @@ use super::redirect::Redirect;
 /// the settings the origin and the responses get (default document, cache
 /// headers, MIME types, extra headers).
 #[derive(Debug, Clone)]
+#[doc(alias = "lws_http_mount")]
 pub struct Mount {
     pub(crate) mountpoint: String,
     pub(crate) origin: Arc<dyn Origin>,

@@ -28,6 +28,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 ///
 /// The mount adds its `Cache-Control` (to 200 and 304 answers) and its extra
 /// headers; the server adds `Server` and the vhost's headers.
+#[doc(alias = "origin_protocol")]
 pub trait Origin: std::fmt::Debug + Send + Sync + 'static {
     /// Answers `req`.
     fn serve<'a>(&'a self, req: OriginRequest<'a>) -> BoxFuture<'a, Response<Body>>;

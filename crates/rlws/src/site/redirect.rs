@@ -10,6 +10,7 @@ use super::response::{text, Body};
 /// mount's `append_path`, the path below the mountpoint and the query are
 /// appended to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[doc(alias = "LWSMPRO_REDIR_HTTPS")]
 pub struct Redirect {
     to: String,
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::protocol::{DeflateParams, Protocol};
 use super::signal::ConnSignal;
 use super::slot::{ClientHandle, ClientStartError, ProtoThread};
+use crate::runtime::{ConnId, ThreadIndex};
 
 /// Per-connection control state that the driver reads after each callback.
 #[derive(Debug, Default)]
@@ -30,6 +31,7 @@ pub(crate) struct CompressChange {
 }
 
 /// The context of a callback for one connection.
+#[doc(alias = "wsi")]
 pub struct Cx<'a, P: Protocol> {
     pub(crate) pt: &'a ProtoThread<P>,
     pub(crate) state: &'a mut P::ThreadState,
@@ -60,8 +62,8 @@ impl<'a, P: Protocol> Cx<'a, P> {
     }
 
     /// The connection's id (unique in the context).
-    pub fn id(&self) -> u64 {
-        self.conn.id
+    pub fn id(&self) -> ConnId {
+        ConnId(self.conn.id)
     }
 
     /// The peer address.
@@ -69,9 +71,9 @@ impl<'a, P: Protocol> Cx<'a, P> {
         self.conn.peer
     }
 
-    /// The service thread index.
-    pub fn tsi(&self) -> usize {
-        self.pt.tsi
+    /// The service thread.
+    pub fn tsi(&self) -> ThreadIndex {
+        ThreadIndex(self.pt.tsi)
     }
 
     /// Number of service threads in the context.
@@ -80,33 +82,39 @@ impl<'a, P: Protocol> Cx<'a, P> {
     }
 
     /// Asks for a [`Protocol::writeable`] callback on this connection.
+    #[doc(alias = "lws_callback_on_writable")]
     pub fn request_writeable(&mut self) {
         self.conn.request(ConnSignal::WRITEABLE);
     }
 
     /// Asks for a writeable callback on every connection of this protocol on
     /// this thread.
+    #[doc(alias = "lws_callback_on_writable_all_protocol")]
     pub fn request_writeable_all(&mut self) {
         self.pt.request_all(ConnSignal::WRITEABLE);
     }
 
     /// Stops reading from this connection (RX flow control).
+    #[doc(alias = "lws_rx_flow_control")]
     pub fn pause_rx(&mut self) {
         self.ctl.paused = true;
     }
 
     /// Reads from this connection again.
+    #[doc(alias = "lws_rx_flow_control")]
     pub fn resume_rx(&mut self) {
         self.ctl.paused = false;
     }
 
     /// Resumes reading on every connection of this protocol on this thread.
+    #[doc(alias = "lws_rx_flow_allow_all_protocol")]
     pub fn resume_rx_all(&mut self) {
         self.ctl.paused = false;
         self.pt.request_all(ConnSignal::RESUME_RX);
     }
 
     /// Calls [`Protocol::timer`] once after `after` (replacing any earlier timer).
+    #[doc(alias = "lws_set_timer_usecs")]
     pub fn set_timer(&mut self, after: Duration) {
         self.ctl.timer = Some(Some(after));
     }
@@ -125,6 +133,7 @@ impl<'a, P: Protocol> Cx<'a, P> {
     /// (the extension stays negotiated; only sending changes), like lws'
     /// `lws_set_extension_option`. Returns false if permessage-deflate is
     /// not in use on the connection.
+    #[doc(alias = "lws_set_extension_option")]
     pub fn set_compression(&mut self, enabled: bool) -> bool {
         self.compress_change(|c| c.enabled = Some(enabled))
     }
@@ -152,6 +161,7 @@ impl<'a, P: Protocol> Cx<'a, P> {
 
     /// Posts `event` to this protocol on every other service thread, where
     /// [`Protocol::event`] receives it.
+    #[doc(alias = "lws_cancel_service")]
     pub fn post_others(&self, event: P::Event)
     where
         P::Event: Clone,
@@ -169,6 +179,7 @@ impl<'a, P: Protocol> Cx<'a, P> {
     }
 
     /// A snapshot of the WebSocket connections of the whole context.
+    #[doc(alias = "lws-server-status")]
     pub fn connections(&self) -> Vec<crate::runtime::ConnEntry> {
         self.pt.shared.connections()
     }
@@ -200,17 +211,19 @@ impl<'a, P: Protocol> ThreadCx<'a, P> {
         self.state
     }
 
-    /// The service thread index.
-    pub fn tsi(&self) -> usize {
-        self.pt.tsi
+    /// The service thread.
+    pub fn tsi(&self) -> ThreadIndex {
+        ThreadIndex(self.pt.tsi)
     }
 
     /// Asks for a writeable callback on every connection of this protocol on this thread.
+    #[doc(alias = "lws_callback_on_writable_all_protocol")]
     pub fn request_writeable_all(&mut self) {
         self.pt.request_all(ConnSignal::WRITEABLE);
     }
 
     /// Resumes reading on every connection of this protocol on this thread.
+    #[doc(alias = "lws_rx_flow_allow_all_protocol")]
     pub fn resume_rx_all(&mut self) {
         self.pt.request_all(ConnSignal::RESUME_RX);
     }

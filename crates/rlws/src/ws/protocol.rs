@@ -27,6 +27,7 @@ use rlws_ws::{CloseCode, DataKind};
 
 use super::cx::{Cx, ThreadCx};
 use super::writer::Writer;
+use crate::runtime::{ConnId, ThreadIndex};
 
 /// Closing a connection from a callback: the code and reason to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +69,7 @@ pub enum RxMode {
 
 /// Per-protocol settings.
 #[derive(Debug, Clone, Copy)]
+#[doc(alias = "rx_buffer_size")]
 pub struct ProtocolOptions {
     /// How data is delivered.
     pub rx_mode: RxMode,
@@ -131,7 +133,7 @@ pub struct Handshake<'a> {
     /// The query string, if any.
     pub query: Option<&'a str>,
     /// The request headers (server side) or the response headers (client side).
-    pub headers: &'a hyper::HeaderMap,
+    pub headers: &'a http::HeaderMap,
     /// The peer address.
     pub peer: SocketAddr,
     /// True for a connection this side opened ([`crate::Context::connect`]):
@@ -140,6 +142,7 @@ pub struct Handshake<'a> {
 }
 
 /// A WebSocket protocol, with one method per lws callback reason.
+#[doc(alias = "lws_protocols")]
 pub trait Protocol: Send + Sync + Sized + 'static {
     /// Per-connection state (lws' per-session data).
     type Session: 'static;
@@ -160,7 +163,7 @@ pub trait Protocol: Send + Sync + Sized + 'static {
     /// Creates the state for one service thread (lws' PROTOCOL_INIT); by
     /// default, `ThreadState::default()`.
     #[doc(alias = "LWS_CALLBACK_PROTOCOL_INIT")]
-    fn thread_init(&self, tsi: usize) -> Self::ThreadState {
+    fn thread_init(&self, tsi: ThreadIndex) -> Self::ThreadState {
         let _ = tsi;
         Self::ThreadState::default()
     }
@@ -169,6 +172,7 @@ pub trait Protocol: Send + Sync + Sized + 'static {
     /// of it completed its handshake ([`Handshake::client`]). Return its
     /// session, or refuse it (a server answers the handshake 403; a client
     /// drops the connection).
+    #[doc(alias = "LWS_CALLBACK_ESTABLISHED")]
     fn established(
         &self,
         cx: &mut Cx<'_, Self>,
@@ -176,6 +180,7 @@ pub trait Protocol: Send + Sync + Sized + 'static {
     ) -> Result<Self::Session, Close>;
 
     /// Data arrived.
+    #[doc(alias = "LWS_CALLBACK_RECEIVE")]
     fn receive(
         &self,
         cx: &mut Cx<'_, Self>,
@@ -184,6 +189,7 @@ pub trait Protocol: Send + Sync + Sized + 'static {
     ) -> Result<(), Close>;
 
     /// The connection can take data: write with `w`. May come without a request.
+    #[doc(alias = "LWS_CALLBACK_SERVER_WRITEABLE")]
     fn writeable(
         &self,
         cx: &mut Cx<'_, Self>,
@@ -195,30 +201,34 @@ pub trait Protocol: Send + Sync + Sized + 'static {
     }
 
     /// The timer set with [`Cx::set_timer`] fired.
+    #[doc(alias = "LWS_CALLBACK_TIMER")]
     fn timer(&self, cx: &mut Cx<'_, Self>, session: &mut Self::Session) -> Result<(), Close> {
         let _ = (cx, session);
         Ok(())
     }
 
     /// The connection is gone. `code` is the peer's close code when it sent one.
+    #[doc(alias = "LWS_CALLBACK_CLOSED")]
     fn closed(&self, cx: &mut Cx<'_, Self>, session: Self::Session, code: Option<CloseCode>) {
         let _ = (cx, session, code);
     }
 
     /// An event posted from another thread arrived on this thread.
+    #[doc(alias = "LWS_CALLBACK_EVENT_WAIT_CANCELLED")]
     fn event(&self, cx: &mut ThreadCx<'_, Self>, event: Self::Event) {
         let _ = (cx, event);
     }
 
     /// A client connection ([`crate::Context::connect`]) with this id could
     /// not be opened; `error` says why (lws' CLIENT_CONNECTION_ERROR).
+    #[doc(alias = "LWS_CALLBACK_CLIENT_CONNECTION_ERROR")]
     fn client_connection_error(
         &self,
         cx: &mut ThreadCx<'_, Self>,
-        id: u64,
+        id: ConnId,
         error: &crate::client::ConnectError,
     ) {
         let _ = (cx, id);
-        tracing::debug!(id, %error, "client connection failed");
+        tracing::debug!(%id, %error, "client connection failed");
     }
 }

@@ -17,7 +17,9 @@ use super::driver::Conn;
 use super::protocol::{Close, DeflateConfig, DeflateParams, Handshake, Protocol, ProtocolOptions};
 use super::signal::ConnSignal;
 use crate::client::ClientConfig;
-use crate::runtime::{Clock, LiveGuard, Record, Service, Shared, ThreadCore, Transport};
+use crate::runtime::{
+    Clock, ConnId, LiveGuard, Record, Service, Shared, ThreadCore, ThreadIndex, Transport,
+};
 
 /// A protocol's state on one service thread.
 pub(crate) struct ProtoThread<P: Protocol> {
@@ -171,7 +173,7 @@ impl<P: Protocol> Service for Entry<P> {
             tsi,
             shared,
             opts: self.0.options(),
-            state: RefCell::new(self.0.thread_init(tsi)),
+            state: RefCell::new(self.0.thread_init(ThreadIndex(tsi))),
             conns: RefCell::new(Vec::new()),
             free: RefCell::new(Vec::new()),
             clock,
@@ -235,7 +237,7 @@ impl<P: Protocol> ErasedProtocol for Entry<P> {
         pt.add(&sig);
         let ua = hs
             .headers
-            .get(hyper::header::USER_AGENT)
+            .get(http::header::USER_AGENT)
             .filter(|_| !hs.client)
             .and_then(|v| v.to_str().ok());
         let rec = Record::new(id, hs.peer, pt.index, hs.path, ua);
@@ -348,9 +350,9 @@ impl<P: Protocol> StartConn for Pending<P> {
 pub struct ClientHandle {
     /// The connection id; `established`, the callbacks after it and
     /// `client_connection_error` see the same id.
-    pub id: u64,
+    pub id: ConnId,
     /// The service thread it runs on.
-    pub tsi: usize,
+    pub tsi: ThreadIndex,
 }
 
 /// Why a client connection could not even be started (connection errors
@@ -409,7 +411,10 @@ fn start_client<P: Protocol>(
         shared.unreserve(tsi);
         return Err(ClientStartError::Stopped);
     }
-    Ok(ClientHandle { id, tsi })
+    Ok(ClientHandle {
+        id: ConnId(id),
+        tsi: ThreadIndex(tsi),
+    })
 }
 
 /// Opens a client connection and runs it with its protocol's callbacks.
@@ -432,7 +437,7 @@ async fn client_conn<P: Protocol>(
                 pt: &pt,
                 state: &mut state,
             };
-            pt.proto.client_connection_error(&mut cx, id, &e);
+            pt.proto.client_connection_error(&mut cx, ConnId(id), &e);
             return;
         }
     };

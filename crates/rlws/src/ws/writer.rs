@@ -21,6 +21,7 @@ impl std::error::Error for WriteFull {}
 /// size can go out per callback; further writes in the same callback are
 /// accepted while the total stays within [`crate::ProtocolOptions::write_buffer`].
 /// Everything accepted is sent before the next writeable callback.
+#[doc(alias = "lws_write")]
 pub struct Writer<'a> {
     pub(crate) conn: &'a mut Connection,
     pub(crate) limit: usize,
