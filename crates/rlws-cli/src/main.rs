@@ -105,10 +105,10 @@ fn main() -> ExitCode {
 }
 
 /// Loads a config directory, printing its diagnostics; `None` on errors.
-fn load_config(dir: &std::path::Path) -> Option<rlws::config::Config> {
+fn load_config(dir: &std::path::Path) -> Option<rlws_conf::Config> {
     let names = rlws::test_site().protocol_names();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let cfg = rlws::config::Config::load_dir(dir, &names);
+    let cfg = rlws_conf::Config::load_dir(dir, &names);
     for d in &cfg.diagnostics {
         eprintln!("{d}");
     }
@@ -167,16 +167,6 @@ fn serve(a: ServeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    // One line per socket on standard output, so whoever started the
-    // server (a script, a test with --port 0) learns where it listens.
-    {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        for addr in ctx.local_addrs() {
-            let _ = writeln!(out, "listening on {addr}");
-        }
-        let _ = out.flush();
-    }
     for (name, addr, tls) in ctx.vhost_list() {
         tracing::info!(
             "vhost {name} on {}://{addr}/ ({} threads, nofile {})",
@@ -240,9 +230,29 @@ fn run_until_signal(ctx: rlws::Context) -> ExitCode {
     rt.block_on(async {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate()).ok();
+        let mut int = signal(SignalKind::interrupt()).ok();
+        // One line per socket on standard output, once the signals are
+        // handled, so whoever started the server (a script, a test with
+        // --port 0) learns where it listens and may stop it from then on.
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            for addr in ctx.local_addrs() {
+                let _ = writeln!(out, "listening on {addr}");
+            }
+            let _ = out.flush();
+        }
+        let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            _ = wait(int.take()) => {}
+            _ = wait(term.take()) => {}
         }
     });
     tracing::info!("shutting down");

@@ -51,9 +51,9 @@
 //! Modules import downwards only; `runtime`, `site` and `ws` never import
 //! `server`. Where a lower layer must call a higher one (the runtime handing
 //! an accepted socket to the server), it does so through a trait it defines
-//! and the higher layer implements. `config` (the lwsws-style JSON
-//! configuration) and `builtin` (the test site's protocols) sit beside the
-//! top and use only public items.
+//! and the higher layer implements. `builtin` (the test site) sits beside
+//! the top and uses only public items; the lwsws-style JSON configuration is
+//! the `rlws-conf` crate.
 //!
 //! The built-in test site (its page and the lws test protocols) is behind
 //! the `test-site` feature: [`builtin`] and `test_site()`.
@@ -102,7 +102,6 @@
 #[cfg(feature = "test-site")]
 pub mod builtin;
 pub mod client;
-pub mod config;
 mod context;
 mod runtime;
 mod server;

@@ -17,7 +17,8 @@ pub struct ClientConfig {
     pub tls: TlsClientOptions,
     /// Subprotocols to offer, in order of preference.
     pub subprotocols: Vec<String>,
-    /// Extra request headers.
+    /// Extra request headers. A `Host` here replaces the one made from the
+    /// URL (over HTTP/1.1).
     pub headers: Vec<(String, String)>,
     /// Time allowed for DNS, TCP connect and the opening handshake together.
     pub connect_timeout: Duration,

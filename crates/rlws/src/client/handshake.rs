@@ -28,11 +28,19 @@ pub(super) async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     key_bytes[..8].copy_from_slice(&rlws_ws::mask::random_u64().to_ne_bytes());
     key_bytes[8..].copy_from_slice(&rlws_ws::mask::random_u64().to_ne_bytes());
     let key = handshake::base64_encode(&key_bytes);
-    let host = authority(cfg);
-    let mut req = format!(
-        "GET {} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n",
-        cfg.path
-    );
+    let mut req = format!("GET {} HTTP/1.1\r\n", cfg.path);
+    // A `Host` among the configured headers replaces the URL's (a name
+    // other than the address connected to, as lws' `host` beside `address`).
+    if !cfg
+        .headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("host"))
+    {
+        req.push_str(&format!("Host: {}\r\n", authority(cfg)));
+    }
+    req.push_str(&format!(
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+    ));
     if !cfg.subprotocols.is_empty() {
         req.push_str(&format!(
             "Sec-WebSocket-Protocol: {}\r\n",

@@ -39,6 +39,8 @@ pub struct Vhost {
     pub(crate) keepalive_timeout: Option<Duration>,
     pub(crate) error_document_404: Option<String>,
     pub(crate) access_log: Option<std::path::PathBuf>,
+    /// ALPN list replacing the TLS options' own.
+    pub(crate) alpn: Option<Vec<String>>,
 }
 
 impl Vhost {
@@ -58,6 +60,7 @@ impl Vhost {
             http2: true,
             tls_handshake_timeout: Duration::from_secs(10),
             keepalive_timeout: None,
+            alpn: None,
             error_document_404: None,
             access_log: None,
         }
@@ -103,6 +106,14 @@ impl Vhost {
     /// The address it listens on.
     pub fn listen_addr(&self) -> SocketAddr {
         self.listen
+    }
+
+    /// The ALPN protocols offered over TLS, in order (lwsws' `alpn`); HTTP/2
+    /// is spoken only when the list has `h2`.
+    pub fn alpn(mut self, protocols: &[String]) -> Self {
+        self.http2 = protocols.iter().any(|a| a == "h2");
+        self.alpn = Some(protocols.to_vec());
+        self
     }
 
     /// How long an idle HTTP/1.1 connection is kept, and the time allowed
@@ -282,6 +293,9 @@ pub(crate) fn compile(v: &Vhost, protocols: &[Arc<dyn ErasedProtocol>]) -> Resul
     let tls = match &v.tls {
         Some(o) => {
             let mut o = o.clone();
+            if let Some(list) = &v.alpn {
+                o.alpn = list.clone();
+            }
             if !v.http2 {
                 o.alpn.retain(|a| a != "h2");
             }

@@ -59,6 +59,13 @@ impl Default for TlsServerOptions {
 }
 
 impl TlsServerOptions {
+    /// Checks what starting a vhost with these options would: the PEM
+    /// contents, that the key belongs to the certificate, the cipher list and
+    /// groups. The error says what is wrong.
+    pub fn check(&self) -> Result<(), String> {
+        server_config(self).map(drop)
+    }
+
     /// Options with a certificate chain and key (both PEM).
     pub fn new(cert_pem: impl Into<Vec<u8>>, key_pem: impl Into<Vec<u8>>) -> Self {
         TlsServerOptions {

@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use rlws::config::{Config, Severity};
+use rlws::client::{connect, ClientConfig, Message};
+use rlws_conf::{Config, Severity};
 
 fn tmpdir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("rlws-config-{tag}-{}", std::process::id()));
@@ -210,15 +211,26 @@ async fn a_config_written_for_lwsws_serves_its_vhosts_and_mounts() {
     const UPGRADE: &str = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
     let r = get(addr, "a.test", "/docs/x", UPGRADE).await;
     assert!(r.starts_with("HTTP/1.1 403"), "{r}");
-    let mut ws = raw_connect(addr, "/echo", None).await;
-    assert!(ws.head.starts_with("HTTP/1.1 101"), "{}", ws.head);
-    ws.send(&frame(1, true, b"hi")).await;
-    assert_eq!(ws.frame().await, Some((1, b"hi".to_vec())));
-    let mut ws = raw_connect(addr, "/", None).await;
-    assert!(ws.head.starts_with("HTTP/1.1 101"), "{}", ws.head);
-    let (op, n) = ws.frame().await.expect("a counter");
-    assert_eq!(op, 1);
-    assert!(std::str::from_utf8(&n).unwrap().parse::<u64>().is_ok());
+    let ws_to = |host: &str, path: &str| {
+        let mut c = ClientConfig::new(&format!("ws://{addr}{path}"))
+            .unwrap()
+            .header("Host", host);
+        c.deflate = None;
+        c
+    };
+    let mut ws = connect(ws_to("a.test", "/echo"))
+        .await
+        .expect("/echo upgrades");
+    ws.send(Message::Text("hi".into())).await.unwrap();
+    assert_eq!(
+        ws.recv().await.unwrap().unwrap(),
+        Message::Text("hi".into())
+    );
+    let mut ws = connect(ws_to("a.test", "/")).await.expect("/ upgrades");
+    match ws.recv().await.unwrap().unwrap() {
+        Message::Text(n) => assert!(n.trim().parse::<u64>().is_ok(), "a counter: {n:?}"),
+        m => panic!("expected a counter, got {m:?}"),
+    }
     // Not offered on a.test: the mirror protocol.
     let r = get(
         addr,
@@ -245,8 +257,10 @@ async fn a_config_written_for_lwsws_serves_its_vhosts_and_mounts() {
     let r = get(addr, "b.test", "/", "").await;
     assert!(r.contains("rlws test page"), "{r}");
     assert!(header(&r, "x-vhost").is_none());
-    let ws = raw_connect_host(addr, "b.test", "/", Some("lws-mirror-protocol")).await;
-    assert!(ws.head.starts_with("HTTP/1.1 101"), "{}", ws.head);
+    let ws = connect(ws_to("b.test", "/").subprotocol("lws-mirror-protocol"))
+        .await
+        .expect("b.test offers the mirror protocol");
+    assert_eq!(ws.protocol(), Some("lws-mirror-protocol"));
     // b.test has no access log: a.test's did not grow.
     let log = std::fs::read_to_string(dir.join("access.log")).unwrap();
     assert_eq!(log.lines().count(), lines);

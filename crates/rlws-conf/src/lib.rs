@@ -11,21 +11,26 @@
 //! not need or does not have but whose absence changes nothing served)
 //! are reported and the load goes on. `docs/config.md` lists every key.
 
+#![warn(missing_docs)]
+#![deny(missing_debug_implementations)]
+
+#[cfg(fuzzing)]
 pub mod json;
+#[cfg(not(fuzzing))]
+mod json;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use json::{Kind, Pos, Value};
-
-use crate::server::Vhost;
-use std::sync::Arc;
-
-use crate::site::{Files, Mount, Origin, Redirect};
-use crate::tls::{ClientAuth, TlsServerOptions};
-use crate::{ContextBuilder, HttpOptions};
+pub use json::Pos;
+use json::{Kind, Value};
+use rlws::{
+    ClientAuth, ContextBuilder, Files, HttpOptions, Mount, Origin, Redirect, TlsServerOptions,
+    Vhost,
+};
 
 /// How bad a [`Diagnostic`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,10 +209,7 @@ struct PendingVhost {
 
 impl PendingVhost {
     fn apply_alpn(&mut self, list: &[String]) {
-        self.v.http2 = list.iter().any(|a| a == "h2");
-        if let Some(t) = self.v.tls.as_mut() {
-            t.alpn = list.to_vec();
-        }
+        self.v = self.v.clone().alpn(list);
     }
 }
 
@@ -561,9 +563,9 @@ impl Loader<'_> {
                 let Some(s) = self.string(val, &hkey) else {
                     continue;
                 };
-                if hyper::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+                if http::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
                     self.error(*p, &hkey, format!("\"{k}\" is not a valid header name"));
-                } else if hyper::header::HeaderValue::from_str(&s).is_err() {
+                } else if http::header::HeaderValue::from_str(&s).is_err() {
                     self.error(val.pos, &hkey, "the value is not valid in HTTP".into());
                 } else {
                     out.push((k.clone(), s));
@@ -794,7 +796,7 @@ impl Loader<'_> {
         if self
             .vhosts
             .iter()
-            .any(|p| p.v.name == lower && p.v.listen == listen)
+            .any(|p| p.v.name() == lower && p.v.listen_addr() == listen)
         {
             self.error(
                 name_pos,
@@ -868,7 +870,7 @@ impl Loader<'_> {
                         o.groups = curve;
                         // Check what start-up would: PEM contents, key match,
                         // cipher list, groups.
-                        if let Err(e) = crate::tls::server_config(&o) {
+                        if let Err(e) = o.check() {
                             self.error(cpos, &ckey, e);
                         }
                         vh = vh.tls(o);
@@ -1002,7 +1004,7 @@ impl Loader<'_> {
                     if let Some(m) = self.object(val, &key) {
                         for (ext, ep, mime) in m {
                             if let Some(s) = self.string(mime, &join(&key, ext)) {
-                                if hyper::header::HeaderValue::from_str(&s).is_err() || s.is_empty()
+                                if http::header::HeaderValue::from_str(&s).is_err() || s.is_empty()
                                 {
                                     self.error(
                                         *ep,
@@ -1154,14 +1156,15 @@ impl Loader<'_> {
         for (i, a) in self.vhosts.iter().enumerate() {
             if let Some(b) = self.vhosts[..i]
                 .iter()
-                .find(|b| b.v.listen == a.v.listen && b.tls != a.tls)
+                .find(|b| b.v.listen_addr() == a.v.listen_addr() && b.tls != a.tls)
             {
                 errs.push((
                     a.pos,
                     a.key.clone(),
                     format!(
                         "shares {} with {}, but one is TLS and the other is not",
-                        a.v.listen, b.key
+                        a.v.listen_addr(),
+                        b.key
                     ),
                 ));
             }
@@ -1200,7 +1203,7 @@ fn interface_addr(s: &str) -> Result<IpAddr, String> {
     if s == "localhost" {
         return Ok(IpAddr::V4(Ipv4Addr::LOCALHOST));
     }
-    let addrs = crate::interface_addrs(s);
+    let addrs = rlws::interface_addrs(s);
     // lws listens on the interface's IPv4 address when it has one.
     addrs
         .iter()
@@ -1217,8 +1220,7 @@ fn interface_addr(s: &str) -> Result<IpAddr, String> {
 /// The built-in origins (`builtin://NAME`).
 fn builtin_origin(origin: &str) -> Option<Arc<dyn Origin>> {
     match origin {
-        #[cfg(feature = "test-site")]
-        "builtin://test-site" => Some(Arc::new(crate::builtin::TestSite)),
+        "builtin://test-site" => Some(Arc::new(rlws::builtin::TestSite)),
         _ => None,
     }
 }
