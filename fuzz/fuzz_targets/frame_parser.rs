@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rlws_ws::{Event, Limits, Receiver, Role};
+use rlws_ws::{FrameEvent as Event, Limits, Receiver, Role};
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 2 {

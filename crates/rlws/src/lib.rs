@@ -110,6 +110,7 @@ mod tls;
 mod ws;
 
 pub use context::{Context, ContextBuilder, Poster, StartError};
+pub use http;
 pub use rlws_ws::{CloseCode, DataKind};
 pub use runtime::{ConnEntry, ConnId, Stream, ThreadIndex, Transport};
 #[cfg(fuzzing)]

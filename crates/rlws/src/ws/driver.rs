@@ -212,16 +212,9 @@ impl<P: Protocol> Conn<P> {
         if self.conn.state() != State::Open {
             return;
         }
-        let res = {
-            let mut state = self.pt.state.borrow_mut();
-            let mut cx = Cx {
-                pt: &self.pt,
-                state: &mut state,
-                conn: &self.sig,
-                ctl: &mut self.ctl,
-            };
-            f(&self.pt.proto, &mut cx, session)
-        };
+        let res = self
+            .pt
+            .call(&self.sig, &mut self.ctl, |p, cx| f(p, cx, session));
         self.after_callback(res);
     }
 
@@ -289,21 +282,15 @@ impl<P: Protocol> Conn<P> {
         let Some(session) = self.session.as_mut() else {
             return;
         };
-        let res = {
-            let mut state = self.pt.state.borrow_mut();
-            let mut cx = Cx {
-                pt: &self.pt,
-                state: &mut state,
-                conn: &self.sig,
-                ctl: &mut self.ctl,
-            };
+        let (conn, direct) = (&mut self.conn, self.io.direct());
+        let res = self.pt.call(&self.sig, &mut self.ctl, |p, cx| {
             let mut w = Writer {
-                conn: &mut self.conn,
+                conn,
                 limit,
-                direct: self.io.direct(),
+                direct,
             };
-            self.pt.proto.writeable(&mut cx, session, &mut w)
-        };
+            p.writeable(cx, session, &mut w)
+        });
         self.after_callback(res);
     }
 
@@ -436,15 +423,7 @@ impl<P: Protocol> Conn<P> {
                 None | Some(Event::Ping(_) | Event::Pong(_)) => {}
                 // Once our close is out, what the peer still sends is dropped (as lws does).
                 Some(Event::Data(_)) if !open => {}
-                Some(Event::Data(d)) => {
-                    let msg = Received {
-                        kind: d.kind,
-                        data: d.data,
-                        first: d.first,
-                        last: d.last,
-                        fin: d.fin,
-                        remaining: d.remaining,
-                    };
+                Some(Event::Data(msg)) => {
                     let res = deliver(&self.pt, &self.sig, &mut self.ctl, &mut self.session, msg);
                     self.after_callback(res);
                 }
@@ -471,16 +450,10 @@ impl<P: Protocol> Conn<P> {
         self.pt.remove(&self.sig);
         self.pt.shared.conn_closed(self.pt.tsi, self.sig.reg.get());
         if let Some(session) = self.session.take() {
-            let mut ctl = Control::default();
-            let mut state = self.pt.state.borrow_mut();
-            let mut cx = Cx {
-                pt: &self.pt,
-                state: &mut state,
-                conn: &self.sig,
-                ctl: &mut ctl,
-            };
             let code = self.conn.peer_close_code();
-            self.pt.proto.closed(&mut cx, session, code);
+            self.pt.call(&self.sig, &mut Control::default(), |p, cx| {
+                p.closed(cx, session, code)
+            });
         }
         let io = &mut self.io;
         let out = self.conn.poll_transmit();
@@ -510,12 +483,5 @@ fn deliver<P: Protocol>(
     let Some(session) = session.as_mut() else {
         return Ok(());
     };
-    let mut state = pt.state.borrow_mut();
-    let mut cx = Cx {
-        pt,
-        state: &mut state,
-        conn: sig,
-        ctl,
-    };
-    pt.proto.receive(&mut cx, session, msg)
+    pt.call(sig, ctl, |p, cx| p.receive(cx, session, msg))
 }

@@ -23,7 +23,7 @@
 use std::net::SocketAddr;
 
 pub use rlws_ws::deflate::{DeflateConfig, Params as DeflateParams};
-use rlws_ws::{CloseCode, DataKind};
+use rlws_ws::CloseCode;
 
 use super::cx::{Cx, ThreadCx};
 use super::writer::Writer;
@@ -95,34 +95,11 @@ impl Default for ProtocolOptions {
     }
 }
 
-/// Data received from the peer.
-#[derive(Debug)]
-pub struct Received<'a> {
-    /// Text or binary.
-    pub kind: DataKind,
-    /// The bytes (for text: valid UTF-8 when `last`, and at code point
-    /// boundaries of what was seen so far only when whole).
-    pub data: &'a [u8],
-    /// First piece of the message.
-    pub first: bool,
-    /// Last piece of the message. Always true in [`RxMode::Messages`].
-    pub last: bool,
-    /// The frame this piece belongs to had FIN set.
-    pub fin: bool,
-    /// Bytes of the current frame still to come.
-    pub remaining: u64,
-}
-
-impl<'a> Received<'a> {
-    /// The data as text, for a whole text message.
-    pub fn text(&self) -> Option<&'a str> {
-        if self.kind == DataKind::Text && self.first && self.last {
-            std::str::from_utf8(self.data).ok()
-        } else {
-            None
-        }
-    }
-}
+/// Data received from the peer: a whole message in [`RxMode::Messages`],
+/// a piece of one in [`RxMode::Fragments`] (with `first`, `last`, `fin` and
+/// `remaining` saying where it is). The same type the sans-IO connection
+/// reports.
+pub use rlws_ws::Data as Received;
 
 /// What a connection was opened with; available in [`Protocol::established`]
 /// only (like lws, header data does not outlive the handshake unless copied).

@@ -99,6 +99,23 @@ impl<P: Protocol> ProtoThread<P> {
         start_client::<P>(&self.shared, self.index, cfg, Some(self.tsi))
     }
 
+    /// Runs a connection callback `f` with a fresh [`Cx`] for `conn`.
+    pub(super) fn call<R>(
+        &self,
+        conn: &Rc<ConnSignal>,
+        ctl: &mut Control,
+        f: impl FnOnce(&P, &mut Cx<'_, P>) -> R,
+    ) -> R {
+        let mut state = self.state.borrow_mut();
+        let mut cx = Cx {
+            pt: self,
+            state: &mut state,
+            conn,
+            ctl,
+        };
+        f(&self.proto, &mut cx)
+    }
+
     pub(crate) fn live(&self) -> usize {
         self.conns.borrow().len() - self.free.borrow().len()
     }
@@ -224,16 +241,7 @@ impl<P: Protocol> ErasedProtocol for Entry<P> {
             deflate,
             ..Control::default()
         };
-        let session = {
-            let mut state = pt.state.borrow_mut();
-            let mut cx = Cx {
-                pt: &pt,
-                state: &mut state,
-                conn: &sig,
-                ctl: &mut ctl,
-            };
-            pt.proto.established(&mut cx, hs)?
-        };
+        let session = pt.call(&sig, &mut ctl, |p, cx| p.established(cx, hs))?;
         pt.add(&sig);
         let ua = hs
             .headers
@@ -299,15 +307,9 @@ impl<P: Protocol> Pending<P> {
         } = self;
         pt.remove(&sig);
         pt.shared.conn_closed(pt.tsi, sig.reg.get());
-        let mut ctl = Control::default();
-        let mut state = pt.state.borrow_mut();
-        let mut cx = Cx {
-            pt: &pt,
-            state: &mut state,
-            conn: &sig,
-            ctl: &mut ctl,
-        };
-        pt.proto.closed(&mut cx, session, None);
+        pt.call(&sig, &mut Control::default(), |p, cx| {
+            p.closed(cx, session, None)
+        });
     }
 }
 
