@@ -30,8 +30,11 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 
-cargo build --release -p rlws-cli >/dev/null 2>&1
-RLWS=target/release/rlws
+# RLWS=/path/to/rlws measures another build (say, an older commit's) instead.
+if [ -z "${RLWS:-}" ]; then
+    cargo build --release -p rlws-cli >/dev/null 2>&1
+    RLWS=target/release/rlws
+fi
 
 WORK="$(mktemp -d /tmp/rlws-bench-http.XXXXXX)"
 PIDS=()
@@ -85,10 +88,10 @@ CONF
 mkdir -p "$WORK/tmp"
 "$NGINX" -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log" &
 PIDS+=($!)
-"$RLWS" serve -i 127.0.0.1 -p 9311 -j "$W" --root "$WORK/www" -d warn &
+"$RLWS" serve -i 127.0.0.1 -p 9311 -j "$W" --root "$WORK/www" -d warn >/dev/null &
 PIDS+=($!)
 "$RLWS" serve -i 127.0.0.1 -p 9312 -j "$W" --root "$WORK/www" -d warn \
-    --cert "$WORK/cert.pem" --key "$WORK/key.pem" &
+    --cert "$WORK/cert.pem" --key "$WORK/key.pem" >/dev/null &
 PIDS+=($!)
 for p in 9301 9302 9311 9312; do
     for _ in $(seq 100); do

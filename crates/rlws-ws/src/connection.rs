@@ -405,6 +405,10 @@ impl Connection {
                     fin,
                     remaining,
                 };
+                if !compressed && (first && last || !self.config.reassemble) {
+                    // The common case, straight from the caller's buffer: no copy.
+                    return Ok((used, Some(Event::Data(piece))));
+                }
                 let delivered = if compressed {
                     inflate(
                         &self.config,
@@ -413,22 +417,8 @@ impl Connection {
                         &mut self.msg_kind,
                         piece,
                     )
-                } else if !self.config.reassemble || (first && last) {
-                    // Straight from the caller's buffer: no copy.
-                    Ok(Some(piece))
                 } else {
-                    if first {
-                        self.msg_kind = kind;
-                    }
-                    self.msg.extend_from_slice(data);
-                    Ok(last.then_some(Data {
-                        kind: self.msg_kind,
-                        data: &self.msg,
-                        first: true,
-                        last: true,
-                        fin: true,
-                        remaining: 0,
-                    }))
+                    Ok(reassemble(&mut self.msg, &mut self.msg_kind, piece))
                 };
                 match delivered {
                     Ok(Some(d)) => {
@@ -701,10 +691,33 @@ fn reuse(v: &mut Vec<u8>) {
     }
 }
 
+/// Adds a piece of a fragmented message to `msg`; the whole message once
+/// its last piece arrived.
+#[inline(never)]
+fn reassemble<'a>(
+    msg: &'a mut Vec<u8>,
+    msg_kind: &mut DataKind,
+    piece: Data<'_>,
+) -> Option<Data<'a>> {
+    if piece.first {
+        *msg_kind = piece.kind;
+    }
+    msg.extend_from_slice(piece.data);
+    piece.last.then_some(Data {
+        kind: *msg_kind,
+        data: msg,
+        first: true,
+        last: true,
+        fin: true,
+        remaining: 0,
+    })
+}
+
 /// Inflates a piece of a compressed message. Whole messages collect in
 /// `msg`; pieces are inflated into the deflate state's piece buffer. The
 /// inflated size is bounded by the message limit (1009) and text is checked
 /// to be UTF-8 after inflating (1007).
+#[inline(never)]
 fn inflate<'a>(
     config: &Config,
     pmd: Option<&'a mut Pmd>,

@@ -402,7 +402,9 @@ impl<P: Protocol> Conn<P> {
     /// Parses and dispatches `buf`. If RX gets paused midway, keeps the rest.
     fn process(&mut self, buf: &mut [u8]) {
         let mut pos = 0;
-        loop {
+        // A frame of zero length at the end comes with its header, so
+        // nothing is left once every byte is used.
+        while pos < buf.len() {
             if self.ctl.paused {
                 self.held.extend_from_slice(&buf[pos..]);
                 return;
