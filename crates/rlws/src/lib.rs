@@ -118,7 +118,7 @@ pub use server::h2guard;
 pub use server::{HttpOptions, Vhost};
 pub use site::{
     empty, full, into_directory, not_found, text, Body, BoxFuture, Files, Mount, Origin,
-    OriginRequest, Redirect,
+    OriginRequest, Redirect, WebSocketRoute,
 };
 pub use tls::{ClientAuth, TlsClientOptions, TlsServerOptions};
 pub use ws::ring;

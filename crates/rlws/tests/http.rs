@@ -377,3 +377,26 @@ async fn a_large_file_is_streamed_whole_with_its_length() {
     assert!(out[split..] == data[..], "body differs");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn a_websocket_route_is_a_mount_upgrades_below_it_and_plain_http_gets_426() {
+    let (_ctx, addr) = start(1);
+    let r = http_raw(
+        addr,
+        "GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 426"), "{r}");
+    assert!(r.contains("upgrade: websocket"), "{r}");
+    assert!(r.contains("server: rlws"), "{r}");
+    // Below the route's mountpoint, upgrades run its protocol too.
+    let mut ws = raw_connect(addr, "/echo/deeper", None).await;
+    assert!(ws.head.starts_with("HTTP/1.1 101"), "{}", ws.head);
+    ws.send(&frame(0x1, true, b"routed")).await;
+    assert_eq!(ws.frame().await, Some((0x1, b"routed".to_vec())));
+    // Elsewhere the vhost's default protocol answers (the counter).
+    let mut ws = raw_connect(addr, "/", None).await;
+    let (op, n) = ws.frame().await.expect("a counter");
+    assert_eq!(op, 0x1);
+    assert!(std::str::from_utf8(&n).unwrap().trim().parse::<u64>().is_ok());
+}

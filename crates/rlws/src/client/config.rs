@@ -35,13 +35,52 @@ pub struct ClientConfig {
     pub http2: bool,
 }
 
-/// A URL this client cannot use.
+/// A URL this client cannot use: the URL and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UrlError(pub String);
+pub struct UrlError {
+    url: String,
+    problem: UrlProblem,
+}
+
+/// What is wrong with a URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UrlProblem {
+    /// No `scheme://`.
+    NoScheme,
+    /// A scheme other than `ws` or `wss`.
+    Scheme(String),
+    /// The host is missing, has user information, or is a malformed IPv6 literal.
+    Host,
+    /// The port is not a number from 0 to 65535.
+    Port,
+}
+
+impl UrlError {
+    fn new(url: &str, problem: UrlProblem) -> Self {
+        UrlError {
+            url: url.to_string(),
+            problem,
+        }
+    }
+
+    /// What is wrong.
+    pub fn problem(&self) -> &UrlProblem {
+        &self.problem
+    }
+}
 
 impl std::fmt::Display for UrlError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "bad WebSocket URL: {}", self.0)
+        let url = &self.url;
+        match &self.problem {
+            UrlProblem::NoScheme => write!(f, "bad WebSocket URL: {url}: no scheme"),
+            UrlProblem::Scheme(s) => {
+                write!(f, "bad WebSocket URL: {url}: scheme {s} is not ws or wss")
+            }
+            UrlProblem::Host => write!(f, "bad WebSocket URL: {url}: bad host"),
+            UrlProblem::Port => write!(f, "bad WebSocket URL: {url}: bad port"),
+        }
     }
 }
 
@@ -54,11 +93,11 @@ impl ClientConfig {
     pub fn new(url: &str) -> Result<Self, UrlError> {
         let (scheme, rest) = url
             .split_once("://")
-            .ok_or_else(|| UrlError(format!("{url}: no scheme")))?;
+            .ok_or_else(|| UrlError::new(url, UrlProblem::NoScheme))?;
         let (default_port, secure) = match scheme.to_ascii_lowercase().as_str() {
             "ws" => (80, false),
             "wss" => (443, true),
-            other => return Err(UrlError(format!("{url}: scheme {other} is not ws or wss"))),
+            other => return Err(UrlError::new(url, UrlProblem::Scheme(other.to_string()))),
         };
         let (authority, path) = match rest.find(['/', '?']) {
             Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
@@ -66,18 +105,18 @@ impl ClientConfig {
             None => (rest, "/".to_string()),
         };
         if authority.is_empty() || authority.contains('@') {
-            return Err(UrlError(format!("{url}: bad host")));
+            return Err(UrlError::new(url, UrlProblem::Host));
         }
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
             let (h, after) = v6
                 .split_once(']')
-                .ok_or_else(|| UrlError(format!("{url}: bad IPv6 host")))?;
+                .ok_or_else(|| UrlError::new(url, UrlProblem::Host))?;
             let port = match after.strip_prefix(':') {
                 Some(p) => p
                     .parse()
-                    .map_err(|_| UrlError(format!("{url}: bad port")))?,
+                    .map_err(|_| UrlError::new(url, UrlProblem::Port))?,
                 None if after.is_empty() => default_port,
-                None => return Err(UrlError(format!("{url}: bad host"))),
+                None => return Err(UrlError::new(url, UrlProblem::Host)),
             };
             (h.to_string(), port)
         } else {
@@ -85,7 +124,7 @@ impl ClientConfig {
                 Some((h, p)) => (
                     h.to_string(),
                     p.parse()
-                        .map_err(|_| UrlError(format!("{url}: bad port")))?,
+                        .map_err(|_| UrlError::new(url, UrlProblem::Port))?,
                 ),
                 None => (authority.to_string(), default_port),
             }
@@ -162,16 +201,20 @@ mod tests {
             ("example.com", 443, true)
         );
         assert!(!ClientConfig::new("ws://h/").unwrap().is_secure());
-        for bad in [
-            "http://x/",
-            "https://x/",
-            "127.0.0.1:80",
-            "ws://",
-            "wss://",
-            "ws://h:port/",
-            "ws://u@h/",
+        for (bad, why) in [
+            ("http://x/", UrlProblem::Scheme("http".into())),
+            ("https://x/", UrlProblem::Scheme("https".into())),
+            ("127.0.0.1:80", UrlProblem::NoScheme),
+            ("ws://", UrlProblem::Host),
+            ("wss://", UrlProblem::Host),
+            ("ws://h:port/", UrlProblem::Port),
+            ("ws://h:70000/", UrlProblem::Port),
+            ("ws://u@h/", UrlProblem::Host),
+            ("ws://[::1/", UrlProblem::Host),
         ] {
-            assert!(ClientConfig::new(bad).is_err(), "{bad}");
+            let e = ClientConfig::new(bad).unwrap_err();
+            assert_eq!(e.problem(), &why, "{bad}");
+            assert!(e.to_string().contains(bad), "{e}");
         }
     }
 }

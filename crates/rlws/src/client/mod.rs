@@ -34,7 +34,7 @@ mod h2;
 mod handshake;
 mod websocket;
 
-pub use config::{ClientConfig, UrlError};
+pub use config::{ClientConfig, UrlError, UrlProblem};
 pub(crate) use dial::open;
 pub use dial::{connect, handshake_on};
 pub use error::{ConnectError, HandshakeError, TlsError, WsError};

@@ -143,7 +143,9 @@ impl ContextBuilder {
             if let Some(o) = &self.site {
                 v = v.mount(Mount::shared("/", o.clone()));
             }
-            v.ws_paths = self.ws_paths.clone();
+            for (path, name) in &self.ws_paths {
+                v = v.ws_path(path, name);
+            }
             all.push(v);
         }
         all.extend(self.vhosts);

@@ -97,11 +97,7 @@ fn try_upgrade(
                 .find(|&i| sh.protocols.get(i).is_some_and(|p| p.name() == name))
         })
     });
-    let by_path = vh
-        .ws_paths
-        .iter()
-        .find(|(p, _)| *p == path)
-        .map(|(_, i)| *i);
+    let by_path = site::find(&vh.mounts, &path).and_then(|(m, _)| m.ws_protocol);
     let (index, echo_name) = match (by_name, by_path, offered, vh.protocols.first()) {
         (Some(i), _, _, _) => (i, true),
         (None, Some(i), _, _) => (i, false),

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use http::header::HeaderMap;
 
-use crate::site::{header_map, Mount, MountRt, Origin};
+use crate::site::{header_map, Mount, MountRt, Origin, WebSocketRoute};
 use crate::tls::TlsServerOptions;
 use crate::ws::ErasedProtocol;
 
@@ -30,7 +30,6 @@ pub struct Vhost {
     pub(crate) listen: SocketAddr,
     pub(crate) tls: Option<TlsServerOptions>,
     pub(crate) protocols: Option<Vec<String>>,
-    pub(crate) ws_paths: Vec<(String, String)>,
     pub(crate) mounts: Vec<Mount>,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) strict_host_check: bool,
@@ -53,7 +52,6 @@ impl Vhost {
             listen,
             tls: None,
             protocols: None,
-            ws_paths: Vec::new(),
             mounts: Vec::new(),
             headers: Vec::new(),
             strict_host_check: false,
@@ -82,9 +80,8 @@ impl Vhost {
 
     /// Runs protocol `name` for upgrades on `path` when the client names no
     /// subprotocol.
-    pub fn ws_path(mut self, path: &str, name: &str) -> Self {
-        self.ws_paths.push((path.to_string(), name.to_string()));
-        self
+    pub fn ws_path(self, path: &str, name: &str) -> Self {
+        self.mount(Mount::new(path, WebSocketRoute::new(name)))
     }
 
     /// What plain HTTP requests to this vhost are served from: shorthand
@@ -179,7 +176,6 @@ pub(crate) struct VhostRt {
     pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
     /// Indices into the context's protocols; the first is the default.
     pub(crate) protocols: Vec<usize>,
-    pub(crate) ws_paths: Vec<(String, usize)>,
     /// The mount for a path is found by [`crate::site::find`].
     pub(crate) mounts: Vec<MountRt>,
     pub(crate) error_document_404: Option<String>,
@@ -279,16 +275,21 @@ pub(crate) fn compile(v: &Vhost, protocols: &[Arc<dyn ErasedProtocol>]) -> Resul
         Some(names) => names.iter().map(|n| find(n)).collect::<Result<_, _>>()?,
         None => (0..protocols.len()).collect(),
     };
-    let mut ws_paths = Vec::new();
-    for (path, name) in &v.ws_paths {
-        let i = find(name).map_err(|e| format!("{e} (ws path {path})"))?;
-        if !offered.contains(&i) {
-            return Err(format!(
-                "vhost {}: ws path {path} names protocol {name}, which the vhost does not offer",
-                v.name
-            ));
+    let mut mounts = Vec::new();
+    for m in &v.mounts {
+        let mut rt = MountRt::new(m, &v.name)?;
+        if let Some(name) = m.origin().websocket_protocol() {
+            let path = m.mountpoint();
+            let i = find(name).map_err(|e| format!("{e} (ws path {path})"))?;
+            if !offered.contains(&i) {
+                return Err(format!(
+                    "vhost {}: ws path {path} names protocol {name}, which the vhost does not offer",
+                    v.name
+                ));
+            }
+            rt.ws_protocol = Some(i);
         }
-        ws_paths.push((path.clone(), i));
+        mounts.push(rt);
     }
     let tls = match &v.tls {
         Some(o) => {
@@ -309,12 +310,7 @@ pub(crate) fn compile(v: &Vhost, protocols: &[Arc<dyn ErasedProtocol>]) -> Resul
         name: v.name.clone(),
         tls,
         protocols: offered,
-        ws_paths,
-        mounts: v
-            .mounts
-            .iter()
-            .map(|m| MountRt::new(m, &v.name))
-            .collect::<Result<_, _>>()?,
+        mounts,
         error_document_404: v.error_document_404.clone(),
         headers: header_map(&v.name, &v.headers)?,
         strict_host_check: v.strict_host_check,
@@ -340,7 +336,6 @@ mod tests {
             name: name.into(),
             tls: None,
             protocols: Vec::new(),
-            ws_paths: Vec::new(),
             mounts: Vec::new(),
             error_document_404: None,
             headers: HeaderMap::new(),

@@ -14,6 +14,7 @@ mod origin;
 mod redirect;
 mod response;
 mod serve;
+mod ws_route;
 
 pub use file::Files;
 pub use mount::Mount;
@@ -22,3 +23,4 @@ pub use origin::{BoxFuture, Origin, OriginRequest};
 pub use redirect::{into_directory, Redirect};
 pub use response::{empty, full, not_found, text, Body};
 pub(crate) use serve::serve;
+pub use ws_route::WebSocketRoute;

@@ -167,6 +167,9 @@ pub(crate) struct MountRt {
     pub(super) headers: HeaderMap,
     pub(crate) no_ws_upgrades: bool,
     pub(super) append_path: bool,
+    /// The protocol (index in the context) of a WebSocket route, set by the
+    /// server when it compiles the vhost.
+    pub(crate) ws_protocol: Option<usize>,
 }
 
 impl MountRt {
@@ -216,6 +219,7 @@ impl MountRt {
             headers: header_map(&format!("{vhost} {}", m.mountpoint()), &m.headers)?,
             no_ws_upgrades: m.no_ws_upgrades,
             append_path: m.append_path,
+            ws_protocol: None,
         })
     }
 }

@@ -32,6 +32,13 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 pub trait Origin: std::fmt::Debug + Send + Sync + 'static {
     /// Answers `req`.
     fn serve<'a>(&'a self, req: OriginRequest<'a>) -> BoxFuture<'a, Response<Body>>;
+
+    /// The WebSocket protocol that upgrades under this mount run when the
+    /// client names none of the vhost's subprotocols; `None` (the default):
+    /// the vhost's default protocol.
+    fn websocket_protocol(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// A request as an [`Origin`] sees it: the request itself (its body
