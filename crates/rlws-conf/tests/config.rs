@@ -468,6 +468,32 @@ async fn one_vhost_name_on_two_sockets_loads_and_serves_both() {
         assert!(r.contains("same site"), "{r}");
         assert_eq!(header(&r, "x-socket"), Some(tag), "{r}");
     }
+    // lwsws' own README: localhost on 443 (TLS) and on 7681. Loading it
+    // binds nothing, so the real ports can be used here.
+    let ca = TestCa::new("two ports ca");
+    let (cert, key) = ca.leaf(&["localhost"]);
+    std::fs::write(dir.join("cert.pem"), cert).unwrap();
+    std::fs::write(dir.join("key.pem"), key).unwrap();
+    std::fs::write(
+        dir.join("conf.d/site"),
+        format!(
+            r#"{{"vhosts": [
+  {{"name": "localhost", "port": "443", "host-ssl-cert": "{c}", "host-ssl-key": "{k}",
+    "mounts": [{{"mountpoint": "/", "origin": "file://{w}"}}]}},
+  {{"name": "localhost", "port": "7681",
+    "mounts": [{{"mountpoint": "/", "origin": "file://{w}"}}]}}]}}"#,
+            c = dir.join("cert.pem").display(),
+            k = dir.join("key.pem").display(),
+            w = www.display()
+        ),
+    )
+    .unwrap();
+    let cfg = load(&dir);
+    let shown: Vec<String> = cfg.diagnostics.iter().map(|d| d.to_string()).collect();
+    assert!(!cfg.has_errors(), "{shown:#?}");
+    let ports: Vec<u16> = cfg.vhosts.iter().map(|v| v.listen_addr().port()).collect();
+    assert_eq!(ports, vec![443, 7681]);
+    assert!(cfg.vhosts.iter().all(|v| v.name() == "localhost"));
     // The same name twice on one socket is still refused.
     std::fs::write(
         dir.join("conf.d/site"),

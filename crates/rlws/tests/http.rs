@@ -398,5 +398,9 @@ async fn a_websocket_route_is_a_mount_upgrades_below_it_and_plain_http_gets_426(
     let mut ws = raw_connect(addr, "/", None).await;
     let (op, n) = ws.frame().await.expect("a counter");
     assert_eq!(op, 0x1);
-    assert!(std::str::from_utf8(&n).unwrap().trim().parse::<u64>().is_ok());
+    assert!(std::str::from_utf8(&n)
+        .unwrap()
+        .trim()
+        .parse::<u64>()
+        .is_ok());
 }

@@ -70,6 +70,7 @@ impl ContextBuilder {
     /// port) for the default vhost, named `default`, which serves
     /// [`ContextBuilder::site`] with every protocol and the
     /// [`ContextBuilder::ws_path`] routes.
+    #[doc(alias = "port")]
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen.push(addr);
         self
@@ -119,6 +120,7 @@ impl ContextBuilder {
 
     /// Pings a WebSocket after `after` without data from it and hangs up when
     /// no pong comes within `timeout` (lws' ping-pong validity). Zero disables.
+    #[doc(alias = "ws_ping_pong_interval")]
     pub fn ws_keepalive(mut self, after: Duration, timeout: Duration) -> Self {
         self.ping_after = after;
         self.pong_timeout = timeout;

@@ -138,6 +138,7 @@ impl Context {
 
     /// Closes every WebSocket with 1001, waits for them (a few seconds at
     /// most) and stops the service threads.
+    #[doc(alias = "lws_context_destroy")]
     pub fn shutdown(mut self) {
         self.stop();
     }
@@ -150,6 +151,7 @@ impl Context {
     }
 
     /// Blocks until the service threads end (after a [`Poster::shutdown`]).
+    #[doc(alias = "lws_service")]
     pub fn wait(mut self) {
         for h in self.handles.drain(..) {
             let _ = h.join();
@@ -183,6 +185,7 @@ impl Poster {
     /// Posts `event` to protocol `name` on thread `tsi`, where
     /// [`crate::Protocol::event`] receives it. Returns false if there is no such
     /// thread or protocol, or the thread has ended.
+    #[doc(alias = "lws_cancel_service_pt")]
     pub fn post<E: Send + 'static>(&self, tsi: ThreadIndex, name: &str, event: E) -> bool {
         let Some(index) = self.protocols.iter().position(|p| p.name() == name) else {
             return false;

@@ -120,6 +120,7 @@ impl<'a, P: Protocol> Cx<'a, P> {
     }
 
     /// Cancels the timer.
+    #[doc(alias = "lws_set_timer_usecs")]
     pub fn cancel_timer(&mut self) {
         self.ctl.timer = Some(None);
     }

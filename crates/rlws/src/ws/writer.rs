@@ -62,11 +62,13 @@ impl Writer<'_> {
     }
 
     /// Sends a whole text message.
+    #[doc(alias = "LWS_WRITE_TEXT")]
     pub fn text(&mut self, s: &str) -> Result<(), WriteFull> {
         self.frame(Outgoing::Message(DataKind::Text), s.as_bytes())
     }
 
     /// Sends a whole binary message.
+    #[doc(alias = "LWS_WRITE_BINARY")]
     pub fn binary(&mut self, b: &[u8]) -> Result<(), WriteFull> {
         self.frame(Outgoing::Message(DataKind::Binary), b)
     }
@@ -78,6 +80,7 @@ impl Writer<'_> {
 
     /// Sends one fragment of a message: `first` starts it with `kind`,
     /// `fin` ends it. A text message must be valid UTF-8 as a whole.
+    #[doc(alias = "LWS_WRITE_CONTINUATION")]
     pub fn fragment(
         &mut self,
         kind: DataKind,
