@@ -106,42 +106,5 @@ impl Drop for Server {
     }
 }
 
-/// A socket bound to a port of 127.0.0.1 without listening: connecting to
-/// its address is refused for as long as it is held.
-pub struct Refusing {
-    fd: i32,
-    pub addr: SocketAddr,
-}
-
-impl Refusing {
-    pub fn new() -> Refusing {
-        // SAFETY: plain socket calls on a descriptor this function owns; the
-        // sockaddr is a zeroed sockaddr_in of the right size.
-        unsafe {
-            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-            assert!(fd >= 0, "socket");
-            let mut sa: libc::sockaddr_in = std::mem::zeroed();
-            sa.sin_family = libc::AF_INET as libc::sa_family_t;
-            sa.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
-            let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-            let rc = libc::bind(fd, &sa as *const _ as *const libc::sockaddr, len);
-            assert_eq!(rc, 0, "bind");
-            let mut got: libc::sockaddr_in = std::mem::zeroed();
-            let mut glen = len;
-            let rc = libc::getsockname(fd, &mut got as *mut _ as *mut libc::sockaddr, &mut glen);
-            assert_eq!(rc, 0, "getsockname");
-            let port = u16::from_be(got.sin_port);
-            Refusing {
-                fd,
-                addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            }
-        }
-    }
-}
-
-impl Drop for Refusing {
-    fn drop(&mut self) {
-        // SAFETY: closes the descriptor this value owns, once.
-        unsafe { libc::close(self.fd) };
-    }
-}
+#[allow(unused_imports)] // each test file uses some of them
+pub use rlws_testkit::Refusing;
