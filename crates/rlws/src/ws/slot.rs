@@ -5,7 +5,6 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -63,12 +62,47 @@ impl<P: Protocol> ProtoThread<P> {
 
     /// Runs [`Protocol::event`] on this thread.
     fn event(&self, event: P::Event) {
+        self.thread_call(|p, cx| p.event(cx, event));
+    }
+
+    /// Runs a thread-level callback `f` with a fresh [`ThreadCx`].
+    fn thread_call<R>(&self, f: impl FnOnce(&P, &mut ThreadCx<'_, P>) -> R) -> R {
         let mut state = self.state.borrow_mut();
         let mut cx = ThreadCx {
             pt: self,
             state: &mut state,
         };
-        self.proto.event(&mut cx, event);
+        f(&self.proto, &mut cx)
+    }
+
+    /// Runs `established` for a handshake (server or client side) and lists
+    /// the connection; the driver starts once its stream is there.
+    fn accept(
+        self: &Rc<Self>,
+        hs: &Handshake<'_>,
+        id: u64,
+        deflate: Option<DeflateParams>,
+    ) -> Result<Pending<P>, Close> {
+        let sig = Rc::new(ConnSignal::new(id, hs.peer, self.clock.now()));
+        let mut ctl = Control {
+            deflate,
+            ..Control::default()
+        };
+        let session = self.call(&sig, &mut ctl, |p, cx| p.established(cx, hs))?;
+        self.add(&sig);
+        let ua = hs
+            .headers
+            .get(http::header::USER_AGENT)
+            .filter(|_| !hs.client)
+            .and_then(|v| v.to_str().ok());
+        let rec = Record::new(id, hs.peer, self.index, hs.path, ua);
+        sig.reg.set(self.shared.conn_opened(self.tsi, rec));
+        Ok(Pending {
+            pt: self.clone(),
+            sig,
+            session,
+            ctl,
+        })
     }
 
     pub(super) fn add(&self, c: &Rc<ConnSignal>) {
@@ -155,12 +189,6 @@ pub(crate) fn erase<P: Protocol>(p: P) -> (Arc<dyn ErasedProtocol>, Arc<dyn Serv
 
 /// Starts a connection's driver once the upgraded socket is available.
 pub(crate) trait StartConn {
-    /// Runs the connection; `io` is `None` when the upgrade failed.
-    fn start(
-        self: Box<Self>,
-        io: Option<(Transport, Bytes)>,
-        role: Role,
-    ) -> Pin<Box<dyn std::future::Future<Output = ()>>>;
     /// Spawns the connection's task on this thread: it waits for the HTTP
     /// side to hand over the upgraded stream, then runs the connection.
     fn spawn_upgrade(self: Box<Self>, upgrade: hyper::upgrade::OnUpgrade, guard: Rc<LiveGuard>);
@@ -236,26 +264,7 @@ impl<P: Protocol> ErasedProtocol for Entry<P> {
         deflate: Option<DeflateParams>,
     ) -> Result<Box<dyn StartConn>, Close> {
         let pt = slot_of::<P>(slot).ok_or_else(|| Close::new(1011, "protocol slot mismatch"))?;
-        let sig = Rc::new(ConnSignal::new(id, hs.peer, pt.clock.now()));
-        let mut ctl = Control {
-            deflate,
-            ..Control::default()
-        };
-        let session = pt.call(&sig, &mut ctl, |p, cx| p.established(cx, hs))?;
-        pt.add(&sig);
-        let ua = hs
-            .headers
-            .get(http::header::USER_AGENT)
-            .filter(|_| !hs.client)
-            .and_then(|v| v.to_str().ok());
-        let rec = Record::new(id, hs.peer, pt.index, hs.path, ua);
-        sig.reg.set(pt.shared.conn_opened(pt.tsi, rec));
-        Ok(Box::new(Pending {
-            pt,
-            sig,
-            session,
-            ctl,
-        }))
+        Ok(Box::new(pt.accept(hs, id, deflate)?))
     }
 
     fn deliver(&self, slot: &Rc<dyn Any>, event: Box<dyn Any + Send>) {
@@ -314,21 +323,6 @@ impl<P: Protocol> Pending<P> {
 }
 
 impl<P: Protocol> StartConn for Pending<P> {
-    fn start(
-        self: Box<Self>,
-        io: Option<(Transport, Bytes)>,
-        role: Role,
-    ) -> Pin<Box<dyn std::future::Future<Output = ()>>> {
-        let Some((io, leftover)) = io else {
-            (*self).abandon();
-            return Box::pin(std::future::ready(()));
-        };
-        Box::pin(async move {
-            let mut conn = self.into_conn(io, role);
-            conn.run(leftover).await;
-        })
-    }
-
     fn spawn_upgrade(self: Box<Self>, upgrade: hyper::upgrade::OnUpgrade, guard: Rc<LiveGuard>) {
         // One task per connection, holding the driver inline: an idle
         // connection costs one task allocation, not a task and a boxed future.
@@ -434,12 +428,7 @@ async fn client_conn<P: Protocol>(
         Ok(x) => x,
         Err(e) => {
             tracing::debug!(id, url_host = cfg.host(), error = %e, "client connection failed");
-            let mut state = pt.state.borrow_mut();
-            let mut cx = ThreadCx {
-                pt: &pt,
-                state: &mut state,
-            };
-            pt.proto.client_connection_error(&mut cx, ConnId(id), &e);
+            pt.thread_call(|p, cx| p.client_connection_error(cx, ConnId(id), &e));
             return;
         }
     };
@@ -454,14 +443,13 @@ async fn client_conn<P: Protocol>(
         peer,
         client: true,
     };
-    let slot: Rc<dyn Any> = pt.clone();
-    let start = match Entry(pt.proto.clone()).accept(&slot, &hs, id, opened.deflate) {
-        Ok(s) => s,
+    let pending = match pt.accept(&hs, id, opened.deflate) {
+        Ok(p) => p,
         Err(c) => {
             tracing::debug!(id, reason = %c.reason, "client connection refused by its protocol");
             return;
         }
     };
-    let leftover = Bytes::from(opened.leftover);
-    start.start(Some((io, leftover)), Role::Client).await;
+    let mut conn = Box::new(pending).into_conn(io, Role::Client);
+    conn.run(Bytes::from(opened.leftover)).await;
 }
