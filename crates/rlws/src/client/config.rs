@@ -4,15 +4,14 @@ use std::time::Duration;
 
 use rlws_ws::deflate::DeflateConfig;
 
+use super::proxy::Proxy;
+use super::url::{Scheme, Url, UrlError, UrlProblem};
 use crate::tls::TlsClientOptions;
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    pub(super) host: String,
-    pub(super) port: u16,
-    pub(super) path: String,
-    pub(super) secure: bool,
+    pub(super) url: Url,
     /// TLS settings for `wss://` (CA, client certificate, SNI name).
     pub tls: TlsClientOptions,
     /// Subprotocols to offer, in order of preference.
@@ -29,111 +28,31 @@ pub struct ClientConfig {
     pub deflate_also: Vec<DeflateConfig>,
     /// Largest message accepted (bytes, after inflating); larger closes with 1009.
     pub max_message: u64,
+    /// A proxy to connect through (HTTP `CONNECT` or SOCKS5); `None`
+    /// connects directly. [`Proxy::from_env`] reads the one the
+    /// environment names.
+    pub proxy: Option<Proxy>,
     /// Open the WebSocket as a stream of a new HTTP/2 connection (RFC 8441:
     /// ALPN `h2` for `wss://`, prior knowledge for `ws://`). To put several
     /// WebSockets on one connection, use [`super::H2Connection`].
     pub http2: bool,
 }
 
-/// A URL this client cannot use: the URL and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UrlError {
-    url: String,
-    problem: UrlProblem,
-}
-
-/// What is wrong with a URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum UrlProblem {
-    /// No `scheme://`.
-    NoScheme,
-    /// A scheme other than `ws` or `wss`.
-    Scheme(String),
-    /// The host is missing, has user information, or is a malformed IPv6 literal.
-    Host,
-    /// The port is not a number from 0 to 65535.
-    Port,
-}
-
-impl UrlError {
-    fn new(url: &str, problem: UrlProblem) -> Self {
-        UrlError {
-            url: url.to_string(),
-            problem,
-        }
-    }
-
-    /// What is wrong.
-    pub fn problem(&self) -> &UrlProblem {
-        &self.problem
-    }
-}
-
-impl std::fmt::Display for UrlError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let url = &self.url;
-        match &self.problem {
-            UrlProblem::NoScheme => write!(f, "bad WebSocket URL: {url}: no scheme"),
-            UrlProblem::Scheme(s) => {
-                write!(f, "bad WebSocket URL: {url}: scheme {s} is not ws or wss")
-            }
-            UrlProblem::Host => write!(f, "bad WebSocket URL: {url}: bad host"),
-            UrlProblem::Port => write!(f, "bad WebSocket URL: {url}: bad port"),
-        }
-    }
-}
-
-impl std::error::Error for UrlError {}
-
 impl ClientConfig {
     /// A configuration for `url` (`ws://` or `wss://host[:port][/path][?query]`) with
     /// defaults: no subprotocol, permessage-deflate offered, 5 s connect
     /// timeout, 16 MiB messages.
     pub fn new(url: &str) -> Result<Self, UrlError> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| UrlError::new(url, UrlProblem::NoScheme))?;
-        let (default_port, secure) = match scheme.to_ascii_lowercase().as_str() {
-            "ws" => (80, false),
-            "wss" => (443, true),
-            other => return Err(UrlError::new(url, UrlProblem::Scheme(other.to_string()))),
-        };
-        let (authority, path) = match rest.find(['/', '?']) {
-            Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
-            Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
-            None => (rest, "/".to_string()),
-        };
-        if authority.is_empty() || authority.contains('@') {
+        let parsed = Url::parse(url)?;
+        if !matches!(parsed.scheme(), Scheme::Ws | Scheme::Wss) {
+            let scheme = parsed.scheme().as_str().to_string();
+            return Err(UrlError::new(url, UrlProblem::Scheme(scheme)));
+        }
+        if parsed.user().is_some() {
             return Err(UrlError::new(url, UrlProblem::Host));
         }
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (h, after) = v6
-                .split_once(']')
-                .ok_or_else(|| UrlError::new(url, UrlProblem::Host))?;
-            let port = match after.strip_prefix(':') {
-                Some(p) => p
-                    .parse()
-                    .map_err(|_| UrlError::new(url, UrlProblem::Port))?,
-                None if after.is_empty() => default_port,
-                None => return Err(UrlError::new(url, UrlProblem::Host)),
-            };
-            (h.to_string(), port)
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (
-                    h.to_string(),
-                    p.parse()
-                        .map_err(|_| UrlError::new(url, UrlProblem::Port))?,
-                ),
-                None => (authority.to_string(), default_port),
-            }
-        };
         Ok(ClientConfig {
-            host,
-            port,
-            path,
-            secure,
+            url: parsed,
             tls: TlsClientOptions::default(),
             subprotocols: Vec::new(),
             headers: Vec::new(),
@@ -141,6 +60,7 @@ impl ClientConfig {
             deflate: Some(DeflateConfig::default()),
             deflate_also: Vec::new(),
             max_message: 16 << 20,
+            proxy: None,
             http2: false,
         })
     }
@@ -157,24 +77,29 @@ impl ClientConfig {
         self
     }
 
+    /// The URL.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
     /// The host part of the URL.
     pub fn host(&self) -> &str {
-        &self.host
+        self.url.host()
     }
 
     /// The port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.url.port()
     }
 
     /// The request path (with query).
     pub fn path(&self) -> &str {
-        &self.path
+        self.url.path()
     }
 
     /// True for `wss://`.
     pub fn is_secure(&self) -> bool {
-        self.secure
+        self.url.scheme().is_secure()
     }
 }
 
@@ -205,6 +130,7 @@ mod tests {
             ("http://x/", UrlProblem::Scheme("http".into())),
             ("https://x/", UrlProblem::Scheme("https".into())),
             ("127.0.0.1:80", UrlProblem::NoScheme),
+            ("ftp://x/", UrlProblem::Scheme("ftp".into())),
             ("ws://", UrlProblem::Host),
             ("wss://", UrlProblem::Host),
             ("ws://h:port/", UrlProblem::Port),

@@ -1,12 +1,12 @@
-//! Opening a connection: DNS, TCP, TLS (with ALPN), then the opening handshake.
+//! Opening a WebSocket connection: DNS, TCP, a proxy, TLS (with ALPN),
+//! then the opening handshake.
 
-use std::io;
 use std::net::SocketAddr;
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 
 use super::config::ClientConfig;
+use super::connector::{self, Counters, Route, Target};
 use super::error::{ConnectError, TlsError};
 use super::h2::H2Connection;
 use super::handshake::{client_handshake, Opened};
@@ -42,56 +42,34 @@ async fn open_inner(cfg: &ClientConfig) -> Result<(Transport, Opened, SocketAddr
     Ok((io, opened, peer))
 }
 
-/// Resolves, connects, and for `wss://` does the TLS handshake offering
-/// `alpn`; returns the stream, the peer and whether the server chose `h2`.
+/// What WebSocket clients have counted (not exposed: the HTTP client has
+/// counters of its own).
+static WS_COUNTERS: Counters = Counters::new();
+
+/// Resolves, connects (through `cfg.proxy` if set), and for `wss://` does
+/// the TLS handshake offering `alpn`; returns the stream, the peer and
+/// whether the server chose `h2`.
 pub(crate) async fn dial(
     cfg: &ClientConfig,
     alpn: &[&[u8]],
 ) -> Result<(Transport, SocketAddr, bool), ConnectError> {
-    // Check the TLS settings before touching the network.
-    let tls = if cfg.secure {
+    let tls = if cfg.is_secure() {
         let c = crate::tls::client_config(&cfg.tls, alpn)
             .map_err(|e| ConnectError::Tls(TlsError::settings(e)))?;
-        let name = cfg.tls.server_name.as_deref().unwrap_or(&cfg.host);
-        Some((
-            c,
-            crate::tls::server_name(name).map_err(|e| ConnectError::Tls(TlsError::settings(e)))?,
-        ))
+        Some((c, cfg.tls.server_name.as_deref().unwrap_or(cfg.host())))
     } else {
         None
     };
-    let addrs: Vec<_> = tokio::net::lookup_host((cfg.host.as_str(), cfg.port))
-        .await
-        .map_err(|_| ConnectError::Dns(cfg.host.clone()))?
-        .collect();
-    if addrs.is_empty() {
-        return Err(ConnectError::Dns(cfg.host.clone()));
-    }
-    let mut last = ConnectError::Refused;
-    let mut stream = None;
-    for a in addrs {
-        match TcpStream::connect(a).await {
-            Ok(s) => {
-                stream = Some((s, a));
-                break;
-            }
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => last = ConnectError::Refused,
-            Err(e) => last = ConnectError::Io(e),
-        }
-    }
-    let (stream, peer) = stream.ok_or(last)?;
-    let _ = stream.set_nodelay(true);
-    Ok(match tls {
-        None => (Transport::Tcp(stream), peer, false),
-        Some((c, name)) => {
-            let s = tokio_rustls::TlsConnector::from(c)
-                .connect(name, stream)
-                .await
-                .map_err(|e| ConnectError::Tls(TlsError::handshake(e)))?;
-            let h2 = s.get_ref().1.alpn_protocol() == Some(b"h2");
-            (Transport::Other(Box::new(s)), peer, h2)
-        }
-    })
+    let target = Target {
+        host: cfg.host(),
+        port: cfg.port(),
+        tls,
+        // A WebSocket always tunnels: an upgrade does not survive a
+        // forwarding proxy.
+        route: cfg.proxy.as_ref().map_or(Route::Direct, Route::Tunnel),
+    };
+    let d = connector::dial(&target, &WS_COUNTERS).await?;
+    Ok((d.io, d.peer, d.h2))
 }
 
 /// Performs the client handshake on an already connected stream (any

@@ -5,6 +5,8 @@ use std::io;
 
 use rlws_ws::ProtocolError;
 
+use super::proxy::ProxyError;
+
 /// Why a connection could not be opened (lws' CLIENT_CONNECTION_ERROR reasons).
 #[derive(Debug)]
 #[non_exhaustive]
@@ -18,6 +20,8 @@ pub enum ConnectError {
     /// TLS failed: the settings, or the handshake (certificate not trusted,
     /// wrong name, no common protocol...).
     Tls(TlsError),
+    /// The proxy did not open a tunnel.
+    Proxy(ProxyError),
     /// The server answered the upgrade with another HTTP status.
     Status(u16),
     /// The server's handshake did not match the request.
@@ -33,6 +37,7 @@ impl std::fmt::Display for ConnectError {
             ConnectError::Refused => f.write_str("connection refused"),
             ConnectError::Timeout => f.write_str("connect timed out"),
             ConnectError::Tls(e) => write!(f, "TLS: {e}"),
+            ConnectError::Proxy(e) => write!(f, "{e}"),
             ConnectError::Status(s) => write!(f, "server answered the upgrade with HTTP {s}"),
             ConnectError::Handshake(e) => write!(f, "handshake failed: {e}"),
             ConnectError::Io(e) => write!(f, "{e}"),
@@ -44,6 +49,7 @@ impl StdError for ConnectError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
             ConnectError::Tls(e) => Some(e),
+            ConnectError::Proxy(e) => Some(e),
             ConnectError::Handshake(e) => Some(e),
             ConnectError::Io(e) => Some(e),
             _ => None,

@@ -28,7 +28,7 @@ pub(super) async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     key_bytes[..8].copy_from_slice(&rlws_ws::mask::random_u64().to_ne_bytes());
     key_bytes[8..].copy_from_slice(&rlws_ws::mask::random_u64().to_ne_bytes());
     let key = handshake::base64_encode(&key_bytes);
-    let mut req = format!("GET {} HTTP/1.1\r\n", cfg.path);
+    let mut req = format!("GET {} HTTP/1.1\r\n", cfg.url.path());
     // A `Host` among the configured headers replaces the URL's (a name
     // other than the address connected to, as lws' `host` beside `address`).
     if !cfg
@@ -132,17 +132,7 @@ pub(super) async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
 /// `host[:port]` of `cfg`'s URL, as `Host` or `:authority` (the port only
 /// when it is not the scheme's default).
 pub(super) fn authority(cfg: &ClientConfig) -> String {
-    let host = if cfg.host.contains(':') {
-        format!("[{}]", cfg.host)
-    } else {
-        cfg.host.clone()
-    };
-    let default_port = if cfg.secure { 443 } else { 80 };
-    if cfg.port == default_port {
-        host
-    } else {
-        format!("{host}:{}", cfg.port)
-    }
+    cfg.url.authority()
 }
 
 /// The permessage-deflate offers of `cfg`, for `Sec-WebSocket-Extensions`.

@@ -28,15 +28,26 @@
 //! [`crate::Context::connect`].
 
 mod config;
+mod connector;
 mod dial;
 mod error;
 mod h2;
 mod handshake;
+mod http;
+mod proxy;
+mod url;
 mod websocket;
 
-pub use config::{ClientConfig, UrlError, UrlProblem};
+pub use config::ClientConfig;
 pub(crate) use dial::open;
 pub use dial::{connect, handshake_on};
 pub use error::{ConnectError, HandshakeError, TlsError, WsError};
 pub use h2::H2Connection;
+pub use http::{
+    BodyStream, ClientStats, ConnInfo, ErrorKind, HttpClient, HttpClientBuilder, HttpError,
+    HttpVersion, LeaderFailure, Multipart, RedirectHook, RedirectStep, Request, RequestBody,
+    Response, ResponseBody,
+};
+pub use proxy::{Proxy, ProxyError, ProxyKind};
+pub use url::{Scheme, Url, UrlError, UrlProblem};
 pub use websocket::{Message, WebSocket};
