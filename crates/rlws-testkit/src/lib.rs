@@ -1,8 +1,12 @@
 //! Helpers shared by the tests of the rlws crates (not published): a test
-//! certificate authority, an address that refuses connections, and a raw
-//! HTTP request over 127.0.0.1.
+//! certificate authority, an address that refuses connections, a raw
+//! HTTP request over 127.0.0.1, and real peers (nginx, tinyproxy,
+//! microsocks) started for one test.
 
 #![allow(clippy::new_without_default)]
+
+mod peers;
+pub use peers::{free_port, LogLine, Microsocks, Nginx, Tinyproxy};
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -54,7 +54,7 @@ pub(super) async fn run(shared: Arc<Shared>, out: Outgoing) -> Result<Incoming1,
 }
 
 /// How many times one request may move to another connection.
-const ATTEMPTS: u32 = 4;
+const ATTEMPTS: u32 = 6;
 
 type Reply = oneshot::Sender<Result<Incoming1, HttpError>>;
 
@@ -252,8 +252,15 @@ fn idempotent(m: &Method) -> bool {
 }
 
 /// True when an h2 stream was refused unprocessed (REFUSED_STREAM, or past
-/// the last stream of a GOAWAY): safe to send again elsewhere.
+/// the last stream of a GOAWAY), or never opened because the connection
+/// shut down while it waited for a free stream: safe to send again
+/// elsewhere.
 fn refused(e: &hyper::Error) -> bool {
+    // hyper has no predicate for the last case: a user-kind error whose
+    // text is that of its dropped dispatch callback.
+    if e.is_canceled() || (e.is_user() && e.to_string().starts_with("dispatch task is gone")) {
+        return true;
+    }
     let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(s) = src {
         if let Some(h) = s.downcast_ref::<h2::Error>() {
