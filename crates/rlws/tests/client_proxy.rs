@@ -46,7 +46,10 @@ async fn through(b: &Backends, proxy: &Proxy) -> Result<(), String> {
         format!("http://127.0.0.1:{}/", b.plain),
         format!("https://localhost:{}/", b.tls),
     ] {
-        let r = client.get(&url).await.map_err(|e| format!("{url}: {e} ({:?})", e.kind()))?;
+        let r = client
+            .get(&url)
+            .await
+            .map_err(|e| format!("{url}: {e} ({:?})", e.kind()))?;
         assert_eq!(r.status(), http::StatusCode::OK, "{url}");
         let page = r.text().await.map_err(|e| e.to_string())?;
         assert!(page.contains("<html"), "{url}: the test page");
@@ -59,7 +62,9 @@ async fn through(b: &Backends, proxy: &Proxy) -> Result<(), String> {
         cfg.tls = tls.clone();
         cfg.proxy = Some(proxy.clone());
         let mut ws = connect(cfg).await.map_err(|e| format!("{url}: {e}"))?;
-        ws.send(Message::Text("through the proxy".into())).await.unwrap();
+        ws.send(Message::Text("through the proxy".into()))
+            .await
+            .unwrap();
         assert_eq!(
             ws.recv().await.unwrap().unwrap(),
             Message::Text("through the proxy".into())
@@ -81,15 +86,24 @@ async fn tinyproxy_with_and_without_basic_auth() {
     let p = Proxy::http("127.0.0.1", open.port);
     through(&b, &p).await.unwrap();
     let log = open.log();
-    assert!(log.contains(&format!("CONNECT localhost:{}", b.tls)), "{log}");
-    assert!(log.contains(&format!("GET http://127.0.0.1:{}/", b.plain)), "{log}");
+    assert!(
+        log.contains(&format!("CONNECT localhost:{}", b.tls)),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("GET http://127.0.0.1:{}/", b.plain)),
+        "{log}"
+    );
 
     let guarded = Tinyproxy::start(Some(("rlws", "s3cret")));
     let url = format!("http://rlws:s3cret@127.0.0.1:{}", guarded.port);
     through(&b, &Proxy::parse(&url).unwrap()).await.unwrap();
     // Wrong or missing credentials: a proxy error (407), for every scheme.
     let wrong = Proxy::http("127.0.0.1", guarded.port).with_auth("rlws", "wrong");
-    let client = HttpClient::builder().proxy(Some(wrong.clone())).build().unwrap();
+    let client = HttpClient::builder()
+        .proxy(Some(wrong.clone()))
+        .build()
+        .unwrap();
     let e = client
         .get(&format!("https://localhost:{}/", b.tls))
         .await
@@ -101,7 +115,10 @@ async fn tinyproxy_with_and_without_basic_auth() {
         Err(ConnectError::Proxy(ProxyError::Auth)) => {}
         other => panic!("expected a proxy auth error, got {other:?}"),
     }
-    let forwarded = client.get(&format!("http://127.0.0.1:{}/", b.plain)).await.unwrap();
+    let forwarded = client
+        .get(&format!("http://127.0.0.1:{}/", b.plain))
+        .await
+        .unwrap();
     // A forwarding proxy answers a plain request itself (tinyproxy: 401).
     assert!(
         matches!(forwarded.status().as_u16(), 401 | 407),
@@ -112,14 +129,19 @@ async fn tinyproxy_with_and_without_basic_auth() {
     // With the proxy gone, the same settings fail to reach it.
     let port = open.port;
     drop(open);
-    expect_proxy_error(through(&b, &Proxy::http("127.0.0.1", port)).await, "proxy stopped");
+    expect_proxy_error(
+        through(&b, &Proxy::http("127.0.0.1", port)).await,
+        "proxy stopped",
+    );
 }
 
 #[tokio::test]
 async fn microsocks_with_and_without_a_password() {
     let b = backends().await;
     let open = Microsocks::start(None);
-    through(&b, &Proxy::socks5("127.0.0.1", open.port)).await.unwrap();
+    through(&b, &Proxy::socks5("127.0.0.1", open.port))
+        .await
+        .unwrap();
 
     let guarded = Microsocks::start(Some(("rlws", "s3cret")));
     let url = format!("socks5h://rlws:s3cret@127.0.0.1:{}", guarded.port);
@@ -129,7 +151,10 @@ async fn microsocks_with_and_without_a_password() {
         Proxy::socks5("127.0.0.1", guarded.port),
     ] {
         let client = HttpClient::builder().proxy(Some(p)).build().unwrap();
-        let e = client.get(&format!("http://127.0.0.1:{}/", b.plain)).await.unwrap_err();
+        let e = client
+            .get(&format!("http://127.0.0.1:{}/", b.plain))
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Proxy, "{e}");
         assert!(e.to_string().contains("credentials"), "{e}");
     }
@@ -147,5 +172,8 @@ async fn microsocks_with_and_without_a_password() {
 
     let port = open.port;
     drop(open);
-    expect_proxy_error(through(&b, &Proxy::socks5("127.0.0.1", port)).await, "proxy stopped");
+    expect_proxy_error(
+        through(&b, &Proxy::socks5("127.0.0.1", port)).await,
+        "proxy stopped",
+    );
 }

@@ -43,10 +43,12 @@ pub(crate) use dial::open;
 pub use dial::{connect, handshake_on};
 pub use error::{ConnectError, HandshakeError, TlsError, WsError};
 pub use h2::H2Connection;
+pub(crate) use http::start_on_thread;
 pub use http::{
-    BodyStream, ClientStats, ConnInfo, ErrorKind, HttpClient, HttpClientBuilder, HttpError,
-    HttpVersion, LeaderFailure, Multipart, RedirectHook, RedirectStep, Request, RequestBody,
-    Response, ResponseBody,
+    Abort, BodyStream, BodyWriter, ClientStats, ConnInfo, ErrorKind, HttpClient, HttpClientBuilder,
+    HttpCx, HttpError, HttpHandle, HttpHandler, HttpStartError, HttpVersion, LeaderFailure,
+    Multipart, RedirectHook, RedirectStep, Request, RequestBody, Response, ResponseBody,
+    ResponseHead,
 };
 pub use proxy::{Proxy, ProxyError, ProxyKind};
 pub use url::{Scheme, Url, UrlError, UrlProblem};

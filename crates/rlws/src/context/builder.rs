@@ -24,6 +24,7 @@ pub struct ContextBuilder {
     http: HttpOptions,
     ping_after: Duration,
     pong_timeout: Duration,
+    http_client: Option<crate::client::HttpClient>,
 }
 
 impl Default for ContextBuilder {
@@ -41,6 +42,7 @@ impl Default for ContextBuilder {
             http: HttpOptions::default(),
             ping_after: Duration::from_secs(30),
             pong_timeout: Duration::from_secs(10),
+            http_client: None,
         }
     }
 }
@@ -124,6 +126,13 @@ impl ContextBuilder {
     pub fn ws_keepalive(mut self, after: Duration, timeout: Duration) -> Self {
         self.ping_after = after;
         self.pong_timeout = timeout;
+        self
+    }
+
+    /// The HTTP client for requests started on the context
+    /// ([`crate::Context::http_request`]); default: [`crate::client::HttpClient::new`].
+    pub fn http_client(mut self, client: crate::client::HttpClient) -> Self {
+        self.http_client = Some(client);
         self
     }
 
@@ -254,6 +263,7 @@ impl ContextBuilder {
         }
         tracing::info!(threads, cap_per_thread, ?addrs, "context started");
         Ok(Context {
+            http: self.http_client.unwrap_or_default(),
             shared,
             server,
             protocols: erased.into(),

@@ -54,6 +54,7 @@ impl std::error::Error for StartError {
 #[doc(alias = "lws_context")]
 pub struct Context {
     shared: Arc<Shared>,
+    http: crate::client::HttpClient,
     server: Arc<ServerShared>,
     protocols: Arc<[Arc<dyn ErasedProtocol>]>,
     handles: Vec<JoinHandle<()>>,
@@ -133,7 +134,31 @@ impl Context {
         Poster {
             shared: self.shared.clone(),
             protocols: self.protocols.clone(),
+            http: self.http.clone(),
         }
+    }
+
+    /// The HTTP client that requests started on this context use (its
+    /// connections are shared by all of them; see
+    /// [`crate::ContextBuilder::http_client`]).
+    pub fn http_client(&self) -> &crate::client::HttpClient {
+        &self.http
+    }
+
+    /// Starts an HTTP client request whose answer arrives through
+    /// `handler`'s callbacks on the least-loaded service thread, with
+    /// `session` as its state (lws' `lws_client_connect_via_info` with a
+    /// method). Returns at once; every failure after this point, including
+    /// a bad URL given to [`Poster::http_get`], arrives as
+    /// [`crate::client::HttpHandler::connection_error`].
+    #[doc(alias = "lws_client_connect_via_info")]
+    pub fn http_request<H: crate::client::HttpHandler>(
+        &self,
+        handler: Arc<H>,
+        session: H::Session,
+        req: crate::client::Request,
+    ) -> Result<crate::client::HttpHandle, crate::client::HttpStartError> {
+        self.poster().http_request(None, handler, session, Ok(req))
     }
 
     /// Closes every WebSocket with 1001, waits for them (a few seconds at
@@ -171,6 +196,7 @@ impl Drop for Context {
 pub struct Poster {
     shared: Arc<Shared>,
     protocols: Arc<[Arc<dyn ErasedProtocol>]>,
+    http: crate::client::HttpClient,
 }
 
 impl std::fmt::Debug for Poster {
@@ -220,6 +246,37 @@ impl Poster {
             .position(|p| p.name() == protocol)
             .ok_or(ClientStartError::NoSuchProtocol)?;
         self.protocols[index].connect(&self.shared, index, cfg)
+    }
+
+    /// [`Context::http_request`] from any thread (or a callback), on thread
+    /// `tsi` or the least-loaded one; `req` may be the URL error of
+    /// building it, which then arrives as the connection error.
+    pub fn http_request<H: crate::client::HttpHandler>(
+        &self,
+        tsi: Option<ThreadIndex>,
+        handler: Arc<H>,
+        session: H::Session,
+        req: Result<crate::client::Request, crate::client::HttpError>,
+    ) -> Result<crate::client::HttpHandle, crate::client::HttpStartError> {
+        crate::client::start_on_thread(
+            &self.shared,
+            &self.http,
+            tsi.map(|t| t.get()),
+            handler,
+            session,
+            req,
+        )
+    }
+
+    /// A `GET` of `url` with [`Poster::http_request`].
+    pub fn http_get<H: crate::client::HttpHandler>(
+        &self,
+        handler: Arc<H>,
+        session: H::Session,
+        url: &str,
+    ) -> Result<crate::client::HttpHandle, crate::client::HttpStartError> {
+        let req = crate::client::Request::get(url).map_err(crate::client::HttpError::from);
+        self.http_request(None, handler, session, req)
     }
 
     /// Asks every service thread to close its connections and end.

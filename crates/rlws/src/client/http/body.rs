@@ -37,6 +37,8 @@ enum Inner {
         stream: BodyStream,
         len: Option<u64>,
     },
+    /// Written by `writeable` callbacks on a service thread.
+    Writeable { len: Option<u64> },
 }
 
 /// One piece of a body made of bytes and files.
@@ -51,6 +53,7 @@ impl std::fmt::Debug for RequestBody {
         match &self.inner {
             Inner::Pieces { len, .. } => write!(f, "RequestBody({len} bytes)"),
             Inner::Stream { len, .. } => write!(f, "RequestBody(stream, {len:?} bytes)"),
+            Inner::Writeable { len } => write!(f, "RequestBody(writeable, {len:?} bytes)"),
         }
     }
 }
@@ -130,6 +133,26 @@ impl RequestBody {
         }
     }
 
+    /// A body written piece by piece in [`super::HttpHandler::writeable`]
+    /// callbacks, for requests started on a service thread
+    /// ([`crate::Context::http_request`]); `len`, when known, is sent as
+    /// `Content-Length`. Sent by the async API it fails the request.
+    pub fn from_writeable(len: Option<u64>) -> Self {
+        RequestBody {
+            inner: Inner::Writeable { len },
+            content_type: None,
+            remaining: len,
+        }
+    }
+
+    /// The length of a body to come from writeable callbacks.
+    pub(crate) fn writeable_len(&self) -> Option<Option<u64>> {
+        match self.inner {
+            Inner::Writeable { len } => Some(len),
+            _ => None,
+        }
+    }
+
     /// The `Content-Type` this body implies (forms set it).
     pub fn content_type(&self) -> Option<&str> {
         self.content_type.as_deref()
@@ -139,7 +162,7 @@ impl RequestBody {
     pub fn len(&self) -> Option<u64> {
         match &self.inner {
             Inner::Pieces { len, .. } => Some(*len),
-            Inner::Stream { len, .. } => *len,
+            Inner::Stream { len, .. } | Inner::Writeable { len } => *len,
         }
     }
 
@@ -163,8 +186,7 @@ impl RequestBody {
                 content_type: self.content_type.clone(),
                 remaining: Some(*len),
             }),
-            Inner::Pieces { .. } => None,
-            Inner::Stream { .. } => None,
+            Inner::Pieces { .. } | Inner::Stream { .. } | Inner::Writeable { .. } => None,
         }
     }
 
@@ -377,6 +399,12 @@ impl http_body::Body for RequestBody {
         let this = self.get_mut();
         loop {
             let next = match &mut this.inner {
+                Inner::Writeable { .. } => {
+                    return Poll::Ready(Some(Err(io::Error::new(
+                        io::ErrorKind::Unsupported,
+                        "a body from writeable callbacks needs a request started on a Context",
+                    ))))
+                }
                 Inner::Stream { stream: s, .. } => match s.as_mut().poll_next(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(None) => None,

@@ -29,6 +29,7 @@ mod exchange;
 mod pool;
 mod request;
 mod response;
+mod service;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
@@ -43,6 +44,10 @@ pub use error::{ErrorKind, HttpError};
 pub use pool::{ConnInfo, LeaderFailure};
 pub use request::Request;
 pub use response::{Response, ResponseBody};
+pub(crate) use service::start as start_on_thread;
+pub use service::{
+    Abort, BodyWriter, HttpCx, HttpHandle, HttpHandler, HttpStartError, ResponseHead,
+};
 
 use super::connector::Counters;
 use super::error::{ConnectError, TlsError};
