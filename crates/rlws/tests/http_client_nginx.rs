@@ -381,3 +381,56 @@ async fn eight_h2_streams_of_100_mib_complete_together() {
     );
     assert_eq!(client.stats().connections, 1);
 }
+
+/// lws' multi-request example is its acceptance test for sharing; rlws'
+/// `http_client_multi` example runs the same way against nginx.
+#[test]
+fn the_multi_request_example_shares_connections_only_when_pipelined() {
+    let site = Site::start("");
+    let exe = std::env::current_exe().unwrap();
+    let example = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/http_client_multi");
+    assert!(
+        example.exists(),
+        "{} missing: `cargo test` builds the examples",
+        example.display()
+    );
+    let ca = std::env::temp_dir().join(format!("rlws-multi-ca-{}.pem", std::process::id()));
+    std::fs::write(&ca, site.ca.pem()).unwrap();
+    let run = |url: &str, flags: &[&str]| {
+        let out = std::process::Command::new(&example)
+            .arg(url)
+            .args(flags)
+            .arg("--ca")
+            .arg(&ca)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{url} {flags:?}: {text}");
+        text
+    };
+    for url in [site.http("/1k.bin"), site.https("/1k.bin")] {
+        assert!(run(&url, &["--pipeline"]).contains("8 transactions on 1 connection\n"));
+        assert!(run(&url, &[]).contains("8 transactions on 8 connections\n"));
+        assert!(
+            run(&url, &["--pipeline", "--stagger"]).contains("8 transactions on 1 connection\n")
+        );
+    }
+    let https_post = site.https("/post");
+    assert!(
+        run(&https_post, &["--pipeline", "--post"]).contains("8 transactions on 1 connection\n")
+    );
+    assert!(run(&https_post, &["--pipeline", "--post", "--h1"])
+        .contains("8 transactions on 1 connection\n"));
+    let posts = site
+        .log(0)
+        .iter()
+        .filter(|l| l.request.starts_with("POST /post "))
+        .count();
+    assert_eq!(posts, 16);
+    std::fs::remove_file(&ca).unwrap();
+}
