@@ -14,8 +14,10 @@ async fn main() -> ExitCode {
         eprintln!("usage: http_client URL [--ca FILE] [-k]");
         return ExitCode::from(2);
     };
-    let mut tls = rlws::TlsClientOptions::default();
-    tls.insecure = args.iter().any(|a| a == "-k");
+    let mut tls = rlws::TlsClientOptions {
+        insecure: args.iter().any(|a| a == "-k"),
+        ..Default::default()
+    };
     if let Some(i) = args.iter().position(|a| a == "--ca") {
         match args.get(i + 1).map(std::fs::read) {
             Some(Ok(pem)) => tls.ca_pem = Some(pem),

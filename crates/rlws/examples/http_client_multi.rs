@@ -18,9 +18,12 @@ use rlws::client::{
     ResponseHead,
 };
 
+/// How request `n` ended: status, bytes, connection; or why it failed.
+type Outcome = (usize, Result<(u16, usize, u64), String>);
+
 /// Reports how each request ended.
 struct Report {
-    done: mpsc::Sender<(usize, Result<(u16, usize, u64), String>)>,
+    done: mpsc::Sender<Outcome>,
 }
 
 /// Per request: its number, its status, the bytes received.
@@ -76,8 +79,10 @@ fn main() -> ExitCode {
         eprintln!("usage: http_client_multi URL [--pipeline] [--post] [--stagger] [--h1] [--ca FILE] [-k]");
         return ExitCode::from(2);
     };
-    let mut tls = rlws::TlsClientOptions::default();
-    tls.insecure = flag("-k");
+    let mut tls = rlws::TlsClientOptions {
+        insecure: flag("-k"),
+        ..Default::default()
+    };
     if let Some(i) = args.iter().position(|a| a == "--ca") {
         match args.get(i + 1).map(std::fs::read) {
             Some(Ok(pem)) => tls.ca_pem = Some(pem),

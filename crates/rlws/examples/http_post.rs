@@ -22,8 +22,10 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let file = plain.next();
-    let mut tls = rlws::TlsClientOptions::default();
-    tls.insecure = args.iter().any(|a| a == "-k");
+    let mut tls = rlws::TlsClientOptions {
+        insecure: args.iter().any(|a| a == "-k"),
+        ..Default::default()
+    };
     if let Some(i) = args.iter().position(|a| a == "--ca") {
         match args.get(i + 1).map(std::fs::read) {
             Some(Ok(pem)) => tls.ca_pem = Some(pem),
