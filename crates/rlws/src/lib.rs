@@ -40,8 +40,9 @@
 //!   Cx, Writer,   redirects,       server configuration
 //!   driver, ring  response body
 //!     │
-//!   client      ws:// wss:// connect, HTTP/2 WebSockets (RFC 8441)
-//!     │
+//!   client      ws:// wss:// connect, HTTP/2 WebSockets (RFC 8441),
+//!     │         the HTTP client (h1 queue on a leader, h2 streams,
+//!     │         proxies, redirects) async and on service threads
 //!   runtime     service threads, messages, placement, registry,
 //!               clock, accept loop, Transport
 //!

@@ -1,6 +1,10 @@
-//! The WebSocket client: connect to `ws://` and `wss://` URLs and talk through an async
-//! [`WebSocket`] (a `Stream` of [`Message`]s and a `Sink` for them, plus
-//! plain `recv`/`send` methods).
+//! Clients: the WebSocket client (connect to `ws://` and `wss://` URLs and
+//! talk through an async [`WebSocket`], a `Stream` of [`Message`]s and a
+//! `Sink` for them, plus plain `recv`/`send` methods) and the HTTP client
+//! ([`HttpClient`], with lws' connection sharing; the same requests can run
+//! on a [`crate::Context`]'s service threads with [`HttpHandler`]
+//! callbacks). Both connect directly or through a [`Proxy`] (HTTP
+//! `CONNECT`, SOCKS5).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

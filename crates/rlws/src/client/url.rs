@@ -295,10 +295,15 @@ fn split_host_port(hostport: &str, default_port: u16) -> Result<(String, u16), U
         };
         (h, port)
     } else {
-        match hostport.rsplit_once(':') {
+        let (h, p) = match hostport.rsplit_once(':') {
             Some((h, p)) => (h, parse_port(p)?),
             None => (hostport, default_port),
+        };
+        // An IPv6 address needs its brackets.
+        if h.contains(':') {
+            return Err(UrlProblem::Host);
         }
+        (h, p)
     };
     if host.is_empty()
         || host
@@ -397,6 +402,7 @@ mod tests {
             ("http://[zz]/", UrlProblem::Host),
             ("http://h/a b", UrlProblem::Path),
             ("http://a b/", UrlProblem::Host),
+            ("http://g:h:1/", UrlProblem::Host),
         ] {
             let e = Url::parse(bad).unwrap_err();
             assert_eq!(e.problem(), &why, "{bad}");

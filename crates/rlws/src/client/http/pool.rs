@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use super::body::RequestBody;
 use super::error::HttpError;
@@ -118,7 +119,7 @@ enum State {
     Idle,
     Connecting,
     H1Busy,
-    H1Warm { conn: H1Conn, gen: u64 },
+    H1Warm { conn: H1Conn, since: Instant },
     H2(H2Conn),
 }
 
@@ -127,6 +128,9 @@ struct Lane {
     waiters: VecDeque<oneshot::Sender<Grant>>,
     /// The server does not keep HTTP/1.1 connections alive.
     no_keepalive: bool,
+    /// A keep-warm timer is running for this lane (one at most, however
+    /// many times the connection goes idle).
+    timer: bool,
 }
 
 impl Default for Lane {
@@ -135,6 +139,7 @@ impl Default for Lane {
             state: State::Idle,
             waiters: VecDeque::new(),
             no_keepalive: false,
+            timer: false,
         }
     }
 }
@@ -158,7 +163,6 @@ pub(super) struct Pool {
     lanes: Mutex<HashMap<Key, Lane>>,
     keep_warm: Duration,
     leader_failure: LeaderFailure,
-    next_gen: AtomicU64,
     next_conn: AtomicU64,
     me: Weak<Pool>,
 }
@@ -169,7 +173,6 @@ impl Pool {
             lanes: Mutex::new(HashMap::new()),
             keep_warm,
             leader_failure,
-            next_gen: AtomicU64::new(1),
             next_conn: AtomicU64::new(1),
             me: me.clone(),
         })
@@ -283,17 +286,23 @@ impl Pool {
         match lane.hand(Grant::H1(conn)) {
             None => lane.state = State::H1Busy,
             Some(Grant::H1(conn)) => {
-                let gen = self.next_gen.fetch_add(1, Ordering::Relaxed);
-                lane.state = State::H1Warm { conn, gen };
-                let pool = self.me.clone();
-                let key = key.clone();
-                let wait = self.keep_warm;
-                tokio::spawn(async move {
-                    tokio::time::sleep(wait).await;
-                    if let Some(p) = pool.upgrade() {
-                        p.expire(&key, gen);
-                    }
-                });
+                let since = Instant::now();
+                lane.state = State::H1Warm { conn, since };
+                if !lane.timer {
+                    lane.timer = true;
+                    let pool = self.me.clone();
+                    let key = key.clone();
+                    let mut at = since + self.keep_warm;
+                    tokio::spawn(async move {
+                        loop {
+                            tokio::time::sleep_until(at).await;
+                            match pool.upgrade().and_then(|p| p.expire(&key)) {
+                                Some(next) => at = next,
+                                None => return,
+                            }
+                        }
+                    });
+                }
             }
             Some(_) => {}
         }
@@ -325,13 +334,21 @@ impl Pool {
         }
     }
 
-    fn expire(&self, key: &Key, gen: u64) {
+    /// The keep-warm timer fired: closes the connection if it has been
+    /// idle long enough; else says when to look again (`None`: the timer
+    /// ends, the next idle spell starts another).
+    fn expire(&self, key: &Key) -> Option<Instant> {
         let mut lanes = self.lanes();
-        if let Some(lane) = lanes.get_mut(key) {
-            if matches!(lane.state, State::H1Warm { gen: g, .. } if g == gen) {
-                tracing::debug!(host = %key.host, port = key.port, "idle shared connection closed after keep-warm");
-                lane.state = State::Idle;
+        let lane = lanes.get_mut(key)?;
+        if let State::H1Warm { since, .. } = lane.state {
+            let due = since + self.keep_warm;
+            if Instant::now() < due {
+                return Some(due);
             }
+            tracing::debug!(host = %key.host, port = key.port, "idle shared connection closed after keep-warm");
+            lane.state = State::Idle;
         }
+        lane.timer = false;
+        None
     }
 }
