@@ -623,3 +623,51 @@ async fn gzip_bodies_are_decoded_when_asked() {
         .unwrap();
     assert_eq!(r.bytes().await.unwrap_err().kind(), ErrorKind::Protocol);
 }
+
+#[tokio::test]
+async fn client_certificates_for_servers_that_require_one() {
+    let ca = TestCa::new("rlws test CA");
+    let (cert, key) = ca.leaf(&["127.0.0.1"]);
+    let (ccert, ckey) = ca.leaf(&["client.test"]);
+    let mut tls = rlws::TlsServerOptions::new(cert, key);
+    tls.client_ca_pem = Some(ca.pem().into_bytes());
+    tls.client_auth = rlws::ClientAuth::Required;
+    let ctx = rlws::Context::builder()
+        .threads(1)
+        .vhost(
+            rlws::Vhost::new("localhost", "127.0.0.1:0".parse().unwrap())
+                .tls(tls)
+                .mount(rlws::Mount::new("/echo", Echo)),
+        )
+        .start()
+        .unwrap();
+    let url = format!(
+        "https://127.0.0.1:{}/echo",
+        ctx.vhost_addr("localhost").unwrap().port()
+    );
+    let with = HttpClient::builder()
+        .tls(rlws::TlsClientOptions {
+            ca_pem: Some(ca.pem().into_bytes()),
+            client_cert_pem: Some((ccert.into_bytes(), ckey.into_bytes())),
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
+    let r = with
+        .request(Request::post(&url).unwrap().body("with a certificate"))
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap(), "with a certificate");
+    let without = HttpClient::builder()
+        .tls(rlws::TlsClientOptions {
+            ca_pem: Some(ca.pem().into_bytes()),
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
+    let e = without.get(&url).await.unwrap_err();
+    assert!(
+        matches!(e.kind(), ErrorKind::Tls | ErrorKind::Protocol),
+        "{e}"
+    );
+}

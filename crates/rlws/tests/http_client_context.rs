@@ -204,6 +204,23 @@ fn callbacks_in_order_with_flow_control_on_a_service_thread() {
         .iter()
         .all(|e| matches!(e, Ev::Data(_))));
     assert_eq!(done_rx.recv_timeout(Duration::from_secs(10)).unwrap(), file);
+    // Cancelled while paused: closed follows, nothing else.
+    let (tx, rx) = mpsc::channel();
+    let mut s = session(&tx);
+    s.pause_once = true;
+    let h = ctx
+        .http_request(
+            rec.clone(),
+            s,
+            Request::get(&format!("{base}/files/f.bin")).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(next(&rx).1, Ev::Established(200));
+    assert!(matches!(next(&rx).1, Ev::Data(_)));
+    assert_eq!(next(&rx).1, Ev::Paused);
+    h.cancel();
+    assert_eq!(next(&rx).1, Ev::Closed(None));
+    assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
     let threads = rec.threads.lock().unwrap();
     assert!(
         threads
