@@ -3,6 +3,8 @@
 //!
 //! `cargo run --example http_client -- https://example.com/ [--ca FILE] [-k]`
 
+mod common;
+
 use std::process::ExitCode;
 
 use rlws::client::{HttpClient, Request};
@@ -14,19 +16,13 @@ async fn main() -> ExitCode {
         eprintln!("usage: http_client URL [--ca FILE] [-k]");
         return ExitCode::from(2);
     };
-    let mut tls = rlws::TlsClientOptions {
-        insecure: args.iter().any(|a| a == "-k"),
-        ..Default::default()
-    };
-    if let Some(i) = args.iter().position(|a| a == "--ca") {
-        match args.get(i + 1).map(std::fs::read) {
-            Some(Ok(pem)) => tls.ca_pem = Some(pem),
-            _ => {
-                eprintln!("--ca needs a readable PEM file");
-                return ExitCode::from(2);
-            }
+    let tls = match common::tls_from_args(&args) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
         }
-    }
+    };
     let client = match HttpClient::builder().tls(tls).build() {
         Ok(c) => c,
         Err(e) => {

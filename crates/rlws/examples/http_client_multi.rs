@@ -8,6 +8,8 @@
 //!
 //! `cargo run --example http_client_multi -- URL [--pipeline] [--post] [--stagger] [--h1] [--ca FILE] [-k]`
 
+mod common;
+
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -79,19 +81,13 @@ fn main() -> ExitCode {
         eprintln!("usage: http_client_multi URL [--pipeline] [--post] [--stagger] [--h1] [--ca FILE] [-k]");
         return ExitCode::from(2);
     };
-    let mut tls = rlws::TlsClientOptions {
-        insecure: flag("-k"),
-        ..Default::default()
-    };
-    if let Some(i) = args.iter().position(|a| a == "--ca") {
-        match args.get(i + 1).map(std::fs::read) {
-            Some(Ok(pem)) => tls.ca_pem = Some(pem),
-            _ => {
-                eprintln!("--ca needs a readable PEM file");
-                return ExitCode::from(2);
-            }
+    let tls = match common::tls_from_args(&args) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
         }
-    }
+    };
     let version = if flag("--h1") {
         HttpVersion::Http1
     } else {

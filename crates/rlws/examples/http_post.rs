@@ -3,6 +3,8 @@
 //!
 //! `cargo run --example http_post -- URL [FILE] [--ca FILE] [-k]`
 
+mod common;
+
 use std::process::ExitCode;
 
 use rlws::client::{HttpClient, Multipart, Request};
@@ -22,19 +24,13 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let file = plain.next();
-    let mut tls = rlws::TlsClientOptions {
-        insecure: args.iter().any(|a| a == "-k"),
-        ..Default::default()
-    };
-    if let Some(i) = args.iter().position(|a| a == "--ca") {
-        match args.get(i + 1).map(std::fs::read) {
-            Some(Ok(pem)) => tls.ca_pem = Some(pem),
-            _ => {
-                eprintln!("--ca needs a readable PEM file");
-                return ExitCode::from(2);
-            }
+    let tls = match common::tls_from_args(&args) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
         }
-    }
+    };
     let mut form = Multipart::new()
         .text("text", "hello from rlws")
         .text("send", "Send");

@@ -18,64 +18,10 @@ use rlws::client::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-/// Answers with the request body, and what it saw of the request in
-/// `x-seen-*` headers.
-#[derive(Debug)]
-struct Echo;
-
-impl rlws::Origin for Echo {
-    fn serve<'a>(
-        &'a self,
-        req: rlws::OriginRequest<'a>,
-    ) -> rlws::BoxFuture<'a, http::Response<rlws::Body>> {
-        Box::pin(async move {
-            let r = req.into_request();
-            let mut resp = http::Response::builder()
-                .header("x-seen-method", r.method().as_str())
-                .header(
-                    "x-seen-path",
-                    r.uri().path_and_query().map_or("", |p| p.as_str()),
-                )
-                .header("x-seen-version", format!("{:?}", r.version()));
-            for h in [
-                "content-type",
-                "content-length",
-                "transfer-encoding",
-                "host",
-                "authorization",
-                "cookie",
-                "accept-encoding",
-                "user-agent",
-            ] {
-                if let Some(v) = r.headers().get(h) {
-                    resp = resp.header(format!("x-seen-{h}"), v);
-                }
-            }
-            resp.body(r.into_body()).unwrap()
-        })
-    }
-}
-
-/// rlws' server with `/echo` and `/files` (a directory with `data.bin`).
+/// rlws' server with `/echo` (answers with the request body and what it
+/// saw of the request) and `/files` (a directory).
 fn server(dir: &std::path::Path) -> (rlws::Context, SocketAddr) {
-    let ctx = rlws::Context::builder()
-        .threads(1)
-        .vhost(
-            rlws::Vhost::new("localhost", "127.0.0.1:0".parse().unwrap())
-                .mount(rlws::Mount::new("/echo", Echo))
-                .mount(rlws::Mount::dir("/files", dir)),
-        )
-        .start()
-        .unwrap();
-    let addr = ctx.vhost_addr("localhost").unwrap();
-    (ctx, addr)
-}
-
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("rlws-hc-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    echo_site(dir, 1)
 }
 
 fn data(n: usize) -> Vec<u8> {

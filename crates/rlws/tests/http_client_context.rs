@@ -14,34 +14,9 @@ use rlws::client::{
     ResponseHead,
 };
 
-/// Echoes the request body.
-#[derive(Debug)]
-struct Echo;
-
-impl rlws::Origin for Echo {
-    fn serve<'a>(
-        &'a self,
-        req: rlws::OriginRequest<'a>,
-    ) -> rlws::BoxFuture<'a, http::Response<rlws::Body>> {
-        Box::pin(async move { http::Response::new(req.into_request().into_body()) })
-    }
-}
-
 fn context(dir: &std::path::Path) -> (rlws::Context, String) {
-    let ctx = rlws::Context::builder()
-        .threads(2)
-        .vhost(
-            rlws::Vhost::new("localhost", "127.0.0.1:0".parse().unwrap())
-                .mount(rlws::Mount::new("/echo", Echo))
-                .mount(rlws::Mount::dir("/files", dir)),
-        )
-        .start()
-        .unwrap();
-    let base = format!(
-        "http://127.0.0.1:{}",
-        ctx.vhost_addr("localhost").unwrap().port()
-    );
-    (ctx, base)
+    let (ctx, addr) = common::echo_site(dir, 2);
+    (ctx, format!("http://127.0.0.1:{}", addr.port()))
 }
 
 /// What a request's callbacks saw, in order.
@@ -149,10 +124,7 @@ fn session(events: &mpsc::Sender<(u64, Ev)>) -> Session {
 }
 
 fn tempdir() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("rlws-hcctx-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::tempdir("hcctx")
 }
 
 fn next(rx: &mpsc::Receiver<(u64, Ev)>) -> (u64, Ev) {

@@ -233,5 +233,66 @@ pub async fn tls_proxy(cert_pem: &str, key_pem: &str, backend: SocketAddr) -> So
     addr
 }
 
+/// Answers with the request body, and what it saw of the request in
+/// `x-seen-*` headers.
+#[derive(Debug)]
+pub struct Echo;
+
+impl rlws::Origin for Echo {
+    fn serve<'a>(
+        &'a self,
+        req: rlws::OriginRequest<'a>,
+    ) -> rlws::BoxFuture<'a, http::Response<rlws::Body>> {
+        Box::pin(async move {
+            let r = req.into_request();
+            let mut resp = http::Response::builder()
+                .header("x-seen-method", r.method().as_str())
+                .header(
+                    "x-seen-path",
+                    r.uri().path_and_query().map_or("", |p| p.as_str()),
+                )
+                .header("x-seen-version", format!("{:?}", r.version()));
+            for h in [
+                "content-type",
+                "content-length",
+                "transfer-encoding",
+                "host",
+                "authorization",
+                "cookie",
+                "accept-encoding",
+                "user-agent",
+            ] {
+                if let Some(v) = r.headers().get(h) {
+                    resp = resp.header(format!("x-seen-{h}"), v);
+                }
+            }
+            resp.body(r.into_body()).unwrap()
+        })
+    }
+}
+
+/// rlws' server on 127.0.0.1 with `/echo` ([`Echo`]) and `/files` (`dir`).
+pub fn echo_site(dir: &std::path::Path, threads: usize) -> (Context, SocketAddr) {
+    let ctx = Context::builder()
+        .threads(threads)
+        .vhost(
+            rlws::Vhost::new("localhost", "127.0.0.1:0".parse().unwrap())
+                .mount(rlws::Mount::new("/echo", Echo))
+                .mount(rlws::Mount::dir("/files", dir)),
+        )
+        .start()
+        .unwrap();
+    let addr = ctx.vhost_addr("localhost").unwrap();
+    (ctx, addr)
+}
+
+/// A fresh scratch directory for one test.
+pub fn tempdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("rlws-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
 #[allow(unused_imports)] // each test file uses some of them
 pub use rlws_testkit::{http_raw, Refusing, TestCa};
