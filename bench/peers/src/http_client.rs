@@ -51,7 +51,7 @@ enum Client {
 }
 
 impl Client {
-    fn new(kind: &str, ca: &Option<Vec<u8>>, h2_only: bool) -> Client {
+    fn new(kind: &str, ca: &Option<Vec<u8>>, h2_only: bool, conns: usize) -> Client {
         match kind {
             "rlws" => {
                 let tls = rlws::TlsClientOptions {
@@ -63,7 +63,10 @@ impl Client {
                 } else {
                     rlws::client::HttpVersion::Http1
                 };
-                let mut b = rlws::client::HttpClient::builder().tls(tls).version(v);
+                let mut b = rlws::client::HttpClient::builder()
+                    .tls(tls)
+                    .version(v)
+                    .max_connections_per_endpoint(conns);
                 if std::env::var_os("RLWS_NO_IDLE").is_some() {
                     b = b.idle_timeout(None);
                 }
@@ -137,9 +140,11 @@ fn main() {
                 let conns: usize = a[3].parse().unwrap();
                 let per: usize = a[4].parse::<usize>().unwrap() / conns;
                 let ca = ca(a.get(5));
-                // One client per connection: each keeps its connection alive.
+                // One client, `conns` requests at a time: as many
+                // keep-alive connections.
+                let c = std::sync::Arc::new(Client::new(&kind, &ca, false, conns));
                 let workers = (0..conns).map(|_| {
-                    let c = Client::new(&kind, &ca, false);
+                    let c = c.clone();
                     let url = url.clone();
                     async move {
                         for _ in 0..per {
@@ -152,7 +157,7 @@ fn main() {
             }
             "h2mux" => {
                 let n: usize = a[3].parse().unwrap();
-                let c = std::sync::Arc::new(Client::new(&kind, &ca(a.get(4)), true));
+                let c = std::sync::Arc::new(Client::new(&kind, &ca(a.get(4)), true, 1));
                 let all = (0..n).map(|_| {
                     let c = c.clone();
                     let url = url.clone();
@@ -163,7 +168,7 @@ fn main() {
                 n as u64
             }
             "download" => {
-                let c = Client::new(&kind, &ca(a.get(3)), false);
+                let c = Client::new(&kind, &ca(a.get(3)), false, 1);
                 let n = c.download(&url).await;
                 assert!(n > 0);
                 1

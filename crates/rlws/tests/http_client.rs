@@ -617,3 +617,42 @@ async fn client_certificates_for_servers_that_require_one() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn shared_requests_spread_over_at_most_n_h1_connections() {
+    let dir = tempdir("maxconn");
+    let (_ctx, addr) = server(&dir);
+    let url = format!("http://127.0.0.1:{}/echo", addr.port());
+    let client = HttpClient::builder()
+        .version(HttpVersion::Http1)
+        .max_connections_per_endpoint(4)
+        .build()
+        .unwrap();
+    // The first finds out what the server speaks; then up to four run.
+    for round in 0..2 {
+        let out = join_all((0..16).map(|i| {
+            let c = client.clone();
+            let url = url.clone();
+            async move {
+                let r = c
+                    .request(Request::post(&url).unwrap().body(format!("{i}")))
+                    .await
+                    .unwrap();
+                let id = r.connection().id;
+                (id, r.text().await.unwrap())
+            }
+        }))
+        .await;
+        for (i, (_, text)) in out.iter().enumerate() {
+            assert_eq!(text, &i.to_string());
+        }
+        let mut ids: Vec<u64> = out.iter().map(|o| o.0).collect();
+        ids.sort();
+        ids.dedup();
+        assert!(ids.len() <= 4, "round {round}: {ids:?}");
+    }
+    let s = client.stats();
+    assert_eq!(s.transactions, 32);
+    assert!(s.connections <= 4 && s.connections >= 2, "{s:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -81,7 +81,7 @@ async fn exchange(shared: &Arc<Shared>, out: Outgoing, tx: &Reply) -> Result<Inc
             // The caller went away while this request waited its turn.
             match grant {
                 Grant::H1(c) => pool.release_h1(&key, c),
-                Grant::Lead => pool.h1_gone(&key),
+                Grant::Lead => pool.lead_abandoned(&key),
                 _ => {}
             }
             return Err(HttpError::Request("abandoned".into()));

@@ -134,6 +134,7 @@ struct Config {
     follow: bool,
     allow_downgrade: bool,
     share: bool,
+    max_connections: usize,
     keep_warm: Duration,
     proxy: Option<Proxy>,
     proxy_env: bool,
@@ -173,6 +174,7 @@ impl Default for HttpClientBuilder {
                 follow: true,
                 allow_downgrade: false,
                 share: true,
+                max_connections: 1,
                 keep_warm: connect::KEEP_WARM,
                 proxy: None,
                 proxy_env: false,
@@ -248,6 +250,17 @@ impl HttpClientBuilder {
         self
     }
 
+    /// How many HTTP/1.1 connections shared requests to one endpoint may
+    /// use at once (default 1, as lws: they queue on one connection and
+    /// run in order). With more, a request takes a warm connection, or
+    /// opens another while fewer than `n` exist, or waits for the first
+    /// to come free; order then holds per connection only. HTTP/2 always
+    /// uses one connection.
+    pub fn max_connections_per_endpoint(mut self, n: usize) -> Self {
+        self.cfg.max_connections = n.max(1);
+        self
+    }
+
     /// How long an idle shared HTTP/1.1 connection stays open (default 5 s,
     /// lws' `keep_warm_secs`).
     pub fn keep_warm(mut self, t: Duration) -> Self {
@@ -304,7 +317,11 @@ impl HttpClientBuilder {
     /// certificate) are checked here.
     pub fn build(self) -> Result<HttpClient, HttpError> {
         let shared = Shared {
-            pool: Pool::new(self.cfg.keep_warm, self.cfg.leader_failure),
+            pool: Pool::new(
+                self.cfg.max_connections,
+                self.cfg.keep_warm,
+                self.cfg.leader_failure,
+            ),
             counters: Counters::new(),
             tls: Default::default(),
             cfg: self.cfg,

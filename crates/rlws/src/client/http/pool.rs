@@ -115,28 +115,35 @@ pub(super) enum Grant {
     Failed(HttpError),
 }
 
-enum State {
-    Idle,
-    Connecting,
-    H1Busy,
-    H1Warm { conn: H1Conn, since: Instant },
-    H2(H2Conn),
-}
-
+/// The connections to one endpoint, and the requests waiting for one.
 struct Lane {
-    state: State,
+    /// Warm HTTP/1.1 connections and since when, most recent last.
+    idle: Vec<(H1Conn, Instant)>,
+    /// HTTP/1.1 connections carrying a transaction.
+    busy: usize,
+    /// Leaders opening a connection.
+    connecting: usize,
+    /// The HTTP/2 connection everyone joins.
+    h2: Option<H2Conn>,
+    /// An HTTP/1.1 connection came up here, so more may be opened in
+    /// parallel (until then one leader finds out what the server speaks).
+    h1_seen: bool,
     waiters: VecDeque<oneshot::Sender<Grant>>,
     /// The server does not keep HTTP/1.1 connections alive.
     no_keepalive: bool,
     /// A keep-warm timer is running for this lane (one at most, however
-    /// many times the connection goes idle).
+    /// many times a connection goes idle).
     timer: bool,
 }
 
 impl Default for Lane {
     fn default() -> Self {
         Lane {
-            state: State::Idle,
+            idle: Vec::new(),
+            busy: 0,
+            connecting: 0,
+            h2: None,
+            h1_seen: false,
             waiters: VecDeque::new(),
             no_keepalive: false,
             timer: false,
@@ -156,11 +163,36 @@ impl Lane {
         }
         Some(g)
     }
+
+    fn can_open(&self, max: usize) -> bool {
+        self.h2.is_none()
+            && self.connecting + self.busy + self.idle.len() < max
+            && (self.connecting == 0 || self.h1_seen)
+    }
+
+    /// Lets queued requests open connections while the limit allows.
+    fn open_more(&mut self, max: usize) {
+        while !self.waiters.is_empty() && self.can_open(max) {
+            self.connecting += 1;
+            if self.hand(Grant::Lead).is_some() {
+                self.connecting -= 1;
+                return;
+            }
+        }
+    }
+
+    fn all_private(&mut self) {
+        while let Some(w) = self.waiters.pop_front() {
+            let _ = w.send(Grant::Private);
+        }
+    }
 }
 
 /// The shared connections of one client.
 pub(super) struct Pool {
     lanes: Mutex<HashMap<Key, Lane>>,
+    /// HTTP/1.1 connections per endpoint (lws: 1).
+    max: usize,
     keep_warm: Duration,
     leader_failure: LeaderFailure,
     next_conn: AtomicU64,
@@ -168,9 +200,10 @@ pub(super) struct Pool {
 }
 
 impl Pool {
-    pub fn new(keep_warm: Duration, leader_failure: LeaderFailure) -> Arc<Pool> {
+    pub fn new(max: usize, keep_warm: Duration, leader_failure: LeaderFailure) -> Arc<Pool> {
         Arc::new_cyclic(|me| Pool {
             lanes: Mutex::new(HashMap::new()),
+            max: max.max(1),
             keep_warm,
             leader_failure,
             next_conn: AtomicU64::new(1),
@@ -189,7 +222,7 @@ impl Pool {
         self.lanes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Waits for this request's turn on `key`'s shared connection.
+    /// Waits for this request's turn on `key`'s shared connections.
     pub async fn acquire(&self, key: &Key) -> Grant {
         let rx = {
             let mut lanes = self.lanes();
@@ -197,28 +230,21 @@ impl Pool {
             if lane.no_keepalive {
                 return Grant::Private;
             }
-            match std::mem::replace(&mut lane.state, State::Idle) {
-                State::Idle => {
-                    lane.state = State::Connecting;
-                    return Grant::Lead;
+            if let Some(c) = &lane.h2 {
+                if !c.send.is_closed() {
+                    return Grant::H2(c.clone());
                 }
-                State::H1Warm { conn, .. } => {
-                    if conn.send.is_closed() {
-                        lane.state = State::Connecting;
-                        return Grant::Lead;
-                    }
-                    lane.state = State::H1Busy;
-                    return Grant::H1(conn);
+                lane.h2 = None;
+            }
+            while let Some((c, _)) = lane.idle.pop() {
+                if !c.send.is_closed() {
+                    lane.busy += 1;
+                    return Grant::H1(c);
                 }
-                State::H2(c) => {
-                    if c.send.is_closed() {
-                        lane.state = State::Connecting;
-                        return Grant::Lead;
-                    }
-                    lane.state = State::H2(c.clone());
-                    return Grant::H2(c);
-                }
-                s @ (State::Connecting | State::H1Busy) => lane.state = s,
+            }
+            if lane.can_open(self.max) {
+                lane.connecting += 1;
+                return Grant::Lead;
             }
             let (tx, rx) = oneshot::channel();
             lane.waiters.push_back(tx);
@@ -228,33 +254,51 @@ impl Pool {
         rx.await.unwrap_or(Grant::Private)
     }
 
-    /// The leader's connection came up as HTTP/2: everyone queued joins.
+    /// A leader's connection came up as HTTP/2: everyone queued joins.
     pub fn connected_h2(&self, key: &Key, c: &H2Conn) {
         let mut lanes = self.lanes();
         let lane = lanes.entry(key.clone()).or_default();
-        lane.state = State::H2(c.clone());
+        lane.connecting = lane.connecting.saturating_sub(1);
+        lane.h2 = Some(c.clone());
         while let Some(w) = lane.waiters.pop_front() {
             let _ = w.send(Grant::H2(c.clone()));
         }
     }
 
-    /// The leader's connection came up as HTTP/1.1: it is the leader's now.
+    /// A leader's connection came up as HTTP/1.1: it is the leader's now,
+    /// and queued requests may open more up to the limit.
     pub fn connected_h1(&self, key: &Key) {
         let mut lanes = self.lanes();
-        lanes.entry(key.clone()).or_default().state = State::H1Busy;
+        let lane = lanes.entry(key.clone()).or_default();
+        lane.connecting = lane.connecting.saturating_sub(1);
+        lane.busy += 1;
+        lane.h1_seen = true;
+        lane.open_more(self.max);
     }
 
-    /// The leader could not connect.
+    /// A leader could not connect: with no other connection to wait for,
+    /// each queued request gets the error (or tries on its own).
     pub fn lead_failed(&self, key: &Key, e: &HttpError) {
         let mut lanes = self.lanes();
         let lane = lanes.entry(key.clone()).or_default();
-        lane.state = State::Idle;
+        lane.connecting = lane.connecting.saturating_sub(1);
+        if lane.connecting > 0 || lane.busy > 0 || !lane.idle.is_empty() || lane.h2.is_some() {
+            return;
+        }
         while let Some(w) = lane.waiters.pop_front() {
             let _ = w.send(match self.leader_failure {
                 LeaderFailure::FailQueued => Grant::Failed(e.for_queued()),
                 LeaderFailure::RetryEach => Grant::Private,
             });
         }
+    }
+
+    /// A leader gave up before connecting (its caller went away).
+    pub fn lead_abandoned(&self, key: &Key) {
+        let mut lanes = self.lanes();
+        let lane = lanes.entry(key.clone()).or_default();
+        lane.connecting = lane.connecting.saturating_sub(1);
+        lane.open_more(self.max);
     }
 
     /// The server does not keep connections alive: everything queued, and
@@ -274,52 +318,44 @@ impl Pool {
         let mut lanes = self.lanes();
         let lane = lanes.entry(key.clone()).or_default();
         if lane.no_keepalive {
-            // Not reached in practice (hyper closes such a connection), but
-            // a connection the server will close is not handed on.
+            // A connection the server will close is not handed on.
+            lane.busy = lane.busy.saturating_sub(1);
             drop(conn);
-            lane.state = State::Idle;
-            while let Some(w) = lane.waiters.pop_front() {
-                let _ = w.send(Grant::Private);
-            }
+            lane.all_private();
             return;
         }
-        match lane.hand(Grant::H1(conn)) {
-            None => lane.state = State::H1Busy,
-            Some(Grant::H1(conn)) => {
-                let since = Instant::now();
-                lane.state = State::H1Warm { conn, since };
-                if !lane.timer {
-                    lane.timer = true;
-                    let pool = self.me.clone();
-                    let key = key.clone();
-                    let mut at = since + self.keep_warm;
-                    tokio::spawn(async move {
-                        loop {
-                            tokio::time::sleep_until(at).await;
-                            match pool.upgrade().and_then(|p| p.expire(&key)) {
-                                Some(next) => at = next,
-                                None => return,
-                            }
+        if let Some(Grant::H1(conn)) = lane.hand(Grant::H1(conn)) {
+            lane.busy = lane.busy.saturating_sub(1);
+            let since = Instant::now();
+            lane.idle.push((conn, since));
+            if !lane.timer {
+                lane.timer = true;
+                let pool = self.me.clone();
+                let key = key.clone();
+                let mut at = since + self.keep_warm;
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep_until(at).await;
+                        match pool.upgrade().and_then(|p| p.expire(&key)) {
+                            Some(next) => at = next,
+                            None => return,
                         }
-                    });
-                }
+                    }
+                });
             }
-            Some(_) => {}
         }
     }
 
-    /// The HTTP/1.1 connection closed (or failed) instead of completing
+    /// An HTTP/1.1 connection closed (or failed) instead of completing
     /// its transaction cleanly.
     pub fn h1_gone(&self, key: &Key) {
         let mut lanes = self.lanes();
         let lane = lanes.entry(key.clone()).or_default();
-        lane.state = State::Idle;
+        lane.busy = lane.busy.saturating_sub(1);
         if lane.no_keepalive {
-            while let Some(w) = lane.waiters.pop_front() {
-                let _ = w.send(Grant::Private);
-            }
-        } else if lane.hand(Grant::Lead).is_none() {
-            lane.state = State::Connecting;
+            lane.all_private();
+        } else {
+            lane.open_more(self.max);
         }
     }
 
@@ -328,27 +364,32 @@ impl Pool {
     pub fn h2_gone(&self, key: &Key, id: u64) {
         let mut lanes = self.lanes();
         if let Some(lane) = lanes.get_mut(key) {
-            if matches!(&lane.state, State::H2(c) if c.meta.id == id) {
-                lane.state = State::Idle;
+            if lane.h2.as_ref().is_some_and(|c| c.meta.id == id) {
+                lane.h2 = None;
             }
         }
     }
 
-    /// The keep-warm timer fired: closes the connection if it has been
-    /// idle long enough; else says when to look again (`None`: the timer
-    /// ends, the next idle spell starts another).
+    /// The keep-warm timer fired: closes the connections idle long enough;
+    /// says when to look again (`None`: the timer ends, the next idle spell
+    /// starts another).
     fn expire(&self, key: &Key) -> Option<Instant> {
         let mut lanes = self.lanes();
         let lane = lanes.get_mut(key)?;
-        if let State::H1Warm { since, .. } = lane.state {
-            let due = since + self.keep_warm;
-            if Instant::now() < due {
-                return Some(due);
-            }
-            tracing::debug!(host = %key.host, port = key.port, "idle shared connection closed after keep-warm");
-            lane.state = State::Idle;
+        let now = Instant::now();
+        let before = lane.idle.len();
+        lane.idle.retain(|(_, since)| *since + self.keep_warm > now);
+        if lane.idle.len() < before {
+            tracing::debug!(host = %key.host, port = key.port, closed = before - lane.idle.len(), "idle shared connections closed after keep-warm");
         }
-        lane.timer = false;
-        None
+        let next = lane
+            .idle
+            .iter()
+            .map(|(_, since)| *since + self.keep_warm)
+            .min();
+        if next.is_none() {
+            lane.timer = false;
+        }
+        next
     }
 }
