@@ -1,4 +1,4 @@
-//! `rlws`: the daemon (`serve`) and tools (`bench`).
+//! `rlws`: the daemon (`serve`) and tools (`bench`, `client`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod client;
+mod client_http;
+mod client_ws;
 
 #[derive(Parser)]
 #[command(
@@ -18,7 +20,9 @@ mod client;
 )]
 struct Cli {
     /// Log level or filter (error, warn, info, debug, trace, or a RUST_LOG-style filter).
-    #[arg(short = 'd', long = "log", global = true)]
+    // Long form only: -d is --duration to `bench` and --data to `client`;
+    // `serve -d LEVEL` is the same as --log LEVEL.
+    #[arg(long = "log", value_name = "LEVEL", global = true)]
     log: Option<String>,
     #[command(subcommand)]
     cmd: Cmd,
@@ -30,7 +34,8 @@ enum Cmd {
     Serve(ServeArgs),
     /// Load-test a WebSocket echo server.
     Bench(bench::BenchArgs),
-    /// Talk to a WebSocket server: stdin lines out as text, messages in printed.
+    /// Fetch http(s):// URLs, curl-like, or talk to a ws(s):// WebSocket server
+    /// (stdin lines out as text, messages in printed).
     Client(client::ClientArgs),
 }
 
@@ -80,6 +85,9 @@ struct ServeArgs {
     /// Speak only HTTP/1.1 (no h2 by ALPN or prior knowledge).
     #[arg(long)]
     no_h2: bool,
+    /// Log level or filter, as --log.
+    #[arg(short = 'd', value_name = "LEVEL")]
+    log_level: Option<String>,
 }
 
 fn init_logging(level: Option<&str>) {
@@ -96,7 +104,11 @@ fn init_logging(level: Option<&str>) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log.as_deref());
+    let serve_level = match &cli.cmd {
+        Cmd::Serve(a) => a.log_level.clone(),
+        _ => None,
+    };
+    init_logging(serve_level.as_deref().or(cli.log.as_deref()));
     match cli.cmd {
         Cmd::Serve(a) => serve(a),
         Cmd::Bench(a) => bench::run(a),
@@ -258,4 +270,17 @@ fn run_until_signal(ctx: rlws::Context) -> ExitCode {
     tracing::info!("shutting down");
     ctx.shutdown();
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Clap's own consistency checks (unique short flags and so on) over
+    /// every subcommand, which it otherwise runs only for the one used.
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }

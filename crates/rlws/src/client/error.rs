@@ -70,6 +70,15 @@ impl TlsError {
         TlsError { what, rustls: None }
     }
 
+    /// The same failure again (for requests that waited on the connection
+    /// that had it).
+    pub(crate) fn copy_of(t: &TlsError) -> Self {
+        TlsError {
+            what: t.what.clone(),
+            rustls: t.rustls.clone(),
+        }
+    }
+
     /// From the I/O error of a failed TLS handshake.
     pub(crate) fn handshake(e: io::Error) -> Self {
         let rustls = e

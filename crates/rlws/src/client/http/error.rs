@@ -4,7 +4,8 @@
 
 use std::error::Error as StdError;
 
-use crate::client::error::ConnectError;
+use crate::client::error::{ConnectError, TlsError};
+use crate::client::proxy::ProxyError;
 use crate::client::url::{Url, UrlError};
 
 /// Why a request failed.
@@ -110,6 +111,11 @@ impl HttpError {
                 ConnectError::Dns(h) => ConnectError::Dns(h.clone()),
                 ConnectError::Refused => ConnectError::Refused,
                 ConnectError::Timeout => ConnectError::Timeout,
+                // The same kind, with the leader's words.
+                ConnectError::Tls(t) => ConnectError::Tls(TlsError::copy_of(t)),
+                ConnectError::Proxy(p) => {
+                    ConnectError::Proxy(ProxyError::Unreachable(p.to_string()))
+                }
                 other => ConnectError::Io(std::io::Error::other(other.to_string())),
             }),
             HttpError::Timeout => HttpError::Timeout,

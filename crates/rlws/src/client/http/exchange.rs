@@ -35,6 +35,9 @@ pub(super) struct Outgoing {
 /// The response head and body of one exchange.
 pub(super) struct Incoming1 {
     pub status: http::StatusCode,
+    /// The reason phrase, when the server's differs from the standard one
+    /// (HTTP/1.x only).
+    pub reason: Option<String>,
     pub version: Version,
     pub headers: HeaderMap,
     pub conn: ConnInfo,
@@ -380,7 +383,12 @@ fn finish(
     } else {
         ResponseBody::new(incoming, gzip, shared.cfg.idle_timeout, out.deadline, keep)
     };
+    let reason = head
+        .extensions
+        .get::<hyper::ext::ReasonPhrase>()
+        .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned());
     Incoming1 {
+        reason,
         status: head.status,
         version: head.version,
         headers: head.headers,

@@ -486,6 +486,7 @@ impl HttpClient {
             let r = exchange::run(self.shared.clone(), out).await?;
             let mut resp = Response {
                 status: r.status,
+                reason: r.reason,
                 version: r.version,
                 headers: r.headers,
                 url: url.clone(),

@@ -116,6 +116,7 @@ pub(super) enum Grant {
 }
 
 /// The connections to one endpoint, and the requests waiting for one.
+#[derive(Default)]
 struct Lane {
     /// Warm HTTP/1.1 connections and since when, most recent last.
     idle: Vec<(H1Conn, Instant)>,
@@ -134,21 +135,6 @@ struct Lane {
     /// A keep-warm timer is running for this lane (one at most, however
     /// many times a connection goes idle).
     timer: bool,
-}
-
-impl Default for Lane {
-    fn default() -> Self {
-        Lane {
-            idle: Vec::new(),
-            busy: 0,
-            connecting: 0,
-            h2: None,
-            h1_seen: false,
-            waiters: VecDeque::new(),
-            no_keepalive: false,
-            timer: false,
-        }
-    }
 }
 
 impl Lane {

@@ -24,6 +24,7 @@ use crate::client::url::Url;
 #[derive(Debug)]
 pub struct Response {
     pub(super) status: StatusCode,
+    pub(super) reason: Option<String>,
     pub(super) version: Version,
     pub(super) headers: HeaderMap,
     pub(super) url: Url,
@@ -36,6 +37,15 @@ impl Response {
     /// The status.
     pub fn status(&self) -> StatusCode {
         self.status
+    }
+
+    /// The reason phrase the server sent (HTTP/1.x), or the standard one
+    /// for the status.
+    pub fn reason(&self) -> &str {
+        self.reason
+            .as_deref()
+            .or(self.status.canonical_reason())
+            .unwrap_or("")
     }
 
     /// The HTTP version it came over.
