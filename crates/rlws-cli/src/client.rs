@@ -13,8 +13,8 @@ use std::time::Duration;
 #[derive(clap::Args)]
 #[command(args_override_self = true)]
 pub struct ClientArgs {
-    /// http(s)://host[:port]/path (several are fetched at once), or one
-    /// ws(s)://host[:port]/path.
+    /// http(s)://host:port/path (several are fetched at once), or one
+    /// ws(s)://host:port/path.
     #[arg(required = true, value_name = "URL")]
     pub urls: Vec<String>,
     /// Extra request header, "Name: value" (repeatable). For HTTP, "Name:"
@@ -85,7 +85,7 @@ pub struct ClientArgs {
     /// knowledge over plain TCP.
     #[arg(long, visible_alias = "http2-prior-knowledge", help_heading = "HTTP")]
     pub http2: bool,
-    /// connect through this proxy: http://[user:pass@]host[:port],
+    /// connect through this proxy: http://user:pass@host:port (user and port optional),
     /// socks5://…, socks5h://…, or host:port (HTTP). Instead of the
     /// http_proxy, https_proxy, all_proxy and no_proxy variables.
     #[arg(
