@@ -67,7 +67,8 @@ row() { # row TITLE ARGS... (without the client)
     r="$(best rlws "$@")"; q="$(best reqwest "$@")"
     awk -v t="$title" -v r="$r" -v q="$q" 'BEGIN{
         split(r,a," "); split(q,b," ");
-        printf "| %s | %.0f | %.0f | %.2f | %.1f | %.1f | %.2f | %.1f | %.1f |\n",
+        f = (a[5] < 100) ? "%.2f" : "%.0f";
+        printf "| %s | " f " | " f " | %.2f | %.1f | %.1f | %.2f | %.1f | %.1f |\n",
             t, a[5], b[5], a[5]/b[5], a[6], b[6], a[6]/b[6], a[7]/1024, b[7]/1024 }'
 }
 echo "| scenario | rlws req/s | reqwest req/s | ratio | rlws CPU µs/req | reqwest CPU µs/req | ratio | rlws peak MiB | reqwest peak MiB |"

@@ -179,7 +179,7 @@ fn main() {
     let secs = t0.elapsed().as_secs_f64();
     let cpu = machine_busy_us() - cpu0;
     println!(
-        "{kind} {scenario} {requests} {secs:.3} {:.0} {:.1} {}",
+        "{kind} {scenario} {requests} {secs:.3} {:.2} {:.1} {}",
         requests as f64 / secs,
         cpu as f64 / requests as f64,
         peak_rss_kib()
