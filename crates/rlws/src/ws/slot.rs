@@ -394,11 +394,16 @@ fn start_client<P: Protocol>(
     };
     let id = shared.next_id();
     let sh = shared.clone();
+    // The connection's callbacks wait until this call has its handle.
+    let (go, go_rx) = tokio::sync::oneshot::channel::<()>();
     let job = Box::new(move |core: &Rc<ThreadCore>| {
         let guard = LiveGuard::new(sh, tsi);
         match core.slots.get(index).and_then(slot_of::<P>) {
             Some(pt) => {
-                tokio::task::spawn_local(client_conn(pt, cfg, id, guard));
+                tokio::task::spawn_local(async move {
+                    let _ = go_rx.await;
+                    client_conn(pt, cfg, id, guard).await
+                });
             }
             None => drop(guard),
         }
@@ -407,6 +412,7 @@ fn start_client<P: Protocol>(
         shared.unreserve(tsi);
         return Err(ClientStartError::Stopped);
     }
+    let _ = go.send(());
     Ok(ClientHandle {
         id: ConnId(id),
         tsi: ThreadIndex(tsi),

@@ -171,9 +171,9 @@ impl RequestBody {
         self.len() == Some(0)
     }
 
-    /// A copy to send again (after a redirect or on a new connection), unless
-    /// it is a stream.
-    pub(crate) fn try_clone(&self) -> Option<RequestBody> {
+    /// A copy to send again (after a redirect, on a new connection, to
+    /// another URL), unless it is a stream or has started being sent.
+    pub fn try_clone(&self) -> Option<RequestBody> {
         match &self.inner {
             // Only a body not yet sent from is copied.
             Inner::Pieces {
