@@ -642,6 +642,20 @@ async fn transfer(
 
 async fn fetch(ctx: &Ctx, url: &str, req: Request, turn: &mut Turn) -> Result<(), Failure> {
     let is_head = *req.method() == Method::HEAD;
+    // With -i, each redirect followed prints its head too, as curl's does.
+    let hops = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let req = if ctx.include {
+        let hops = hops.clone();
+        req.redirect_hook(move |step| {
+            let h = head_bytes(step.version, step.status, step.reason, step.headers);
+            if let Ok(mut v) = hops.lock() {
+                v.extend_from_slice(&h);
+            }
+            true
+        })
+    } else {
+        req
+    };
     let resp = ctx
         .client
         .request(req)
@@ -671,7 +685,11 @@ async fn fetch(ctx: &Ctx, url: &str, req: Request, turn: &mut Turn) -> Result<()
             ),
         ));
     }
-    let head = ctx.include.then(|| head_text(&resp));
+    let head = ctx.include.then(|| {
+        let mut h = hops.lock().map(|v| v.clone()).unwrap_or_default();
+        h.extend_from_slice(&head_text(&resp));
+        h
+    });
     let len = if is_head || ctx.head {
         None
     } else {
@@ -757,10 +775,8 @@ fn content_length(resp: &Response) -> Option<u64> {
 }
 
 /// The status line as curl prints it.
-fn status_line(resp: &Response) -> String {
-    let s = resp.status();
-    let reason = resp.reason();
-    match resp.version() {
+fn status_line(version: Version, s: StatusCode, reason: &str) -> String {
+    match version {
         // curl: "HTTP/2 200 " (no reason phrase in HTTP/2).
         Version::HTTP_2 => format!("HTTP/2 {} ", s.as_u16()),
         Version::HTTP_10 => format!("HTTP/1.0 {} {reason}", s.as_u16()),
@@ -769,11 +785,16 @@ fn status_line(resp: &Response) -> String {
 }
 
 /// `-i` / `-I`: the status line and headers, CRLF-ended, and a blank line.
-fn head_text(resp: &Response) -> Vec<u8> {
+fn head_bytes(
+    version: Version,
+    s: StatusCode,
+    reason: &str,
+    headers: &header::HeaderMap,
+) -> Vec<u8> {
     let mut v = Vec::new();
-    v.extend_from_slice(status_line(resp).as_bytes());
+    v.extend_from_slice(status_line(version, s, reason).as_bytes());
     v.extend_from_slice(b"\r\n");
-    for (k, val) in resp.headers() {
+    for (k, val) in headers {
         v.extend_from_slice(k.as_str().as_bytes());
         v.extend_from_slice(b": ");
         v.extend_from_slice(val.as_bytes());
@@ -781,6 +802,10 @@ fn head_text(resp: &Response) -> Vec<u8> {
     }
     v.extend_from_slice(b"\r\n");
     v
+}
+
+fn head_text(resp: &Response) -> Vec<u8> {
+    head_bytes(resp.version(), resp.status(), resp.reason(), resp.headers())
 }
 
 /// `-v`: which connection carried the response, and its head.
@@ -796,7 +821,10 @@ fn verbose_text(resp: &Response) -> String {
     if resp.redirects() > 0 {
         s.push_str(&format!(", after {} redirects", resp.redirects()));
     }
-    s.push_str(&format!("\n< {}", status_line(resp).trim_end()));
+    s.push_str(&format!(
+        "\n< {}",
+        status_line(resp.version(), resp.status(), resp.reason()).trim_end()
+    ));
     for (k, v) in resp.headers() {
         s.push_str(&format!(
             "\n< {}: {}",

@@ -599,6 +599,18 @@ fn redirects_followed_with_location_only() {
     let (r, c) = both(&["-L", &url]);
     same("-L", &r, &c);
     assert_eq!(r.out, b"<p>the directory</p>\n");
+    // -i -L: every hop's head, then the last one's and its body.
+    let (r, c) = both(&["-i", "-L", &url]);
+    assert_eq!(r.code, c.code, "{} / {}", r.err, c.err);
+    let (first_r, first_c) = (parse(&r.out), parse(&c.out));
+    assert_eq!(
+        (&first_r.status, &first_r.headers),
+        (&first_c.status, &first_c.headers)
+    );
+    assert_eq!(first_r.status, "HTTP/1.1 301 Moved Permanently");
+    let (last_r, last_c) = (parse(&first_r.body), parse(&first_c.body));
+    assert_eq!(last_r, last_c);
+    assert_eq!(last_r.body, b"<p>the directory</p>\n");
     // -L --max-redirs 0: too many redirects, 47.
     let (r, c) = both(&["-L", "--max-redirs", "0", &url]);
     assert_eq!(
@@ -647,4 +659,127 @@ fn every_subcommand_has_help() {
         &strings(&["bench", "echo", "--help"]),
     );
     assert!(String::from_utf8_lossy(&r.out).contains("-d, --duration"));
+}
+
+/// `rlws client` with proxies variables set (the others removed).
+fn rlws_env(env: &[(&str, String)], args: &[&str]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rlws"));
+    cmd.args(["client", "--max-time", "60"])
+        .args(args)
+        .stdin(Stdio::null());
+    for v in [
+        "http_proxy",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+        "no_proxy",
+        "NO_PROXY",
+    ] {
+        cmd.env_remove(v);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let o = cmd.output().expect("run rlws");
+    Run {
+        code: o.status.code(),
+        out: o.stdout,
+        err: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// Through tinyproxy (`-x`, and `http_proxy` / `https_proxy` /
+/// `no_proxy` as curl reads them) and microsocks (`--socks5`, and a
+/// `socks5h://` URL with a password): the same answers as curl, and the
+/// proxy saw the requests.
+#[test]
+fn proxies_by_flag_and_by_environment() {
+    let dir = site("proxy");
+    let ca = TestCa::new("rlws client test CA");
+    let (cert, key) = ca.leaf(&["127.0.0.1", "localhost"]);
+    let (ca_file, cert_file, key_file) = (dir.join("ca.pem"), dir.join("c.pem"), dir.join("k.pem"));
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    std::fs::write(&cert_file, cert).unwrap();
+    std::fs::write(&key_file, key).unwrap();
+    let plain = serve(&dir, &[]);
+    let tls = serve(
+        &dir,
+        &["--cert", path_str(&cert_file), "--key", path_str(&key_file)],
+    );
+    let http = format!("http://127.0.0.1:{}/hello.txt", plain.port);
+    let https = format!("https://127.0.0.1:{}/hello.txt", tls.port);
+    let ca = path_str(&ca_file);
+
+    let tp = rlws_testkit::Tinyproxy::start(None);
+    let proxy = format!("http://127.0.0.1:{}", tp.port);
+    let (r, c) = both(&["-x", &proxy, &http]);
+    same("http via tinyproxy", &r, &c);
+    assert_eq!(r.out, b"hello\n");
+    let r = rlws(&["-x", &proxy, "--ca", ca, &https]);
+    let c = curl(&["-x", &proxy, "--cacert", ca, &https]);
+    same("https via tinyproxy", &r, &c);
+    let log = tp.log();
+    assert_eq!(log.matches(&format!("GET {http}")).count(), 2, "{log}");
+    assert_eq!(
+        log.matches(&format!("CONNECT 127.0.0.1:{}", tls.port))
+            .count(),
+        2,
+        "{log}"
+    );
+
+    // The environment, as curl reads it.
+    let before = tp.log().matches("GET http://").count();
+    let r = rlws_env(&[("http_proxy", proxy.clone())], &[&http]);
+    assert_eq!(
+        (r.code, r.out.as_slice()),
+        (Some(0), b"hello\n".as_slice()),
+        "{}",
+        r.err
+    );
+    assert_eq!(
+        tp.log().matches("GET http://").count(),
+        before + 1,
+        "went through the proxy"
+    );
+    let r = rlws_env(
+        &[
+            ("http_proxy", proxy.clone()),
+            ("no_proxy", "127.0.0.1".into()),
+        ],
+        &[&http],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.err);
+    assert_eq!(
+        tp.log().matches("GET http://").count(),
+        before + 1,
+        "no_proxy: direct"
+    );
+    let r = rlws_env(&[("https_proxy", proxy.clone())], &["--ca", ca, &https]);
+    assert_eq!(r.code, Some(0), "{}", r.err);
+    let connects = format!("CONNECT 127.0.0.1:{}", tls.port);
+    assert_eq!(
+        tp.log().matches(&connects).count(),
+        3,
+        "https_proxy went through it"
+    );
+
+    let ms = rlws_testkit::Microsocks::start(Some(("u", "p")));
+    let socks = format!("socks5h://u:p@127.0.0.1:{}", ms.port);
+    let (r, c) = both(&["-x", &socks, &http]);
+    same("http via microsocks", &r, &c);
+    let r = rlws(&["-x", &socks, "--ca", ca, &https]);
+    let c = curl(&["-x", &socks, "--cacert", ca, &https]);
+    same("https via microsocks", &r, &c);
+    // Without the password: the proxy refuses, exit 97.
+    let r = rlws(&["--socks5", &format!("127.0.0.1:{}", ms.port), &http]);
+    assert_eq!(r.code, Some(97), "{}", r.err);
+    let open = rlws_testkit::Microsocks::start(None);
+    let r = rlws(&["--socks5", &format!("127.0.0.1:{}", open.port), &http]);
+    assert_eq!(
+        (r.code, r.out.as_slice()),
+        (Some(0), b"hello\n".as_slice()),
+        "{}",
+        r.err
+    );
 }

@@ -80,6 +80,12 @@ pub struct RedirectStep<'a> {
     pub to: &'a Url,
     /// The redirect status.
     pub status: StatusCode,
+    /// Its reason phrase.
+    pub reason: &'a str,
+    /// The HTTP version it came over.
+    pub version: http::Version,
+    /// The redirect response's headers.
+    pub headers: &'a http::HeaderMap,
     /// Redirects already followed before this one.
     pub followed: u32,
 }
@@ -519,11 +525,14 @@ impl HttpClient {
             {
                 return Err(HttpError::Downgrade(next));
             }
-            if let Some(hook) = &cfg.redirect_hook {
+            if let Some(hook) = opts.redirect_hook.as_ref().or(cfg.redirect_hook.as_ref()) {
                 let step = RedirectStep {
                     from: &url,
                     to: &next,
                     status,
+                    reason: resp.reason(),
+                    version: resp.version,
+                    headers: &resp.headers,
                     followed,
                 };
                 if !hook(&step) {

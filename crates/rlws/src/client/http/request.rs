@@ -8,7 +8,7 @@ use http::{HeaderMap, Method};
 
 use super::body::{Multipart, RequestBody};
 use super::error::HttpError;
-use super::HttpVersion;
+use super::{HttpVersion, RedirectHook, RedirectStep};
 use crate::client::url::{Scheme, Url, UrlError, UrlProblem};
 
 /// An HTTP request to send with [`super::HttpClient::request`].
@@ -24,13 +24,27 @@ pub struct Request {
 }
 
 /// Per-request settings; `None` takes the client's.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub(super) struct Options {
     pub share: Option<bool>,
     pub timeout: Option<Duration>,
     pub version: Option<HttpVersion>,
     pub follow: Option<bool>,
     pub gzip: Option<bool>,
+    pub redirect_hook: Option<RedirectHook>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("share", &self.share)
+            .field("timeout", &self.timeout)
+            .field("version", &self.version)
+            .field("follow", &self.follow)
+            .field("gzip", &self.gzip)
+            .field("redirect_hook", &self.redirect_hook.is_some())
+            .finish()
+    }
 }
 
 impl Request {
@@ -124,6 +138,17 @@ impl Request {
     /// Follows redirects, or not.
     pub fn follow_redirects(mut self, follow: bool) -> Request {
         self.opts.follow = Some(follow);
+        self
+    }
+
+    /// Asked before each redirect of this request is followed, instead of
+    /// the client's hook: false stops there (the redirect response is the
+    /// answer). It sees each redirect response's head.
+    pub fn redirect_hook(
+        mut self,
+        hook: impl Fn(&RedirectStep<'_>) -> bool + Send + Sync + 'static,
+    ) -> Request {
+        self.opts.redirect_hook = Some(std::sync::Arc::new(hook));
         self
     }
 
