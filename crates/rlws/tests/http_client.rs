@@ -279,6 +279,38 @@ async fn an_idle_shared_connection_closes_after_keep_warm() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[tokio::test]
+async fn an_idle_h2_connection_closes_after_keep_warm_but_not_under_a_stream() {
+    let dir = tempdir("warm2");
+    std::fs::write(dir.join("big.bin"), data(6 << 20)).unwrap();
+    let (ctx, addr) = server(&dir);
+    let base = format!("http://127.0.0.1:{}", addr.port());
+    let client = HttpClient::builder()
+        .version(HttpVersion::Http2)
+        .keep_warm(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let live = || ctx.live_per_thread().iter().sum::<usize>();
+    // A stream still being read keeps its connection, past keep-warm.
+    let r = client.get(&format!("{base}/files/big.bin")).await.unwrap();
+    let id = r.connection().id;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(live(), 1, "the connection stays while its stream is open");
+    assert_eq!(r.bytes().await.unwrap().len(), 6 << 20);
+    // Idle now: the server sees it go.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while live() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "h2 connection never closed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let r = client.get(&format!("{base}/echo")).await.unwrap();
+    assert_ne!(r.connection().id, id);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A server that answers every request with `head` + "ok" and then closes
 /// the connection; counts connections.
 async fn closing_server(

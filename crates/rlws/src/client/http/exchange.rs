@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::body::RequestBody;
 use super::connect::{self, count_transaction, Opened};
 use super::error::HttpError;
-use super::pool::{ConnInfo, Grant, Key, H2};
+use super::pool::{ConnInfo, Grant, Key, StreamGuard, H2};
 use super::response::{Keep, ResponseBody};
 use super::{HttpVersion, Shared};
 use crate::client::connector::Route;
@@ -194,10 +194,15 @@ async fn exchange(shared: &Arc<Shared>, out: Outgoing, tx: &Reply) -> Result<Inc
                 let req = build(&out, &key, b, true)?;
                 let mut send: H2 = c.send.clone();
                 let id = c.meta.id;
+                let stream = StreamGuard::new(&c.meta);
                 match head(send.try_send_request(req), shared).await? {
                     Ok(resp) => {
                         let n = count_transaction(&shared.counters, &c.meta);
-                        let keep = private.then(|| Keep::H2(c.send));
+                        let keep = if private {
+                            Keep::H2(c.send)
+                        } else {
+                            Keep::Stream(stream)
+                        };
                         return Ok(finish(
                             shared,
                             &out,
@@ -207,7 +212,7 @@ async fn exchange(shared: &Arc<Shared>, out: Outgoing, tx: &Reply) -> Result<Inc
                                 transaction: n,
                                 h2: true,
                             },
-                            keep,
+                            Some(keep),
                         ));
                     }
                     Err(mut e) => {

@@ -17,7 +17,7 @@
 //!   by [`LeaderFailure::RetryEach`], tries a connection of its own).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -68,6 +68,25 @@ pub struct ConnInfo {
 pub(super) struct Meta {
     pub id: u64,
     txns: AtomicU64,
+    /// HTTP/2 streams whose response is still being read.
+    streams: AtomicUsize,
+}
+
+/// Counts an HTTP/2 stream as open until dropped (with its response body).
+#[derive(Debug)]
+pub(super) struct StreamGuard(Arc<Meta>);
+
+impl StreamGuard {
+    pub fn new(meta: &Arc<Meta>) -> StreamGuard {
+        meta.streams.fetch_add(1, Ordering::Relaxed);
+        StreamGuard(meta.clone())
+    }
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.0.streams.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Meta {
@@ -75,6 +94,7 @@ impl Meta {
         Arc::new(Meta {
             id,
             txns: AtomicU64::new(0),
+            streams: AtomicUsize::new(0),
         })
     }
 
@@ -124,8 +144,9 @@ struct Lane {
     busy: usize,
     /// Leaders opening a connection.
     connecting: usize,
-    /// The HTTP/2 connection everyone joins.
+    /// The HTTP/2 connection everyone joins, and when a request last did.
     h2: Option<H2Conn>,
+    h2_used: Option<Instant>,
     /// An HTTP/1.1 connection came up here, so more may be opened in
     /// parallel (until then one leader finds out what the server speaks).
     h1_seen: bool,
@@ -218,7 +239,9 @@ impl Pool {
             }
             if let Some(c) = &lane.h2 {
                 if !c.send.is_closed() {
-                    return Grant::H2(c.clone());
+                    let c = c.clone();
+                    self.used_h2(key, lane);
+                    return Grant::H2(c);
                 }
                 lane.h2 = None;
             }
@@ -246,9 +269,37 @@ impl Pool {
         let lane = lanes.entry(key.clone()).or_default();
         lane.connecting = lane.connecting.saturating_sub(1);
         lane.h2 = Some(c.clone());
+        self.used_h2(key, lane);
         while let Some(w) = lane.waiters.pop_front() {
             let _ = w.send(Grant::H2(c.clone()));
         }
+    }
+
+    /// A request joins the HTTP/2 connection: it stays warm from now.
+    fn used_h2(&self, key: &Key, lane: &mut Lane) {
+        let now = Instant::now();
+        lane.h2_used = Some(now);
+        self.arm(key, lane, now + self.keep_warm);
+    }
+
+    /// Starts the lane's keep-warm timer unless it runs.
+    fn arm(&self, key: &Key, lane: &mut Lane, first: Instant) {
+        if lane.timer {
+            return;
+        }
+        lane.timer = true;
+        let pool = self.me.clone();
+        let key = key.clone();
+        let mut at = first;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep_until(at).await;
+                match pool.upgrade().and_then(|p| p.expire(&key)) {
+                    Some(next) => at = next,
+                    None => return,
+                }
+            }
+        });
     }
 
     /// A leader's connection came up as HTTP/1.1: it is the leader's now,
@@ -314,21 +365,7 @@ impl Pool {
             lane.busy = lane.busy.saturating_sub(1);
             let since = Instant::now();
             lane.idle.push((conn, since));
-            if !lane.timer {
-                lane.timer = true;
-                let pool = self.me.clone();
-                let key = key.clone();
-                let mut at = since + self.keep_warm;
-                tokio::spawn(async move {
-                    loop {
-                        tokio::time::sleep_until(at).await;
-                        match pool.upgrade().and_then(|p| p.expire(&key)) {
-                            Some(next) => at = next,
-                            None => return,
-                        }
-                    }
-                });
-            }
+            self.arm(key, lane, since + self.keep_warm);
         }
     }
 
@@ -368,11 +405,34 @@ impl Pool {
         if lane.idle.len() < before {
             tracing::debug!(host = %key.host, port = key.port, closed = before - lane.idle.len(), "idle shared connections closed after keep-warm");
         }
-        let next = lane
+        let mut next = lane
             .idle
             .iter()
             .map(|(_, since)| *since + self.keep_warm)
             .min();
+        // An HTTP/2 connection closes once no stream is left on it and no
+        // request has joined it for keep-warm (streams still running
+        // finish first: the connection ends after them).
+        if let (Some(c), Some(used)) = (&lane.h2, lane.h2_used) {
+            let due = used + self.keep_warm;
+            let at = if c.send.is_closed() {
+                None
+            } else if c.meta.streams.load(Ordering::Relaxed) > 0 {
+                Some(now + (self.keep_warm / 4).max(Duration::from_millis(10)))
+            } else if due > now {
+                Some(due)
+            } else {
+                None
+            };
+            match at {
+                Some(at) => next = Some(next.map_or(at, |n| n.min(at))),
+                None => {
+                    tracing::debug!(host = %key.host, port = key.port, "idle h2 connection closed after keep-warm");
+                    lane.h2 = None;
+                    lane.h2_used = None;
+                }
+            }
+        }
         if next.is_none() {
             lane.timer = false;
         }

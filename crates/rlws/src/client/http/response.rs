@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
 use super::error::HttpError;
-use super::pool::{ConnInfo, H1, H2};
+use super::pool::{ConnInfo, StreamGuard, H1, H2};
 use crate::client::url::Url;
 
 /// A response: status, headers, and the body still to be read.
@@ -272,10 +272,12 @@ impl Stream for ResponseBody {
                 }
                 (None, None) => {
                     this.done = true;
+                    this._keep = None;
                     return Poll::Ready(None);
                 }
                 (None, Some(g)) => {
                     this.done = true;
+                    this._keep = None;
                     return Poll::Ready(match g.finish() {
                         Ok(Some(b)) => Some(Ok(b)),
                         Ok(None) => None,
@@ -303,10 +305,13 @@ impl Body for ResponseBody {
     }
 }
 
-/// The sending half of a connection no other request uses.
+/// What a response body holds on to until it ends: the sending half of a
+/// connection no other request uses, or its place among a shared h2
+/// connection's open streams.
 pub(super) enum Keep {
     H1(#[allow(dead_code)] H1),
     H2(#[allow(dead_code)] H2),
+    Stream(#[allow(dead_code)] StreamGuard),
 }
 
 /// gzip decoding in bounded steps: at most `STEP` compressed bytes are
