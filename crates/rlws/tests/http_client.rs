@@ -688,3 +688,44 @@ async fn shared_requests_spread_over_at_most_n_h1_connections() {
     assert!(s.connections <= 4 && s.connections >= 2, "{s:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn a_request_given_up_on_frees_the_shared_connection_for_the_next() {
+    // The first connection never answers; later ones do.
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut first = true;
+        let mut held = Vec::new();
+        while let Ok((mut s, _)) = l.accept().await {
+            if std::mem::take(&mut first) {
+                held.push(s);
+                continue;
+            }
+            tokio::spawn(async move {
+                let mut b = [0u8; 4096];
+                let _ = s.read(&mut b).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .await;
+            });
+        }
+    });
+    let url = format!("http://127.0.0.1:{}/", addr.port());
+    let client = HttpClient::new();
+    let a = client.request(
+        Request::get(&url)
+            .unwrap()
+            .timeout(Duration::from_millis(200)),
+    );
+    let b = async {
+        // Queued behind `a` on the shared connection.
+        tokio::time::timeout(Duration::from_secs(10), client.get(&url)).await
+    };
+    let (a, b) = tokio::join!(a, b);
+    assert!(matches!(a, Err(HttpError::Timeout)), "{a:?}");
+    let b = b
+        .expect("the queued request did not wait out the idle timeout")
+        .unwrap();
+    assert_eq!(b.text().await.unwrap(), "ok");
+}

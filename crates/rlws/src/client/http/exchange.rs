@@ -47,9 +47,9 @@ pub(super) struct Incoming1 {
 /// Runs the exchange on a task of its own, so that the pool's state stays
 /// right even if the caller stops waiting.
 pub(super) async fn run(shared: Arc<Shared>, out: Outgoing) -> Result<Incoming1, HttpError> {
-    let (tx, rx) = oneshot::channel();
+    let (mut tx, rx) = oneshot::channel();
     tokio::spawn(async move {
-        let r = exchange(&shared, out, &tx).await;
+        let r = exchange(&shared, out, &mut tx).await;
         let _ = tx.send(r);
     });
     rx.await
@@ -61,7 +61,11 @@ const ATTEMPTS: u32 = 6;
 
 type Reply = oneshot::Sender<Result<Incoming1, HttpError>>;
 
-async fn exchange(shared: &Arc<Shared>, out: Outgoing, tx: &Reply) -> Result<Incoming1, HttpError> {
+async fn exchange(
+    shared: &Arc<Shared>,
+    out: Outgoing,
+    tx: &mut Reply,
+) -> Result<Incoming1, HttpError> {
     let key = Key {
         secure: out.url.scheme().is_secure(),
         host: out.url.host().to_ascii_lowercase(),
@@ -147,7 +151,7 @@ async fn exchange(shared: &Arc<Shared>, out: Outgoing, tx: &Reply) -> Result<Inc
                     });
                     None
                 };
-                match head(sent, shared).await? {
+                match head(sent, shared, tx).await? {
                     Ok(resp) => {
                         if !keeps_alive(&resp) && !private {
                             pool.no_keepalive(&key);
@@ -195,7 +199,7 @@ async fn exchange(shared: &Arc<Shared>, out: Outgoing, tx: &Reply) -> Result<Inc
                 let mut send: H2 = c.send.clone();
                 let id = c.meta.id;
                 let stream = StreamGuard::new(&c.meta);
-                match head(send.try_send_request(req), shared).await? {
+                match head(send.try_send_request(req), shared, tx).await? {
                     Ok(resp) => {
                         let n = count_transaction(&shared.counters, &c.meta);
                         let keep = if private {
@@ -239,16 +243,26 @@ async fn exchange(shared: &Arc<Shared>, out: Outgoing, tx: &Reply) -> Result<Inc
     }
 }
 
-/// Waits for a response head, at most the idle timeout.
+/// Waits for a response head, at most the idle timeout; gives up (and so
+/// cancels the request: h1 closes the connection, h2 resets the stream)
+/// when the caller has stopped waiting, so that a request nobody wants
+/// does not hold a shared connection.
 async fn head<T>(
     sent: impl std::future::Future<Output = T>,
     shared: &Shared,
+    tx: &mut Reply,
 ) -> Result<T, HttpError> {
-    match shared.cfg.idle_timeout {
-        Some(t) => tokio::time::timeout(t, sent)
-            .await
-            .map_err(|_| HttpError::Timeout),
-        None => Ok(sent.await),
+    let idle = async {
+        match shared.cfg.idle_timeout {
+            Some(t) => tokio::time::timeout(t, sent)
+                .await
+                .map_err(|_| HttpError::Timeout),
+            None => Ok(sent.await),
+        }
+    };
+    tokio::select! {
+        r = idle => r,
+        _ = tx.closed() => Err(HttpError::Request("abandoned".into())),
     }
 }
 
