@@ -191,6 +191,22 @@ impl ClientArgs {
 
 /// Seconds from the command line as a `Duration` (not negative, not NaN,
 /// not too large).
+/// Runs a client to its exit code on a single-threaded runtime.
+pub fn block_on(
+    f: impl std::future::Future<Output = std::process::ExitCode>,
+) -> std::process::ExitCode {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(f),
+        Err(e) => {
+            eprintln!("rlws client: {e}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
 pub fn secs(s: f64, flag: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(s).map_err(|_| format!("{flag} {s}: not a number of seconds"))
 }

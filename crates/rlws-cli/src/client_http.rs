@@ -109,17 +109,7 @@ fn tls_code(e: &HttpError) -> u8 {
 }
 
 pub fn run(a: ClientArgs) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("rlws client: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    rt.block_on(fetch_all(a))
+    crate::client::block_on(fetch_all(a))
 }
 
 /// What a request sends, made again for each URL.

@@ -17,17 +17,7 @@ fn read_file(p: &std::path::Path) -> Result<Vec<u8>, String> {
 }
 
 pub fn run(a: ClientArgs) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("rlws client: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    rt.block_on(client(a))
+    crate::client::block_on(client(a))
 }
 
 async fn client(a: ClientArgs) -> ExitCode {

@@ -29,6 +29,11 @@ struct Run {
 }
 
 fn run(prog: &str, args: &[String]) -> Run {
+    run_env(prog, args, &[])
+}
+
+/// Runs `prog` with only the proxy variables in `env` (the others removed).
+fn run_env(prog: &str, args: &[String], env: &[(&str, String)]) -> Run {
     let mut cmd = Command::new(prog);
     cmd.args(args).stdin(Stdio::null());
     // Only the proxies a test names.
@@ -42,6 +47,9 @@ fn run(prog: &str, args: &[String]) -> Run {
         "NO_PROXY",
     ] {
         cmd.env_remove(v);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
     }
     let o = cmd
         .output()
@@ -661,32 +669,11 @@ fn every_subcommand_has_help() {
     assert!(String::from_utf8_lossy(&r.out).contains("-d, --duration"));
 }
 
-/// `rlws client` with proxies variables set (the others removed).
+/// `rlws client ARGS` with these proxy variables.
 fn rlws_env(env: &[(&str, String)], args: &[&str]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rlws"));
-    cmd.args(["client", "--max-time", "60"])
-        .args(args)
-        .stdin(Stdio::null());
-    for v in [
-        "http_proxy",
-        "https_proxy",
-        "HTTPS_PROXY",
-        "all_proxy",
-        "ALL_PROXY",
-        "no_proxy",
-        "NO_PROXY",
-    ] {
-        cmd.env_remove(v);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let o = cmd.output().expect("run rlws");
-    Run {
-        code: o.status.code(),
-        out: o.stdout,
-        err: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
+    let mut a = strings(&["client", "--max-time", "60"]);
+    a.extend(strings(args));
+    run_env(env!("CARGO_BIN_EXE_rlws"), &a, env)
 }
 
 /// Through tinyproxy (`-x`, and `http_proxy` / `https_proxy` /
