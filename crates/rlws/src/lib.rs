@@ -32,6 +32,8 @@
 //! ```text
 //!   context     Context, ContextBuilder, Poster            (the top)
 //!     │
+//!   sequencer   lws_sequencer: staged work, its queue and timeout
+//!     │
 //!   server      accept, TLS/SNI, h2 sniff and frame check, hyper,
 //!     │         vhost routing, upgrades, Server header, access log
 //!     ├──────────────┬────────────────┐
@@ -105,6 +107,7 @@ pub mod builtin;
 pub mod client;
 mod context;
 mod runtime;
+pub mod sequencer;
 mod server;
 mod site;
 mod tls;

@@ -145,6 +145,16 @@ impl Context {
         &self.http
     }
 
+    /// Creates a sequencer; see [`Poster::sequencer`].
+    #[doc(alias = "lws_sequencer_create")]
+    pub fn sequencer<H: crate::sequencer::SeqHandler>(
+        &self,
+        opts: crate::sequencer::SeqOptions,
+        handler: H,
+    ) -> Result<crate::sequencer::SeqHandle<H::Event>, crate::sequencer::SeqStartError> {
+        self.poster().sequencer(opts, handler)
+    }
+
     /// Starts an HTTP client request whose answer arrives through
     /// `handler`'s callbacks on the least-loaded service thread, with
     /// `session` as its state (lws' `lws_client_connect_via_info` with a
@@ -277,6 +287,21 @@ impl Poster {
     ) -> Result<crate::client::HttpHandle, crate::client::HttpStartError> {
         let req = crate::client::Request::get(url).map_err(crate::client::HttpError::from);
         self.http_request(None, handler, session, req)
+    }
+
+    /// Creates a sequencer (lws' `lws_sequencer_create`) on its thread;
+    /// its first event is `Created`.
+    #[doc(alias = "lws_sequencer_create")]
+    pub fn sequencer<H: crate::sequencer::SeqHandler>(
+        &self,
+        opts: crate::sequencer::SeqOptions,
+        handler: H,
+    ) -> Result<crate::sequencer::SeqHandle<H::Event>, crate::sequencer::SeqStartError> {
+        let http = crate::sequencer::Http {
+            rt: self.shared.clone(),
+            client: self.http.clone(),
+        };
+        crate::sequencer::start(http, opts, handler)
     }
 
     /// Asks every service thread to close its connections and end.

@@ -22,6 +22,16 @@ pub(crate) struct ThreadCore {
     /// Each service's state on this thread, by its index.
     pub(crate) slots: Vec<Rc<dyn Any>>,
     pub(crate) clock: Rc<Clock>,
+    /// Run once when the thread is told to end, before its connections
+    /// are closed (sequencers say `Destroyed` here).
+    shutdown_hooks: std::cell::RefCell<Vec<Box<dyn FnOnce()>>>,
+}
+
+impl ThreadCore {
+    /// Runs `f` when the thread is told to end.
+    pub(crate) fn on_shutdown(&self, f: Box<dyn FnOnce()>) {
+        self.shutdown_hooks.borrow_mut().push(f);
+    }
 }
 
 /// Runs service thread `tsi` until shutdown; `listeners` (with their
@@ -56,6 +66,7 @@ pub(crate) fn service_thread(
             shared: shared.clone(),
             slots,
             clock,
+            shutdown_hooks: Default::default(),
         });
         let server = shared.acceptor.thread(&core);
         for (l, li) in listeners {
@@ -80,7 +91,12 @@ pub(crate) fn service_thread(
                 ThreadMsg::Shutdown => break,
             }
         }
-        // Going away: close every connection and give them time to finish.
+        // Going away: the hooks first, then close every connection and
+        // give them time to finish.
+        let hooks = std::mem::take(&mut *core.shutdown_hooks.borrow_mut());
+        for h in hooks {
+            h();
+        }
         for (p, slot) in shared.services.iter().zip(core.slots.iter()) {
             p.going_away(slot);
         }
