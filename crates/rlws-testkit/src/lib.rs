@@ -101,6 +101,22 @@ impl Refusing {
     }
 }
 
+impl Refusing {
+    /// Starts listening on the same address: connections are accepted from
+    /// now on.
+    pub fn listen(self) -> std::net::TcpListener {
+        use std::os::fd::FromRawFd;
+        let fd = self.fd;
+        std::mem::forget(self);
+        // SAFETY: `fd` is the bound socket this value owned (its Drop is
+        // skipped above); after listen() the listener owns and closes it.
+        unsafe {
+            assert_eq!(libc::listen(fd, 128), 0, "listen");
+            std::net::TcpListener::from_raw_fd(fd)
+        }
+    }
+}
+
 impl Drop for Refusing {
     fn drop(&mut self) {
         // SAFETY: closes the descriptor this value owns, once.

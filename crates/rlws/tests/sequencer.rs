@@ -331,3 +331,121 @@ fn the_api_test_example_passes_with_its_steps_timed() {
         "the 3 s sequencer timeout: {t} ms"
     );
 }
+
+/// GETs `url`, and after each failure waits the policy's next delay and
+/// tries again; reports each step with its time.
+struct Retrier {
+    url: String,
+    failures: u32,
+    out: mpsc::Sender<(Instant, &'static str)>,
+}
+
+impl SeqHandler for Retrier {
+    type Event = ();
+
+    fn event(&mut self, cx: &mut SeqCx<'_, ()>, ev: SeqEvent<()>) -> SeqFlow {
+        let now = Instant::now();
+        match ev {
+            SeqEvent::Created | SeqEvent::TimedOut => {
+                let _ = self.out.send((now, "try"));
+                cx.http_request(Request::get(&self.url).map_err(Into::into))
+                    .unwrap();
+            }
+            SeqEvent::ConnFailed { .. } => {
+                self.failures += 1;
+                let _ = self.out.send((now, "failed"));
+                if !cx.retry_after(self.failures) {
+                    let _ = self.out.send((now, "gave up"));
+                    return SeqFlow::Destroy;
+                }
+            }
+            SeqEvent::ConnConnected { .. } => {
+                let _ = self.out.send((now, "connected"));
+                return SeqFlow::Destroy;
+            }
+            _ => {}
+        }
+        SeqFlow::Continue
+    }
+}
+
+#[test]
+fn retries_wait_the_policy_delays_and_give_up_after_the_conceal_count() {
+    let ms = Duration::from_millis;
+    let ctx = context();
+    // Refuses twice, then accepts and answers.
+    let refusing = common::Refusing::new();
+    let url = format!("http://127.0.0.1:{}/", refusing.addr.port());
+    let policy = rlws::RetryPolicy::new(&[ms(200), ms(300)])
+        .jitter(20)
+        .conceal(5);
+    let (tx, rx) = mpsc::channel();
+    ctx.sequencer(
+        SeqOptions::new("retry").retry(policy.clone()),
+        Retrier {
+            url,
+            failures: 0,
+            out: tx,
+        },
+    )
+    .unwrap();
+    let next = || rx.recv_timeout(Duration::from_secs(10)).expect("a step");
+    let mut steps = vec![next(), next(), next(), next()];
+    assert_eq!(
+        steps.iter().map(|s| s.1).collect::<Vec<_>>(),
+        ["try", "failed", "try", "failed"]
+    );
+    // Now it accepts: the third try gets through.
+    let listener = refusing.listen();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        if let Ok((mut s, _)) = listener.accept() {
+            let mut b = [0u8; 1024];
+            let _ = s.read(&mut b);
+            let _ = s.write_all(b"HTTP/1.1 204 No Content\r\n\r\n");
+        }
+    });
+    steps.push(next());
+    steps.push(next());
+    assert_eq!(steps[4].1, "try");
+    assert_eq!(steps[5].1, "connected");
+    // Each retry came after its delay, within the jitter (and a little
+    // scheduling slack).
+    for (fail, retry, n) in [(1, 2, 1), (3, 4, 2)] {
+        let waited = steps[retry].0 - steps[fail].0;
+        let (lo, hi) = policy.bounds(n).unwrap();
+        assert!(
+            waited >= lo && waited <= hi + ms(100),
+            "retry {n}: waited {waited:?}, policy {lo:?}..{hi:?}"
+        );
+    }
+
+    // Always refused: the first try and three retries, then it gives up.
+    let refusing = common::Refusing::new();
+    let url = format!("http://127.0.0.1:{}/", refusing.addr.port());
+    let (tx, rx) = mpsc::channel();
+    ctx.sequencer(
+        SeqOptions::new("give-up").retry(rlws::RetryPolicy::new(&[ms(30)]).conceal(3)),
+        Retrier {
+            url,
+            failures: 0,
+            out: tx,
+        },
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    loop {
+        let (_, s) = rx.recv_timeout(Duration::from_secs(10)).expect("a step");
+        seen.push(s);
+        if s == "gave up" {
+            break;
+        }
+    }
+    assert_eq!(seen.iter().filter(|s| **s == "try").count(), 4, "{seen:?}");
+    assert_eq!(
+        seen.iter().filter(|s| **s == "failed").count(),
+        4,
+        "{seen:?}"
+    );
+    ctx.shutdown();
+}

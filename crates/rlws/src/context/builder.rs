@@ -129,6 +129,14 @@ impl ContextBuilder {
         self
     }
 
+    /// The WebSocket ping/pong check from a policy's validity rules: ping
+    /// after [`crate::RetryPolicy::ping_after`] without data, hang up at
+    /// [`crate::RetryPolicy::hangup_after`].
+    pub fn validity(self, policy: &crate::RetryPolicy) -> Self {
+        let ping = policy.ping_after();
+        self.ws_keepalive(ping, policy.hangup_after().saturating_sub(ping))
+    }
+
     /// The HTTP client for requests started on the context
     /// ([`crate::Context::http_request`]); default: [`crate::client::HttpClient::new`].
     pub fn http_client(mut self, client: crate::client::HttpClient) -> Self {

@@ -118,6 +118,9 @@ pub struct SeqOptions {
     /// How many user events may wait in its queue (default 64); queuing
     /// past it is [`QueueError::Full`].
     pub queue: usize,
+    /// The backoff for [`SeqCx::retry_after`] (default:
+    /// [`crate::RetryPolicy::default`]).
+    pub retry: crate::RetryPolicy,
 }
 
 impl SeqOptions {
@@ -128,6 +131,7 @@ impl SeqOptions {
             thread: None,
             heartbeat: false,
             queue: 64,
+            retry: crate::RetryPolicy::default(),
         }
     }
 
@@ -140,6 +144,12 @@ impl SeqOptions {
     /// With 1 Hz heartbeats.
     pub fn heartbeat(mut self, on: bool) -> SeqOptions {
         self.heartbeat = on;
+        self
+    }
+
+    /// With this backoff policy.
+    pub fn retry(mut self, policy: crate::RetryPolicy) -> SeqOptions {
+        self.retry = policy;
         self
     }
 
@@ -323,6 +333,7 @@ pub struct SeqCx<'a, E> {
     pub(crate) timeout: &'a mut task::Timeout,
     pub(crate) http: &'a task::Http,
     pub(crate) tsi: usize,
+    pub(crate) retry: &'a crate::RetryPolicy,
 }
 
 impl<E> std::fmt::Debug for SeqCx<'_, E> {
@@ -356,6 +367,20 @@ impl<E: Send + 'static> SeqCx<'_, E> {
     #[doc(alias = "lws_seq_timeout_us")]
     pub fn set_timeout(&mut self, after: Duration) {
         self.timeout.set(after);
+    }
+
+    /// After `failures` failed tries, sets the timeout to the policy's next
+    /// wait (its `TimedOut` is the moment to try again) and returns true;
+    /// false when the policy gives up (lws' `lws_retry_sul_schedule`).
+    #[doc(alias = "lws_retry_sul_schedule")]
+    pub fn retry_after(&mut self, failures: u32) -> bool {
+        match self.retry.delay(failures) {
+            Some(d) => {
+                self.timeout.set(d);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Cancels the timeout: no `TimedOut` comes for it, even one already

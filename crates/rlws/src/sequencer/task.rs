@@ -47,6 +47,7 @@ struct Seq<H: SeqHandler> {
     created: Instant,
     http: Http,
     tsi: usize,
+    retry: crate::RetryPolicy,
 }
 
 /// What starting HTTP requests takes: the context's threads and client.
@@ -68,6 +69,7 @@ impl<H: SeqHandler> Seq<H> {
             timeout: &mut t,
             http: &self.http,
             tsi: self.tsi,
+            retry: &self.retry,
         };
         Some(h.event(&mut cx, ev))
     }
@@ -107,6 +109,7 @@ pub(crate) fn start<H: SeqHandler>(
         shared: shared.clone(),
     };
     let heartbeat = opts.heartbeat;
+    let retry = opts.retry;
     let job = Box::new(move |core: &Rc<ThreadCore>| {
         let seq = Rc::new(Seq {
             handler: RefCell::new(Some(handler)),
@@ -115,6 +118,7 @@ pub(crate) fn start<H: SeqHandler>(
             created: Instant::now(),
             http,
             tsi,
+            retry,
         });
         // Shutdown destroys it, with `Destroyed`.
         let weak = Rc::downgrade(&seq);
