@@ -16,6 +16,8 @@ use crate::runtime::{ConnId, ThreadIndex};
 pub(crate) struct Control {
     pub(crate) paused: bool,
     pub(crate) timer: Option<Option<Duration>>,
+    /// A deadline to set (with its reason) or cancel (`Some(None)`).
+    pub(crate) timeout: Option<Option<(Duration, &'static str)>>,
     /// What permessage-deflate negotiated (read-only for callbacks).
     pub(crate) deflate: Option<DeflateParams>,
     /// Changes to outgoing compression requested by a callback.
@@ -123,6 +125,21 @@ impl<'a, P: Protocol> Cx<'a, P> {
     #[doc(alias = "lws_set_timer_usecs")]
     pub fn cancel_timer(&mut self) {
         self.ctl.timer = Some(None);
+    }
+
+    /// Gives the connection a deadline (lws' `lws_set_timeout`): if it is
+    /// still open after `after`, it is closed (without a close handshake,
+    /// `closed` follows) and `reason` is logged. Setting it again extends
+    /// or shortens it.
+    #[doc(alias = "lws_set_timeout")]
+    pub fn set_timeout(&mut self, reason: &'static str, after: Duration) {
+        self.ctl.timeout = Some(Some((after, reason)));
+    }
+
+    /// Cancels the deadline.
+    #[doc(alias = "lws_set_timeout")]
+    pub fn cancel_timeout(&mut self) {
+        self.ctl.timeout = Some(None);
     }
 
     /// The permessage-deflate parameters in force, if the extension was negotiated.

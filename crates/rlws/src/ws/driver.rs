@@ -45,6 +45,9 @@ pub(super) struct Conn<P: Protocol> {
     eof: bool,
     timer: Option<Pin<Box<Sleep>>>,
     close_deadline: Option<Pin<Box<Sleep>>>,
+    /// The deadline a callback set, and why.
+    hard_deadline: Option<Pin<Box<Sleep>>>,
+    timeout_reason: &'static str,
 }
 
 /// What woke the driver.
@@ -55,6 +58,7 @@ enum Wake {
     Written,
     Timer,
     Deadline,
+    TimedOut,
 }
 
 impl<P: Protocol> Conn<P> {
@@ -88,6 +92,8 @@ impl<P: Protocol> Conn<P> {
             eof: false,
             timer: None,
             close_deadline: None,
+            hard_deadline: None,
+            timeout_reason: "",
         }
     }
 
@@ -144,6 +150,11 @@ impl<P: Protocol> Conn<P> {
                         return Poll::Ready(Wake::Deadline);
                     }
                 }
+                if let Some(t) = self.hard_deadline.as_mut() {
+                    if t.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Wake::TimedOut);
+                    }
+                }
                 let w = cx.waker();
                 match self.sig.waker.take() {
                     Some(old) if old.will_wake(w) => self.sig.waker.set(Some(old)),
@@ -160,6 +171,13 @@ impl<P: Protocol> Conn<P> {
                 Wake::Timer => {
                     self.timer = None;
                     self.callback(|p, cx, s| p.timer(cx, s));
+                }
+                Wake::TimedOut => {
+                    self.hard_deadline = None;
+                    let reason = self.timeout_reason;
+                    tracing::info!(id = self.sig.id, reason, "connection timed out: closing");
+                    self.conn.abort();
+                    break;
                 }
                 Wake::Deadline => {
                     self.conn.handle_timeout(std::time::Instant::now());
@@ -234,6 +252,18 @@ impl<P: Protocol> Conn<P> {
         if f & ConnSignal::WRITEABLE != 0 {
             self.sig.flags.set(f & !ConnSignal::WRITEABLE);
             self.want_writeable = true;
+        }
+        match self.ctl.timeout.take() {
+            None => {}
+            Some(None) => self.hard_deadline = None,
+            Some(Some((d, reason))) => {
+                let at = Instant::now() + d;
+                self.timeout_reason = reason;
+                match self.hard_deadline.as_mut() {
+                    Some(t) => t.as_mut().reset(at),
+                    None => self.hard_deadline = Some(Box::pin(tokio::time::sleep_until(at))),
+                }
+            }
         }
         match self.ctl.timer.take() {
             None => {}
