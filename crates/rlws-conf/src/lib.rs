@@ -694,6 +694,7 @@ impl Loader<'_> {
         let mut protocols: Option<Vec<String>> = None;
         let mut ws_paths = Vec::new();
         let mut keepalive = None;
+        let (mut ka_time, mut ka_probes, mut ka_interval) = (None, None, None);
         let mut strict = false;
         let mut sts = false;
         let mut err404 = None;
@@ -733,6 +734,10 @@ impl Loader<'_> {
                 "sts" => sts = self.boolean(val, &key).unwrap_or(false),
                 "headers" => headers = self.headers(val, &key),
                 "keepalive_timeout" => keepalive = self.number(val, &key, 86400),
+                // TCP keepalive probes (lws' ka_time / ka_probes / ka_interval).
+                "ka_time" => ka_time = self.number(val, &key, 86400).map(|n| (n, val.pos)),
+                "ka_probes" => ka_probes = self.number(val, &key, 1000),
+                "ka_interval" => ka_interval = self.number(val, &key, 86400),
                 "strict-host-check" => strict = self.boolean(val, &key).unwrap_or(false),
                 "error-document-404" => err404 = self.string(val, &key),
                 "access-log" => {
@@ -834,6 +839,22 @@ impl Loader<'_> {
         }
         if let Some(t) = keepalive.filter(|&t| t > 0) {
             vh = vh.keepalive_timeout(Duration::from_secs(t));
+        }
+        match (ka_time, ka_probes, ka_interval) {
+            (Some((t, _)), Some(p), Some(i)) if t > 0 && p > 0 && i > 0 => {
+                vh = vh.tcp_keepalive(rlws::TcpKeepalive::new(
+                    Duration::from_secs(t),
+                    Duration::from_secs(i),
+                    p as u32,
+                ));
+            }
+            (Some((0, _)), _, _) | (None, None, None) => {}
+            (Some((_, pos)), _, _) => self.error(
+                pos,
+                &join(vkey, "ka_time"),
+                "ka_time needs ka_probes and ka_interval, all above 0".to_string(),
+            ),
+            (None, _, _) => {}
         }
         if let Some(d) = err404 {
             vh = vh.error_document_404(&d);

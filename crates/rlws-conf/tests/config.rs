@@ -559,3 +559,34 @@ fn tls_and_cleartext_vhosts_on_one_port_are_refused_at_load() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn tcp_keepalive_keys() {
+    let dir = tmpdir("ka");
+    std::fs::write(dir.join("conf"), CONF).unwrap();
+    std::fs::write(
+        dir.join("conf.d/site"),
+        "{\"vhosts\": [{\"name\": \"x\", \"port\": 0, \"ka_time\": 60, \"ka_probes\": 3, \"ka_interval\": 5}]}",
+    )
+    .unwrap();
+    let cfg = load(&dir);
+    assert!(!cfg.has_errors(), "{:?}", cfg.diagnostics);
+    let v = format!("{:?}", cfg.vhosts[0]);
+    assert!(
+        v.contains("tcp_keepalive: Some(TcpKeepalive { idle: 60s, interval: 5s, probes: 3 })"),
+        "{v}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+    // ka_time alone is an error, with where it is.
+    let (d, errors) = diagnostics(
+        "ka2",
+        CONF,
+        "{\"vhosts\": [{\"name\": \"x\", \"port\": 0,\n  \"ka_time\": 60}]}",
+    );
+    assert!(errors);
+    assert!(
+        d.iter().any(|l| l.starts_with("DIR/conf.d/site:2:")
+            && l.contains(".ka_time: ka_time needs ka_probes and ka_interval")),
+        "{d:?}"
+    );
+}

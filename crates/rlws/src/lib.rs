@@ -116,7 +116,7 @@ mod ws;
 pub use context::{Context, ContextBuilder, Poster, StartError};
 pub use http;
 pub use rlws_ws::{CloseCode, DataKind};
-pub use runtime::{ConnEntry, ConnId, RetryPolicy, Stream, ThreadIndex, Transport};
+pub use runtime::{ConnEntry, ConnId, RetryPolicy, Stream, TcpKeepalive, ThreadIndex, Transport};
 #[cfg(fuzzing)]
 pub use server::h2guard;
 pub use server::{HttpOptions, Vhost};

@@ -32,6 +32,8 @@ pub struct ClientConfig {
     /// connects directly. [`Proxy::from_env`] reads the one the
     /// environment names.
     pub proxy: Option<Proxy>,
+    /// TCP keepalive on the socket; `None`: the kernel's default (off).
+    pub tcp_keepalive: Option<crate::runtime::TcpKeepalive>,
     /// Open the WebSocket as a stream of a new HTTP/2 connection (RFC 8441:
     /// ALPN `h2` for `wss://`, prior knowledge for `ws://`). To put several
     /// WebSockets on one connection, use [`super::H2Connection`].
@@ -61,6 +63,7 @@ impl ClientConfig {
             deflate_also: Vec::new(),
             max_message: 16 << 20,
             proxy: None,
+            tcp_keepalive: None,
             http2: false,
         })
     }

@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 
 use super::error::{ConnectError, TlsError};
 use super::proxy::{Proxy, ProxyError};
-use crate::runtime::Transport;
+use crate::runtime::{TcpKeepalive, Transport};
 
 /// How the stream reaches the server.
 #[derive(Debug, Clone, Copy)]
@@ -32,6 +32,8 @@ pub(crate) struct Target<'a> {
     /// TLS configuration and the SNI / certificate name, for `https`/`wss`.
     pub tls: Option<(Arc<rustls::ClientConfig>, &'a str)>,
     pub route: Route<'a>,
+    /// TCP keepalive for the socket (to the server or the proxy).
+    pub keepalive: Option<TcpKeepalive>,
 }
 
 /// An open stream.
@@ -96,6 +98,11 @@ async fn dial_inner(t: &Target<'_>, counters: &Counters) -> Result<Dialed, Conne
             .await
             .map_err(|e| ConnectError::Proxy(ProxyError::Unreachable(e.to_string())))?,
     };
+    if let Some(ka) = &t.keepalive {
+        if let Err(e) = crate::runtime::apply_keepalive(&stream, ka) {
+            tracing::debug!(%peer, error = %e, "cannot set TCP keepalive");
+        }
+    }
     if let Route::Tunnel(p) = t.route {
         p.tunnel(&mut stream, t.host, t.port)
             .await

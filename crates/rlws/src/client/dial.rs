@@ -67,6 +67,7 @@ pub(crate) async fn dial(
         // A WebSocket always tunnels: an upgrade does not survive a
         // forwarding proxy.
         route: cfg.proxy.as_ref().map_or(Route::Direct, Route::Tunnel),
+        keepalive: cfg.tcp_keepalive,
     };
     let d = connector::dial(&target, &WS_COUNTERS).await?;
     Ok((d.io, d.peer, d.h2))

@@ -25,6 +25,7 @@ pub struct ContextBuilder {
     ping_after: Duration,
     pong_timeout: Duration,
     http_client: Option<crate::client::HttpClient>,
+    tcp_keepalive: Option<crate::runtime::TcpKeepalive>,
 }
 
 impl Default for ContextBuilder {
@@ -43,6 +44,7 @@ impl Default for ContextBuilder {
             ping_after: Duration::from_secs(30),
             pong_timeout: Duration::from_secs(10),
             http_client: None,
+            tcp_keepalive: None,
         }
     }
 }
@@ -137,6 +139,14 @@ impl ContextBuilder {
         self.ws_keepalive(ping, policy.hangup_after().saturating_sub(ping))
     }
 
+    /// TCP keepalive on every accepted connection (lws' `ka_time`,
+    /// `ka_interval`, `ka_probes`); a vhost's own setting wins.
+    #[doc(alias = "ka_time")]
+    pub fn tcp_keepalive(mut self, ka: crate::runtime::TcpKeepalive) -> Self {
+        self.tcp_keepalive = Some(ka);
+        self
+    }
+
     /// The HTTP client for requests started on the context
     /// ([`crate::Context::http_request`]); default: [`crate::client::HttpClient::new`].
     pub fn http_client(mut self, client: crate::client::HttpClient) -> Self {
@@ -208,6 +218,7 @@ impl ContextBuilder {
                         handshake_timeout: v.tls_handshake_timeout,
                         keepalive: v.keepalive_timeout,
                         http2: v.http2,
+                        tcp_keepalive: v.tcp_keepalive.or(self.tcp_keepalive),
                     },
                 )),
             }

@@ -12,6 +12,7 @@
 mod accept;
 mod clock;
 mod ids;
+mod keepalive;
 pub mod limits;
 mod registry;
 mod retry;
@@ -21,6 +22,8 @@ mod transport;
 
 pub(crate) use clock::Clock;
 pub use ids::{ConnId, ThreadIndex};
+pub(crate) use keepalive::apply as apply_keepalive;
+pub use keepalive::TcpKeepalive;
 pub use registry::ConnEntry;
 pub(crate) use registry::Record;
 pub use retry::RetryPolicy;

@@ -71,6 +71,11 @@ impl ThreadAcceptor for ServerThread {
         guard: LiveGuard,
         li: usize,
     ) {
+        if let Some(ka) = self.srv.listeners.get(li).and_then(|l| l.tcp_keepalive) {
+            if let Err(e) = crate::runtime::apply_keepalive(&stream, &ka) {
+                tracing::debug!(%peer, error = %e, "cannot set TCP keepalive");
+            }
+        }
         tokio::task::spawn_local(conn::serve(self, stream, peer, guard, li));
     }
 }

@@ -40,6 +40,8 @@ pub struct Vhost {
     pub(crate) access_log: Option<std::path::PathBuf>,
     /// ALPN list replacing the TLS options' own.
     pub(crate) alpn: Option<Vec<String>>,
+    /// TCP keepalive for the connections it accepts (else the context's).
+    pub(crate) tcp_keepalive: Option<crate::runtime::TcpKeepalive>,
 }
 
 impl Vhost {
@@ -61,7 +63,17 @@ impl Vhost {
             alpn: None,
             error_document_404: None,
             access_log: None,
+            tcp_keepalive: None,
         }
+    }
+
+    /// TCP keepalive on the connections accepted on this vhost's socket
+    /// (the socket's first vhost decides), instead of the context's
+    /// [`crate::ContextBuilder::tcp_keepalive`].
+    #[doc(alias = "ka_time")]
+    pub fn tcp_keepalive(mut self, ka: crate::runtime::TcpKeepalive) -> Self {
+        self.tcp_keepalive = Some(ka);
+        self
     }
 
     /// Serves TLS with these settings (certificate, key, mTLS, ALPN, ciphers).
@@ -194,6 +206,8 @@ pub(crate) struct ListenerRt {
     pub(crate) keepalive: Option<Duration>,
     /// HTTP/2 allowed: some vhost on the socket speaks it.
     pub(crate) http2: bool,
+    /// TCP keepalive for accepted connections.
+    pub(crate) tcp_keepalive: Option<crate::runtime::TcpKeepalive>,
 }
 
 /// How a name matched a vhost.

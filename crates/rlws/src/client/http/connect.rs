@@ -60,6 +60,7 @@ async fn open_inner(shared: &Shared, key: &Key) -> Result<Opened, HttpError> {
         port: key.port,
         tls,
         route: route(key),
+        keepalive: shared.cfg.tcp_keepalive,
     };
     let d = connector::dial(&target, &shared.counters).await?;
     let h2 = if key.secure {

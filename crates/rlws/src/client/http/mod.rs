@@ -149,6 +149,7 @@ struct Config {
     leader_failure: LeaderFailure,
     user_agent: Option<HeaderValue>,
     redirect_hook: Option<RedirectHook>,
+    tcp_keepalive: Option<crate::runtime::TcpKeepalive>,
 }
 
 /// Builds an [`HttpClient`].
@@ -192,6 +193,7 @@ impl Default for HttpClientBuilder {
                     env!("CARGO_PKG_VERSION")
                 ))),
                 redirect_hook: None,
+                tcp_keepalive: None,
             },
         }
     }
@@ -291,6 +293,13 @@ impl HttpClientBuilder {
     /// when no proxy is set.
     pub fn proxy_from_env(mut self, yes: bool) -> Self {
         self.cfg.proxy_env = yes;
+        self
+    }
+
+    /// TCP keepalive on every connection (default: the kernel's, off).
+    #[doc(alias = "ka_time")]
+    pub fn tcp_keepalive(mut self, ka: Option<crate::runtime::TcpKeepalive>) -> Self {
+        self.cfg.tcp_keepalive = ka;
         self
     }
 
