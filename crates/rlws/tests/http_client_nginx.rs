@@ -387,18 +387,7 @@ async fn eight_h2_streams_of_100_mib_complete_together() {
 #[test]
 fn the_multi_request_example_shares_connections_only_when_pipelined() {
     let site = Site::start("");
-    let exe = std::env::current_exe().unwrap();
-    let example = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples/http_client_multi");
-    assert!(
-        example.exists(),
-        "{} missing: `cargo test` builds the examples",
-        example.display()
-    );
+    let example = example("http_client_multi");
     let ca = std::env::temp_dir().join(format!("rlws-multi-ca-{}.pem", std::process::id()));
     std::fs::write(&ca, site.ca.pem()).unwrap();
     let run = |url: &str, flags: &[&str]| {

@@ -291,18 +291,7 @@ fn check_conn_sees_a_queued_close_and_heartbeats_come_each_second() {
 /// lws' sequencer api-test, as the `sequencer` example.
 #[test]
 fn the_api_test_example_passes_with_its_steps_timed() {
-    let exe = std::env::current_exe().unwrap();
-    let example = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples/sequencer");
-    assert!(
-        example.exists(),
-        "{} missing: `cargo test` builds the examples",
-        example.display()
-    );
+    let example = common::example("sequencer");
     let out = std::process::Command::new(&example).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{text}");

@@ -286,6 +286,25 @@ pub fn echo_site(dir: &std::path::Path, threads: usize) -> (Context, SocketAddr)
     (ctx, addr)
 }
 
+/// The path of example `name` of this crate (`cargo test` builds them
+/// beside the tests).
+pub fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let p = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        p.exists(),
+        "{} missing: `cargo test` builds the examples",
+        p.display()
+    );
+    p
+}
+
 /// A fresh scratch directory for one test.
 pub fn tempdir(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("rlws-test-{name}-{}", std::process::id()));
