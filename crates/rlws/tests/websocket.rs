@@ -506,3 +506,24 @@ async fn handshake_errors() {
     let r = http_raw(addr, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: nope\r\n\r\n").await;
     assert!(r.starts_with("HTTP/1.1 400"), "{r}");
 }
+
+#[tokio::test]
+async fn a_retry_policys_validity_drives_the_ping_pong_check() {
+    // Ping after 1 s without proof of life, hang up at 2 s.
+    let policy =
+        rlws::RetryPolicy::default().validity(Duration::from_secs(1), Duration::from_secs(2));
+    let (_ctx, addr) = start_with(rlws::test_site().threads(1).validity(&policy));
+    let t0 = std::time::Instant::now();
+    let mut c = raw_connect(addr, "/echo", None).await;
+    let (op, _) = c.frame().await.expect("a ping");
+    assert_eq!(op, 9);
+    let pinged = t0.elapsed();
+    assert!(pinged >= Duration::from_millis(900), "{pinged:?}");
+    // No pong: hung up, about a second later.
+    c.expect_eof().await;
+    let gone = t0.elapsed();
+    assert!(
+        gone >= pinged + Duration::from_millis(500),
+        "{pinged:?} {gone:?}"
+    );
+}
