@@ -274,6 +274,67 @@ fn errors_arrive_as_callbacks_for_the_returned_handle_and_nothing_follows() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[test]
+fn a_deadline_ends_a_request_before_or_after_its_response_head() {
+    // Accepts and never answers; or sends a head and then nothing.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stalls = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (silent_port, stalls_port) = (
+        silent.local_addr().unwrap().port(),
+        stalls.local_addr().unwrap().port(),
+    );
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in silent.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let mut held = Vec::new();
+        for mut s in stalls.incoming().flatten() {
+            let mut b = [0u8; 1024];
+            let _ = s.read(&mut b);
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nsome");
+            held.push(s);
+        }
+    });
+    let dir = tempdir();
+    let (ctx, _base) = context(&dir);
+    let rec = Arc::new(Recorder {
+        threads: Mutex::new(Vec::new()),
+    });
+    let (tx, rx) = mpsc::channel();
+    let t0 = std::time::Instant::now();
+    let h = ctx
+        .http_request(
+            rec.clone(),
+            session(&tx),
+            Request::get(&format!("http://127.0.0.1:{silent_port}/")).unwrap(),
+        )
+        .unwrap();
+    h.set_timeout("no answer", Duration::from_millis(300));
+    assert_eq!(next(&rx).1, Ev::Error(ErrorKind::Timeout));
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "ours, not the 30 s idle timeout"
+    );
+
+    let h = ctx
+        .http_request(
+            rec.clone(),
+            session(&tx),
+            Request::get(&format!("http://127.0.0.1:{stalls_port}/")).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(next(&rx).1, Ev::Established(200));
+    h.set_timeout("body stalled", Duration::from_millis(300));
+    assert_eq!(next(&rx).1, Ev::Data(4));
+    assert_eq!(next(&rx).1, Ev::Closed(Some(ErrorKind::Timeout)));
+    ctx.shutdown();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Starts the next request from inside `completed`.
 struct Chain {
     poster: Mutex<Option<rlws::Poster>>,

@@ -136,6 +136,8 @@ struct Ctl {
     paused: Cell<bool>,
     want_write: Cell<bool>,
     cancelled: Cell<bool>,
+    /// A deadline set by a callback, and its reason.
+    deadline: Cell<Option<(tokio::time::Instant, &'static str)>>,
     wake: Notify,
 }
 
@@ -180,6 +182,24 @@ impl HttpCx<'_> {
     /// Delivers body pieces again.
     pub fn resume_rx(&self) {
         self.ctl.paused.set(false);
+        self.ctl.wake.notify_one();
+    }
+
+    /// Gives the request a deadline (lws' `lws_set_timeout`): if it has
+    /// not ended after `after`, it is ended (`connection_error` with a
+    /// timeout before a response, else `closed` with it) and `reason` is
+    /// logged. Setting it again moves it.
+    #[doc(alias = "lws_set_timeout")]
+    pub fn set_timeout(&self, reason: &'static str, after: std::time::Duration) {
+        self.ctl
+            .deadline
+            .set(Some((tokio::time::Instant::now() + after, reason)));
+        self.ctl.wake.notify_one();
+    }
+
+    /// Cancels the deadline.
+    pub fn cancel_timeout(&self) {
+        self.ctl.deadline.set(None);
         self.ctl.wake.notify_one();
     }
 }
@@ -250,6 +270,16 @@ impl HttpHandle {
         });
     }
 
+    /// [`HttpCx::set_timeout`] from any thread.
+    #[doc(alias = "lws_set_timeout")]
+    pub fn set_timeout(&self, reason: &'static str, after: std::time::Duration) {
+        let at = tokio::time::Instant::now() + after;
+        self.on_thread(move |c| {
+            c.deadline.set(Some((at, reason)));
+            c.wake.notify_one();
+        });
+    }
+
     /// Ends the request: its connection is dropped, `closed` (or, before a
     /// response, `connection_error`) follows.
     pub fn cancel(&self) {
@@ -309,10 +339,17 @@ pub(crate) fn start<H: HttpHandler>(
     let guard = LiveGuard::new(shared.clone(), tsi);
     let h = handle.clone();
     let job = Box::new(move |_core: &Rc<ThreadCore>| {
+        // Registered now, so that what the handle posts right after the
+        // start (resume, cancel, a deadline) finds the request.
+        let ctl = Rc::new(Ctl::default());
+        ctl.want_write.set(true);
+        REQUESTS.with(|r| r.borrow_mut().insert(h.id, ctl.clone()));
+        let registered = Unregister(h.id);
         tokio::task::spawn_local(async move {
             // Not before the caller has the handle.
             let _ = go_rx.await;
-            run(client, handler, session, req, h, guard).await;
+            run(client, handler, session, req, h, ctl, guard).await;
+            drop(registered);
         });
     });
     if !shared.run_on(tsi, job) {
@@ -328,12 +365,9 @@ async fn run<H: HttpHandler>(
     mut s: H::Session,
     req: Result<Request, HttpError>,
     handle: HttpHandle,
+    ctl: Rc<Ctl>,
     _guard: LiveGuard,
 ) {
-    let ctl = Rc::new(Ctl::default());
-    ctl.want_write.set(true);
-    REQUESTS.with(|r| r.borrow_mut().insert(handle.id, ctl.clone()));
-    let _registered = Unregister(handle.id);
     let mut cx = HttpCx {
         ctl: &ctl,
         handle: &handle,
@@ -365,8 +399,17 @@ async fn run<H: HttpHandler>(
         }
         let writing = body_tx.is_some() && ctl.want_write.get();
         let reading = body.is_some() && !ctl.paused.get();
+        let deadline = ctl.deadline.get();
         tokio::select! {
             biased;
+            _ = until(deadline) => {
+                let reason = deadline.map_or("", |d| d.1);
+                tracing::info!(request = handle.id, reason, "client request timed out: ending it");
+                return match body {
+                    None => handler.connection_error(&mut cx, &mut s, &HttpError::Timeout),
+                    Some(_) => handler.closed(&mut cx, &mut s, Some(&HttpError::Timeout)),
+                };
+            }
             permit = reserve(body_tx.clone()), if writing => {
                 let Ok(permit) = permit else {
                     body_tx = None;
@@ -418,6 +461,13 @@ async fn run<H: HttpHandler>(
             }
             _ = ctl.wake.notified() => {}
         }
+    }
+}
+
+async fn until(deadline: Option<(tokio::time::Instant, &'static str)>) {
+    match deadline {
+        Some((at, _)) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
