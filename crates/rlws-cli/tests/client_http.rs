@@ -187,6 +187,22 @@ fn serve(dir: &Path, extra: &[&str]) -> Server {
     Server::start(&args)
 }
 
+/// `rlws serve` over TLS with a certificate from a test CA; returns the
+/// CA's file and the server.
+fn serve_tls(dir: &Path) -> (PathBuf, Server) {
+    let ca = TestCa::new("rlws client test CA");
+    let (cert, key) = ca.leaf(&["127.0.0.1", "localhost"]);
+    let (ca_file, cert_file, key_file) = (dir.join("ca.pem"), dir.join("c.pem"), dir.join("k.pem"));
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    std::fs::write(&cert_file, cert).unwrap();
+    std::fs::write(&key_file, key).unwrap();
+    let s = serve(
+        dir,
+        &["--cert", path_str(&cert_file), "--key", path_str(&key_file)],
+    );
+    (ca_file, s)
+}
+
 fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -432,16 +448,7 @@ fn request_bodies_as_curl_sends_them() {
 #[test]
 fn https_with_ca_h2_and_http1() {
     let dir = site("https");
-    let ca = TestCa::new("rlws client test CA");
-    let (cert, key) = ca.leaf(&["127.0.0.1", "localhost"]);
-    let (ca_file, cert_file, key_file) = (dir.join("ca.pem"), dir.join("c.pem"), dir.join("k.pem"));
-    std::fs::write(&ca_file, ca.pem()).unwrap();
-    std::fs::write(&cert_file, cert).unwrap();
-    std::fs::write(&key_file, key).unwrap();
-    let s = serve(
-        &dir,
-        &["--cert", path_str(&cert_file), "--key", path_str(&key_file)],
-    );
+    let (ca_file, s) = serve_tls(&dir);
     let url = format!("https://127.0.0.1:{}/hello.txt", s.port);
     let ca = path_str(&ca_file);
     let r = rlws(&["-i", "--ca", ca, &url]);
@@ -683,17 +690,8 @@ fn rlws_env(env: &[(&str, String)], args: &[&str]) -> Run {
 #[test]
 fn proxies_by_flag_and_by_environment() {
     let dir = site("proxy");
-    let ca = TestCa::new("rlws client test CA");
-    let (cert, key) = ca.leaf(&["127.0.0.1", "localhost"]);
-    let (ca_file, cert_file, key_file) = (dir.join("ca.pem"), dir.join("c.pem"), dir.join("k.pem"));
-    std::fs::write(&ca_file, ca.pem()).unwrap();
-    std::fs::write(&cert_file, cert).unwrap();
-    std::fs::write(&key_file, key).unwrap();
+    let (ca_file, tls) = serve_tls(&dir);
     let plain = serve(&dir, &[]);
-    let tls = serve(
-        &dir,
-        &["--cert", path_str(&cert_file), "--key", path_str(&key_file)],
-    );
     let http = format!("http://127.0.0.1:{}/hello.txt", plain.port);
     let https = format!("https://127.0.0.1:{}/hello.txt", tls.port);
     let ca = path_str(&ca_file);
