@@ -23,7 +23,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use super::config::ClientConfig;
 use super::dial::dial;
 use super::error::{ConnectError, HandshakeError};
-use super::handshake::{authority, extension_offer, negotiate, Opened};
+use super::handshake::{extension_offer, negotiate, Opened};
 use super::websocket::WebSocket;
 use crate::runtime::Transport;
 
@@ -77,7 +77,7 @@ impl H2Connection {
             }
         });
         let scheme = if cfg.is_secure() { "https" } else { "http" };
-        let authority = authority(cfg);
+        let authority = cfg.url().authority();
         // The server's SETTINGS (and with them ENABLE_CONNECT_PROTOCOL)
         // arrive before its first response: ask for the headers of `/`.
         let probe = Request::builder()

@@ -36,7 +36,7 @@ pub(super) async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
         .iter()
         .any(|(k, _)| k.eq_ignore_ascii_case("host"))
     {
-        req.push_str(&format!("Host: {}\r\n", authority(cfg)));
+        req.push_str(&format!("Host: {}\r\n", cfg.url.authority()));
     }
     req.push_str(&format!(
         "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
@@ -127,12 +127,6 @@ pub(super) async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
         leftover: buf[head_len..have].to_vec(),
         headers,
     })
-}
-
-/// `host[:port]` of `cfg`'s URL, as `Host` or `:authority` (the port only
-/// when it is not the scheme's default).
-pub(super) fn authority(cfg: &ClientConfig) -> String {
-    cfg.url.authority()
 }
 
 /// The permessage-deflate offers of `cfg`, for `Sec-WebSocket-Extensions`.

@@ -146,10 +146,7 @@ impl Proxy {
     /// `Proxy-Authorization` for an HTTP proxy with a user.
     pub(crate) fn authorization(&self) -> Option<String> {
         let (u, p) = self.auth.as_ref()?;
-        Some(format!(
-            "Basic {}",
-            rlws_ws::handshake::base64_encode(format!("{u}:{p}").as_bytes())
-        ))
+        Some(basic_auth(u, p))
     }
 
     /// Opens a tunnel to `host:port` over `io`, a connection to this proxy.
@@ -300,6 +297,15 @@ fn eof_closed(e: std::io::Error) -> ProxyError {
     } else {
         ProxyError::Io(e)
     }
+}
+
+/// HTTP Basic credentials (RFC 7617), for `Authorization` and
+/// `Proxy-Authorization`.
+pub(crate) fn basic_auth(user: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        rlws_ws::handshake::base64_encode(format!("{user}:{password}").as_bytes())
+    )
 }
 
 /// True when `host` is covered by a `no_proxy` list: `*`, an exact name or

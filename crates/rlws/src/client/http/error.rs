@@ -68,10 +68,6 @@ pub enum ErrorKind {
 }
 
 impl HttpError {
-    pub(crate) fn body(e: hyper::Error) -> Self {
-        HttpError::Body(e)
-    }
-
     /// The coarse reason.
     pub fn kind(&self) -> ErrorKind {
         match self {

@@ -18,6 +18,7 @@ use super::pool::{ConnInfo, Grant, Key, StreamGuard, H2};
 use super::response::{Keep, ResponseBody};
 use super::{HttpVersion, Shared};
 use crate::client::connector::Route;
+use crate::client::proxy::basic_auth;
 use crate::client::url::Url;
 
 /// What one exchange sends.
@@ -348,11 +349,7 @@ fn build(
         }
     }
     if let (Some((u, p)), false) = (out.url.user(), headers.contains_key(header::AUTHORIZATION)) {
-        let v = format!(
-            "Basic {}",
-            rlws_ws::handshake::base64_encode(format!("{u}:{p}").as_bytes())
-        );
-        if let Ok(v) = HeaderValue::from_str(&v) {
+        if let Ok(v) = HeaderValue::from_str(&basic_auth(u, p)) {
             headers.insert(header::AUTHORIZATION, v);
         }
     }

@@ -195,7 +195,7 @@ impl ResponseBody {
             match Pin::new(&mut *inner).poll_frame(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(HttpError::body(e)))),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(HttpError::Body(e)))),
                 Poll::Ready(Some(Ok(f))) => match f.into_data() {
                     Ok(d) if d.is_empty() => continue,
                     Ok(d) => return Poll::Ready(Some(Ok(d))),
