@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use super::{Context, StartError};
 use crate::runtime::{service_thread, RuntimeConfig, Service, Shared};
-use crate::server::{compile, HttpAcceptor, HttpOptions, ListenerRt, ServerShared, Vhost};
+use crate::server::{
+    compile, HttpAcceptor, HttpOptions, ListenerRt, ServerCell, ServerShared, Vhost,
+};
 use crate::site::{Mount, Origin};
 use crate::ws::{erase, ErasedProtocol, Protocol};
 
@@ -156,7 +158,7 @@ impl ContextBuilder {
 
     /// Opens the listen sockets and starts the service threads.
     #[doc(alias = "lws_create_context")]
-    pub fn start(self) -> Result<Context, StartError> {
+    pub fn start(mut self) -> Result<Context, StartError> {
         let threads = self.threads;
         let cap_per_thread = match self.fd_limit_per_thread {
             Some(n) => n,
@@ -165,7 +167,90 @@ impl ContextBuilder {
                 (soft.saturating_sub(32) / threads).max(1)
             }
         };
-        let (erased, services): (Vec<_>, Vec<_>) = self.protocols.into_iter().unzip();
+        let (erased, services): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.protocols).into_iter().unzip();
+        let plan = self.plan(&erased)?;
+        let mut listeners = Vec::new();
+        let mut listening = Vec::new();
+        let mut listener_rts = Vec::new();
+        for (key, (a, mut rt)) in (0u32..).zip(plan.groups) {
+            let (l, local) = bind(a)?;
+            rt.key = key;
+            listeners.push((l, key));
+            listening.push(Listening {
+                addr: a,
+                key,
+                local,
+            });
+            listener_rts.push(rt);
+        }
+        let vhost_addrs = plan
+            .names
+            .into_iter()
+            .map(|(n, li)| (n, listening[li].local))
+            .collect();
+        let secs = |d: Duration| {
+            if d.is_zero() {
+                u32::MAX
+            } else {
+                d.as_secs().max(1) as u32
+            }
+        };
+        let server = ServerCell::new(Arc::new(ServerShared {
+            vhosts: plan.vhosts,
+            listeners: listener_rts,
+            server_header: http::HeaderValue::from_str(&self.http.server_name).ok(),
+            http: self.http,
+            protocols: erased.clone(),
+        }));
+        let rt = RuntimeConfig {
+            threads,
+            cap_per_thread,
+            ping_after: secs(self.ping_after),
+            pong_timeout: secs(self.pong_timeout),
+        };
+        let shared = Arc::new(Shared::new(
+            &rt,
+            services,
+            Arc::new(HttpAcceptor(server.clone())),
+        ));
+        let receivers = shared.channels();
+        let mut handles = Vec::new();
+        let addrs: Vec<SocketAddr> = listening.iter().map(|l| l.local).collect();
+        let mut listeners = Some(listeners);
+        for (tsi, rx) in receivers.into_iter().enumerate() {
+            let sh = shared.clone();
+            let ls: Vec<(StdListener, u32)> = if tsi == 0 {
+                listeners.take().unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            let h = std::thread::Builder::new()
+                .name(format!("rlws-svc-{tsi}"))
+                .spawn(move || service_thread(tsi, sh, rx, ls))
+                .map_err(StartError::Thread)?;
+            handles.push(h);
+        }
+        tracing::info!(threads, cap_per_thread, ?addrs, "context started");
+        Ok(Context {
+            http: self.http_client.unwrap_or_default(),
+            shared,
+            server,
+            protocols: erased.into(),
+            handles,
+            addrs,
+            vhost_addrs,
+            listening,
+        })
+    }
+
+    /// Compiles the vhosts (the default vhost on each
+    /// [`ContextBuilder::listen`] address first) against `protocols`, and
+    /// groups them by listen address.
+    pub(super) fn plan(
+        &mut self,
+        protocols: &[Arc<dyn ErasedProtocol>],
+    ) -> Result<Plan, StartError> {
         let mut all = Vec::new();
         for a in &self.listen {
             let mut v = Vhost::new("default", *a);
@@ -177,20 +262,21 @@ impl ContextBuilder {
             }
             all.push(v);
         }
-        all.extend(self.vhosts);
+        all.append(&mut self.vhosts);
         let mut vhosts = Vec::new();
         let mut groups: Vec<(SocketAddr, ListenerRt)> = Vec::new();
-        let mut vhost_listener = Vec::new();
+        let mut names = Vec::new();
         for v in &all {
-            let rt = compile(v, &erased).map_err(StartError::Config)?;
+            let rt = compile(v, protocols).map_err(StartError::Config)?;
             let vi = vhosts.len();
             vhosts.push(rt);
-            vhost_listener.push(
+            names.push((
+                v.name.clone(),
                 groups
                     .iter()
                     .position(|(a, _)| *a == v.listen)
                     .unwrap_or(groups.len()),
-            );
+            ));
             match groups.iter_mut().find(|(a, _)| *a == v.listen) {
                 Some((_, l)) => {
                     if l.tls != v.tls.is_some() {
@@ -213,6 +299,7 @@ impl ContextBuilder {
                 None => groups.push((
                     v.listen,
                     ListenerRt {
+                        key: 0,
                         tls: v.tls.is_some(),
                         vhosts: vec![vi],
                         handshake_timeout: v.tls_handshake_timeout,
@@ -223,74 +310,45 @@ impl ContextBuilder {
                 )),
             }
         }
-        let mut listeners = Vec::new();
-        let mut addrs = Vec::new();
-        let mut listener_rts = Vec::new();
-        for (a, rt) in groups {
-            let l = StdListener::bind(a).map_err(|e| StartError::Bind(a, e))?;
-            l.set_nonblocking(true)
-                .map_err(|e| StartError::Bind(a, e))?;
-            addrs.push(l.local_addr().map_err(|e| StartError::Bind(a, e))?);
-            listeners.push((l, listener_rts.len()));
-            listener_rts.push(rt);
-        }
-        let vhost_addrs = all
-            .iter()
-            .zip(vhost_listener)
-            .map(|(v, li)| (v.name.clone(), addrs[li]))
-            .collect();
-        let secs = |d: Duration| {
-            if d.is_zero() {
-                u32::MAX
-            } else {
-                d.as_secs().max(1) as u32
-            }
-        };
-        let server = Arc::new(ServerShared {
+        Ok(Plan {
             vhosts,
-            listeners: listener_rts,
-            server_header: http::HeaderValue::from_str(&self.http.server_name).ok(),
-            http: self.http,
-            protocols: erased.clone(),
-        });
-        let rt = RuntimeConfig {
-            threads,
-            cap_per_thread,
-            ping_after: secs(self.ping_after),
-            pong_timeout: secs(self.pong_timeout),
-        };
-        let shared = Arc::new(Shared::new(
-            &rt,
-            services,
-            Arc::new(HttpAcceptor(server.clone())),
-        ));
-        let receivers = shared.channels();
-        let mut handles = Vec::new();
-        let mut listeners = Some(listeners);
-        for (tsi, rx) in receivers.into_iter().enumerate() {
-            let sh = shared.clone();
-            let ls: Vec<(StdListener, usize)> = if tsi == 0 {
-                listeners.take().unwrap_or_default()
-            } else {
-                Vec::new()
-            };
-            let h = std::thread::Builder::new()
-                .name(format!("rlws-svc-{tsi}"))
-                .spawn(move || service_thread(tsi, sh, rx, ls))
-                .map_err(StartError::Thread)?;
-            handles.push(h);
-        }
-        tracing::info!(threads, cap_per_thread, ?addrs, "context started");
-        Ok(Context {
-            http: self.http_client.unwrap_or_default(),
-            shared,
-            server,
-            protocols: erased.into(),
-            handles,
-            addrs,
-            vhost_addrs,
+            groups,
+            names,
         })
     }
+
+    /// The HTTP options given, for a reload.
+    pub(super) fn take_http(&mut self) -> HttpOptions {
+        std::mem::take(&mut self.http)
+    }
+}
+
+/// Compiled vhosts grouped by listen address.
+pub(super) struct Plan {
+    pub(super) vhosts: Vec<crate::server::VhostRt>,
+    /// One per listen address, keys not yet given.
+    pub(super) groups: Vec<(SocketAddr, ListenerRt)>,
+    /// Each vhost's name and its group.
+    pub(super) names: Vec<(String, usize)>,
+}
+
+/// A listen socket the context has open.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Listening {
+    /// As configured.
+    pub(super) addr: SocketAddr,
+    pub(super) key: u32,
+    /// As bound (the port picked for 0).
+    pub(super) local: SocketAddr,
+}
+
+/// Opens a non-blocking listen socket on `a`.
+pub(super) fn bind(a: SocketAddr) -> Result<(StdListener, SocketAddr), StartError> {
+    let l = StdListener::bind(a).map_err(|e| StartError::Bind(a, e))?;
+    l.set_nonblocking(true)
+        .map_err(|e| StartError::Bind(a, e))?;
+    let local = l.local_addr().map_err(|e| StartError::Bind(a, e))?;
+    Ok((l, local))
 }
 
 impl std::fmt::Debug for ContextBuilder {

@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 pub use builder::ContextBuilder;
 
 use crate::runtime::{Shared, ThreadCore, ThreadIndex};
-use crate::server::ServerShared;
+use crate::server::{ServerCell, ServerShared};
 use crate::ws::{ClientHandle, ClientStartError, ErasedProtocol};
 
 /// An error starting the context.
@@ -55,11 +55,12 @@ impl std::error::Error for StartError {
 pub struct Context {
     shared: Arc<Shared>,
     http: crate::client::HttpClient,
-    server: Arc<ServerShared>,
+    server: Arc<ServerCell>,
     protocols: Arc<[Arc<dyn ErasedProtocol>]>,
     handles: Vec<JoinHandle<()>>,
     addrs: Vec<SocketAddr>,
     vhost_addrs: Vec<(String, SocketAddr)>,
+    listening: Vec<builder::Listening>,
 }
 
 impl Context {
@@ -85,9 +86,10 @@ impl Context {
 
     /// Every vhost: name, listen address, and whether it is TLS.
     pub fn vhost_list(&self) -> Vec<(String, SocketAddr, bool)> {
+        let srv = self.server.get();
         self.vhost_addrs
             .iter()
-            .zip(&self.server.vhosts)
+            .zip(&srv.vhosts)
             .map(|((n, a), v)| (n.clone(), *a, v.tls.is_some()))
             .collect()
     }
@@ -169,6 +171,69 @@ impl Context {
         req: crate::client::Request,
     ) -> Result<crate::client::HttpHandle, crate::client::HttpStartError> {
         self.poster().http_request(None, handler, session, Ok(req))
+    }
+
+    /// Replaces the vhosts, their mounts and the HTTP options with those of
+    /// `builder` (a SIGHUP reload): connections accepted from now on are
+    /// served by the new ones, connections already open finish on the old.
+    /// Listen sockets whose address `builder` still names stay open (and
+    /// keep the connections waiting on them); new addresses are bound,
+    /// addresses no longer named are closed. The protocols, threads and
+    /// limits stay those the context started with (`builder`'s protocols
+    /// are not used; its vhosts may name only the context's). On error
+    /// nothing changes.
+    pub fn reload(&mut self, mut builder: ContextBuilder) -> Result<(), StartError> {
+        let plan = builder.plan(&self.protocols)?;
+        let mut next_key = self.listening.iter().map(|l| l.key + 1).max().unwrap_or(0);
+        let mut listening = Vec::new();
+        let mut fresh = Vec::new();
+        let mut rts = Vec::new();
+        for (a, mut rt) in plan.groups {
+            let l = match self.listening.iter().find(|l| l.addr == a) {
+                Some(l) => *l,
+                None => {
+                    let (sock, local) = builder::bind(a)?;
+                    let key = next_key;
+                    next_key += 1;
+                    fresh.push((sock, key));
+                    builder::Listening {
+                        addr: a,
+                        key,
+                        local,
+                    }
+                }
+            };
+            rt.key = l.key;
+            listening.push(l);
+            rts.push(rt);
+        }
+        let http = builder.take_http();
+        self.server.replace(Arc::new(ServerShared {
+            vhosts: plan.vhosts,
+            listeners: rts,
+            server_header: http::HeaderValue::from_str(&http.server_name).ok(),
+            http,
+            protocols: self.protocols.to_vec(),
+        }));
+        for (sock, key) in fresh {
+            if !self.shared.listen(sock, key) {
+                tracing::warn!(key, "cannot start accepting: the service thread has ended");
+            }
+        }
+        for old in &self.listening {
+            if !listening.iter().any(|l| l.key == old.key) {
+                self.shared.unlisten(old.key);
+            }
+        }
+        self.vhost_addrs = plan
+            .names
+            .into_iter()
+            .map(|(n, li)| (n, listening[li].local))
+            .collect();
+        self.addrs = listening.iter().map(|l| l.local).collect();
+        self.listening = listening;
+        tracing::info!(addrs = ?self.addrs, "configuration reloaded");
+        Ok(())
     }
 
     /// Closes every WebSocket with 1001, waits for them (a few seconds at

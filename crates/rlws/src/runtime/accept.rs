@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 
 use super::shared::{Shared, ThreadMsg};
 
-pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, li: usize) {
+pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, key: u32) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -24,7 +24,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, li: 
             Some(tsi) => {
                 let sent = stream
                     .into_std()
-                    .map(|s| shared.send(tsi, ThreadMsg::Accept(s, peer, li)))
+                    .map(|s| shared.send(tsi, ThreadMsg::Accept(s, peer, key)))
                     .unwrap_or(false);
                 if !sent {
                     shared.unreserve(tsi);
@@ -35,7 +35,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, li: 
                     .refused
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!(%peer, "connection refused: every service thread is at its connection cap");
-                let tls = shared.acceptor.is_tls(li);
+                let tls = shared.acceptor.is_tls(key);
                 tokio::task::spawn_local(refuse(stream, tls));
             }
         }

@@ -19,9 +19,9 @@ pub(crate) type ThreadJob = Box<dyn FnOnce(&Rc<ThreadCore>) + Send>;
 
 /// Messages into a service thread.
 pub(crate) enum ThreadMsg {
-    /// A newly accepted connection for this thread, from listen socket `.2`
-    /// (already counted in the thread's live connections).
-    Accept(std::net::TcpStream, SocketAddr, usize),
+    /// A newly accepted connection for this thread, from the listen socket
+    /// with key `.2` (already counted in the thread's live connections).
+    Accept(std::net::TcpStream, SocketAddr, u32),
     /// Run this on the thread (posted events, client connections).
     Run(ThreadJob),
     /// Close everything and end the thread.
@@ -53,20 +53,21 @@ pub(crate) trait Service: Send + Sync {
 pub(crate) trait Acceptor: Send + Sync {
     /// The per-thread server of thread `core`.
     fn thread(&self, core: &Rc<ThreadCore>) -> Rc<dyn ThreadAcceptor>;
-    /// Whether listen socket `li` speaks TLS (a refused connection then gets
-    /// no HTTP answer).
-    fn is_tls(&self, li: usize) -> bool;
+    /// Whether the listen socket with key `key` speaks TLS (a refused
+    /// connection then gets no HTTP answer).
+    fn is_tls(&self, key: u32) -> bool;
 }
 
 /// An [`Acceptor`] on one service thread.
 pub(crate) trait ThreadAcceptor {
-    /// Serves `stream` from listen socket `li`; `guard` counts it as live.
+    /// Serves `stream` from the listen socket with key `key`; `guard`
+    /// counts it as live.
     fn serve(
         self: Rc<Self>,
         stream: tokio::net::TcpStream,
         peer: SocketAddr,
         guard: LiveGuard,
-        li: usize,
+        key: u32,
     );
 }
 
@@ -94,6 +95,8 @@ pub(crate) struct Shared {
     pub(crate) acceptor: Arc<dyn Acceptor>,
     pub(crate) ping_after: u32,
     pub(crate) pong_timeout: u32,
+    /// The accept loops running, by listen-socket key.
+    accepting: Mutex<Vec<(u32, tokio::task::AbortHandle)>>,
 }
 
 impl Shared {
@@ -114,6 +117,7 @@ impl Shared {
             acceptor,
             ping_after: cfg.ping_after,
             pong_timeout: cfg.pong_timeout,
+            accepting: Mutex::default(),
         }
     }
 
@@ -140,6 +144,35 @@ impl Shared {
     /// Runs `job` on thread `tsi`; false if there is no such thread or it has ended.
     pub(crate) fn run_on(&self, tsi: usize, job: ThreadJob) -> bool {
         self.send(tsi, ThreadMsg::Run(job))
+    }
+
+    /// Notes the accept loop of listen socket `key`.
+    pub(crate) fn accepting(&self, key: u32, h: tokio::task::AbortHandle) {
+        if let Ok(mut a) = self.accepting.lock() {
+            a.push((key, h));
+        }
+    }
+
+    /// Starts accepting on `l` (key `key`) on thread 0.
+    pub(crate) fn listen(&self, l: std::net::TcpListener, key: u32) -> bool {
+        self.run_on(
+            0,
+            Box::new(move |core: &Rc<ThreadCore>| {
+                super::thread::spawn_accept(core, l, key);
+            }),
+        )
+    }
+
+    /// Stops accepting on listen socket `key` and closes it.
+    pub(crate) fn unlisten(&self, key: u32) {
+        if let Ok(mut a) = self.accepting.lock() {
+            a.retain(|(k, h)| {
+                if *k == key {
+                    h.abort();
+                }
+                *k != key
+            });
+        }
     }
 
     /// Asks every thread to close its connections and end.

@@ -35,12 +35,12 @@ impl ThreadCore {
 }
 
 /// Runs service thread `tsi` until shutdown; `listeners` (with their
-/// indices) are accepted on this thread.
+/// keys) are accepted on this thread.
 pub(crate) fn service_thread(
     tsi: usize,
     shared: Arc<Shared>,
     mut rx: mpsc::UnboundedReceiver<ThreadMsg>,
-    listeners: Vec<(StdListener, usize)>,
+    listeners: Vec<(StdListener, u32)>,
 ) {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -69,21 +69,16 @@ pub(crate) fn service_thread(
             shutdown_hooks: Default::default(),
         });
         let server = shared.acceptor.thread(&core);
-        for (l, li) in listeners {
-            match TcpListener::from_std(l) {
-                Ok(l) => {
-                    tokio::task::spawn_local(accept_loop(shared.clone(), l, li));
-                }
-                Err(e) => tracing::error!(error = %e, "cannot register listener"),
-            }
+        for (l, key) in listeners {
+            spawn_accept(&core, l, key);
         }
         tokio::task::spawn_local(sweeper(core.clone()));
         while let Some(msg) = rx.recv().await {
             match msg {
-                ThreadMsg::Accept(stream, peer, li) => {
+                ThreadMsg::Accept(stream, peer, key) => {
                     let guard = LiveGuard::new(shared.clone(), tsi);
                     match tokio::net::TcpStream::from_std(stream) {
-                        Ok(s) => server.clone().serve(s, peer, guard, li),
+                        Ok(s) => server.clone().serve(s, peer, guard, key),
                         Err(e) => tracing::warn!(error = %e, "cannot register connection"),
                     }
                 }
@@ -115,6 +110,18 @@ pub(crate) fn service_thread(
         }
     });
     tracing::debug!(tsi, "service thread ended");
+}
+
+/// Accepts on `l` (listen-socket key `key`) on this thread until the
+/// runtime stops it.
+pub(crate) fn spawn_accept(core: &Rc<ThreadCore>, l: StdListener, key: u32) {
+    match TcpListener::from_std(l) {
+        Ok(l) => {
+            let h = tokio::task::spawn_local(accept_loop(core.shared.clone(), l, key));
+            core.shared.accepting(key, h.abort_handle());
+        }
+        Err(e) => tracing::error!(error = %e, "cannot register listener"),
+    }
 }
 
 async fn sweeper(core: Rc<ThreadCore>) {

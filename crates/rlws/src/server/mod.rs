@@ -18,9 +18,11 @@ mod route;
 mod upgrade;
 mod vhost;
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use http::HeaderValue;
 
@@ -31,7 +33,9 @@ pub(crate) use vhost::{compile, ListenerRt, VhostRt};
 use crate::runtime::{Acceptor, LiveGuard, ThreadAcceptor, ThreadCore};
 use crate::ws::ErasedProtocol;
 
-/// What every service thread's server shares.
+/// What every service thread's server shares: one generation of the
+/// vhosts and listen sockets. A reload makes a new one; connections keep
+/// the one they were accepted with until they end.
 pub(crate) struct ServerShared {
     pub(crate) vhosts: Vec<VhostRt>,
     pub(crate) listeners: Vec<ListenerRt>,
@@ -41,41 +45,118 @@ pub(crate) struct ServerShared {
     pub(crate) protocols: Vec<Arc<dyn ErasedProtocol>>,
 }
 
-/// The server on one service thread.
+impl ServerShared {
+    /// The index of the listener with key `key`.
+    pub(crate) fn listener_index(&self, key: u32) -> Option<usize> {
+        self.listeners.iter().position(|l| l.key == key)
+    }
+}
+
+/// The current [`ServerShared`], replaced whole by a reload.
+pub(crate) struct ServerCell {
+    current: RwLock<Arc<ServerShared>>,
+    generation: AtomicU64,
+}
+
+impl ServerCell {
+    pub(crate) fn new(srv: Arc<ServerShared>) -> Arc<ServerCell> {
+        Arc::new(ServerCell {
+            current: RwLock::new(srv),
+            generation: AtomicU64::new(0),
+        })
+    }
+
+    /// The generation new connections are served with.
+    pub(crate) fn get(&self) -> Arc<ServerShared> {
+        match self.current.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Serves new connections with `srv` from now on.
+    pub(crate) fn replace(&self, srv: Arc<ServerShared>) {
+        match self.current.write() {
+            Ok(mut g) => *g = srv,
+            Err(p) => *p.into_inner() = srv,
+        }
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// The server on one service thread, for the connections accepted while
+/// `srv` was current.
 pub(crate) struct ServerThread {
     pub(crate) core: Rc<ThreadCore>,
     pub(crate) srv: Arc<ServerShared>,
 }
 
 /// The runtime's [`Acceptor`]: serves accepted sockets as HTTP.
-pub(crate) struct HttpAcceptor(pub(crate) Arc<ServerShared>);
+pub(crate) struct HttpAcceptor(pub(crate) Arc<ServerCell>);
 
 impl Acceptor for HttpAcceptor {
     fn thread(&self, core: &Rc<ThreadCore>) -> Rc<dyn ThreadAcceptor> {
-        Rc::new(ServerThread {
+        let st = Rc::new(ServerThread {
             core: core.clone(),
-            srv: self.0.clone(),
+            srv: self.0.get(),
+        });
+        Rc::new(ThreadServer {
+            cell: self.0.clone(),
+            cached: RefCell::new((self.0.generation.load(Ordering::Acquire), st)),
         })
     }
 
-    fn is_tls(&self, li: usize) -> bool {
-        self.0.listeners.get(li).is_some_and(|l| l.tls)
+    fn is_tls(&self, key: u32) -> bool {
+        let srv = self.0.get();
+        srv.listener_index(key)
+            .and_then(|li| srv.listeners.get(li))
+            .is_some_and(|l| l.tls)
     }
 }
 
-impl ThreadAcceptor for ServerThread {
+/// [`HttpAcceptor`] on one thread: the current generation, looked up again
+/// only after a reload.
+struct ThreadServer {
+    cell: Arc<ServerCell>,
+    cached: RefCell<(u64, Rc<ServerThread>)>,
+}
+
+impl ThreadServer {
+    fn current(&self) -> Rc<ServerThread> {
+        let generation = self.cell.generation.load(Ordering::Acquire);
+        let mut c = self.cached.borrow_mut();
+        if c.0 != generation {
+            let core = c.1.core.clone();
+            *c = (
+                generation,
+                Rc::new(ServerThread {
+                    core,
+                    srv: self.cell.get(),
+                }),
+            );
+        }
+        c.1.clone()
+    }
+}
+
+impl ThreadAcceptor for ThreadServer {
     fn serve(
         self: Rc<Self>,
         stream: tokio::net::TcpStream,
         peer: SocketAddr,
         guard: LiveGuard,
-        li: usize,
+        key: u32,
     ) {
-        if let Some(ka) = self.srv.listeners.get(li).and_then(|l| l.tcp_keepalive) {
+        let st = self.current();
+        // A socket closed by a reload while this connection was on its way.
+        let Some(li) = st.srv.listener_index(key) else {
+            return;
+        };
+        if let Some(ka) = st.srv.listeners.get(li).and_then(|l| l.tcp_keepalive) {
             if let Err(e) = crate::runtime::apply_keepalive(&stream, &ka) {
                 tracing::debug!(%peer, error = %e, "cannot set TCP keepalive");
             }
         }
-        tokio::task::spawn_local(conn::serve(self, stream, peer, guard, li));
+        tokio::task::spawn_local(conn::serve(st, stream, peer, guard, li));
     }
 }

@@ -198,6 +198,8 @@ pub(crate) struct VhostRt {
 
 /// A listen socket and the vhosts on it.
 pub(crate) struct ListenerRt {
+    /// Which listen socket: stable across reloads that keep its address.
+    pub(crate) key: u32,
     pub(crate) tls: bool,
     /// Indices into the context's vhosts; the first is the default.
     pub(crate) vhosts: Vec<usize>,

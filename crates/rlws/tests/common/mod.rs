@@ -314,4 +314,4 @@ pub fn tempdir(name: &str) -> std::path::PathBuf {
 }
 
 #[allow(unused_imports)] // each test file uses some of them
-pub use rlws_testkit::{http_raw, Refusing, TestCa};
+pub use rlws_testkit::{free_port, http_raw, Refusing, TestCa};
