@@ -3,6 +3,7 @@
 #   * Debian: libwebsockets-test-server  -> /usr/bin/libwebsockets-test-client
 #                                           /usr/bin/libwebsockets-test-server
 #             nginx-light, tinyproxy, microsocks (HTTP client, proxy tests)
+#             netcat-openbsd (raw connection tests)
 #   * $REPO/.venv (python3 -m venv) with the PyPI packages
 #       kosoku      (Autobahn testsuite cases, `kosoku` CLI)
 #       websockets  (asyncio client used by tests/peers/ws_interop.py)
@@ -50,7 +51,7 @@ apt_install() {
 # --- Debian packages -------------------------------------------------------
 # nginx-light, tinyproxy, microsocks: real server and proxies for the HTTP client tests.
 apt_install libwebsockets-test-server curl chromium openssl ca-certificates nghttp2-client \
-    nginx-light tinyproxy microsocks
+    nginx-light tinyproxy microsocks netcat-openbsd
 # Node for the browser tests: the machine's own if it has one, else Debian's.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     apt_install nodejs npm

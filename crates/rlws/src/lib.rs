@@ -42,6 +42,9 @@
 //!   Cx, Writer,   redirects,       server configuration
 //!   driver, ring  response body
 //!     │
+//!     │         raw (beside ws, under server): RawProtocol callbacks,
+//!     │         adopted sockets and fds, raw client, RawProxy
+//!     │
 //!   client      ws:// wss:// connect, HTTP/2 WebSockets (RFC 8441),
 //!     │         the HTTP client (h1 queue on a leader, h2 streams,
 //!     │         proxies, redirects) async and on service threads
@@ -106,6 +109,7 @@
 pub mod builtin;
 pub mod client;
 mod context;
+mod raw;
 mod runtime;
 pub mod sequencer;
 mod server;
@@ -115,8 +119,12 @@ mod ws;
 
 pub use context::{Context, ContextBuilder, Poster, StartError};
 pub use http;
+pub use raw::{Hangup, RawClosed, RawCx, RawHandle, RawPeer, RawProtocol, RawProxy, RawWriter};
 pub use rlws_ws::{CloseCode, DataKind};
-pub use runtime::{ConnEntry, ConnId, RetryPolicy, Stream, TcpKeepalive, ThreadIndex, Transport};
+pub use runtime::{
+    AdoptError, AdoptSocket, ConnEntry, ConnId, RetryPolicy, Stream, TcpKeepalive, ThreadIndex,
+    Transport,
+};
 #[cfg(fuzzing)]
 pub use server::h2guard;
 pub use server::{HttpOptions, Vhost};

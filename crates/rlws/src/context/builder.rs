@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Context, StartError};
+use crate::raw::ErasedRaw;
 use crate::runtime::{service_thread, RuntimeConfig, Service, Shared};
 use crate::server::{
     compile, HttpAcceptor, HttpOptions, ListenerRt, ServerCell, ServerShared, Vhost,
@@ -28,6 +29,7 @@ pub struct ContextBuilder {
     pong_timeout: Duration,
     http_client: Option<crate::client::HttpClient>,
     tcp_keepalive: Option<crate::runtime::TcpKeepalive>,
+    raw: Vec<Arc<dyn ErasedRaw>>,
 }
 
 impl Default for ContextBuilder {
@@ -47,6 +49,7 @@ impl Default for ContextBuilder {
             pong_timeout: Duration::from_secs(10),
             http_client: None,
             tcp_keepalive: None,
+            raw: Vec::new(),
         }
     }
 }
@@ -86,6 +89,21 @@ impl ContextBuilder {
     /// The first registered protocol is the default when the client names none.
     pub fn protocol<P: Protocol>(mut self, p: P) -> Self {
         self.protocols.push(erase(p));
+        self
+    }
+
+    /// Registers a raw protocol, for raw vhosts ([`Vhost::raw`]), raw
+    /// client connections and adopted descriptors
+    /// ([`crate::Poster::raw_connect`], [`crate::Poster::adopt_fd`]).
+    pub fn raw_protocol<P: crate::raw::RawProtocol>(mut self, p: P) -> Self {
+        self.raw.push(crate::raw::erase(p));
+        self
+    }
+
+    /// Registers a [`crate::RawProxy`] as a raw protocol under its name.
+    #[doc(alias = "raw-proxy")]
+    pub fn raw_proxy(mut self, p: crate::raw::RawProxy) -> Self {
+        self.raw.push(Arc::new(p));
         self
     }
 
@@ -169,7 +187,8 @@ impl ContextBuilder {
         };
         let (erased, services): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.protocols).into_iter().unzip();
-        let plan = self.plan(&erased)?;
+        let raw = std::mem::take(&mut self.raw);
+        let plan = self.plan(&erased, &raw)?;
         let mut listeners = Vec::new();
         let mut listening = Vec::new();
         let mut listener_rts = Vec::new();
@@ -202,6 +221,7 @@ impl ContextBuilder {
             server_header: http::HeaderValue::from_str(&self.http.server_name).ok(),
             http: self.http,
             protocols: erased.clone(),
+            raw: raw.clone(),
         }));
         let rt = RuntimeConfig {
             threads,
@@ -237,6 +257,7 @@ impl ContextBuilder {
             shared,
             server,
             protocols: erased.into(),
+            raw: raw.into(),
             handles,
             addrs,
             vhost_addrs,
@@ -250,6 +271,7 @@ impl ContextBuilder {
     pub(super) fn plan(
         &mut self,
         protocols: &[Arc<dyn ErasedProtocol>],
+        raw: &[Arc<dyn ErasedRaw>],
     ) -> Result<Plan, StartError> {
         let mut all = Vec::new();
         for a in &self.listen {
@@ -268,6 +290,18 @@ impl ContextBuilder {
         let mut names = Vec::new();
         for v in &all {
             let rt = compile(v, protocols).map_err(StartError::Config)?;
+            let raw_index = match &v.raw {
+                Some(name) => Some(raw.iter().position(|p| p.name() == name).ok_or_else(|| {
+                    StartError::Config(format!("vhost {}: no raw protocol named {name}", v.name))
+                })?),
+                None => None,
+            };
+            if raw_index.is_some() && v.tls.is_some() {
+                return Err(StartError::Config(format!(
+                    "vhost {}: a raw vhost cannot have TLS",
+                    v.name
+                )));
+            }
             let vi = vhosts.len();
             vhosts.push(rt);
             names.push((
@@ -279,6 +313,12 @@ impl ContextBuilder {
             ));
             match groups.iter_mut().find(|(a, _)| *a == v.listen) {
                 Some((_, l)) => {
+                    if l.raw.is_some() || raw_index.is_some() {
+                        return Err(StartError::Config(format!(
+                            "vhost {}: a raw vhost must be alone on its address {}",
+                            v.name, v.listen
+                        )));
+                    }
                     if l.tls != v.tls.is_some() {
                         return Err(StartError::Config(format!(
                             "vhost {}: {} is already a {} socket",
@@ -306,6 +346,7 @@ impl ContextBuilder {
                         keepalive: v.keepalive_timeout,
                         http2: v.http2,
                         tcp_keepalive: v.tcp_keepalive.or(self.tcp_keepalive),
+                        raw: raw_index,
                     },
                 )),
             }

@@ -15,7 +15,12 @@ use std::thread::JoinHandle;
 
 pub use builder::ContextBuilder;
 
-use crate::runtime::{Shared, ThreadCore, ThreadIndex};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use crate::raw::{ErasedRaw, FdStream, RawConn, RawHandle, RawPeer};
+use crate::runtime::{
+    AdoptError, AdoptSocket, ConnId, LiveGuard, Shared, ThreadCore, ThreadIndex, ThreadMsg,
+};
 use crate::server::{ServerCell, ServerShared};
 use crate::ws::{ClientHandle, ClientStartError, ErasedProtocol};
 
@@ -57,6 +62,7 @@ pub struct Context {
     http: crate::client::HttpClient,
     server: Arc<ServerCell>,
     protocols: Arc<[Arc<dyn ErasedProtocol>]>,
+    raw: Arc<[Arc<dyn ErasedRaw>]>,
     handles: Vec<JoinHandle<()>>,
     addrs: Vec<SocketAddr>,
     vhost_addrs: Vec<(String, SocketAddr)>,
@@ -136,6 +142,7 @@ impl Context {
         Poster {
             shared: self.shared.clone(),
             protocols: self.protocols.clone(),
+            raw: self.raw.clone(),
             http: self.http.clone(),
         }
     }
@@ -183,7 +190,7 @@ impl Context {
     /// are not used; its vhosts may name only the context's). On error
     /// nothing changes.
     pub fn reload(&mut self, mut builder: ContextBuilder) -> Result<(), StartError> {
-        let plan = builder.plan(&self.protocols)?;
+        let plan = builder.plan(&self.protocols, &self.raw)?;
         let mut next_key = self.listening.iter().map(|l| l.key + 1).max().unwrap_or(0);
         let mut listening = Vec::new();
         let mut fresh = Vec::new();
@@ -214,6 +221,7 @@ impl Context {
             server_header: http::HeaderValue::from_str(&http.server_name).ok(),
             http,
             protocols: self.protocols.to_vec(),
+            raw: self.raw.to_vec(),
         }));
         for (sock, key) in fresh {
             if !self.shared.listen(sock, key) {
@@ -271,6 +279,7 @@ impl Drop for Context {
 pub struct Poster {
     shared: Arc<Shared>,
     protocols: Arc<[Arc<dyn ErasedProtocol>]>,
+    raw: Arc<[Arc<dyn ErasedRaw>]>,
     http: crate::client::HttpClient,
 }
 
@@ -369,11 +378,139 @@ impl Poster {
         crate::sequencer::start(http, opts, handler)
     }
 
+    /// Serves an already-connected socket on the least-loaded service
+    /// thread as if vhost `vhost`'s listen socket had accepted it: HTTP and
+    /// WebSocket (TLS when the vhost has it), or its raw protocol on a raw
+    /// vhost (lws' `lws_adopt_socket_vhost`).
+    #[doc(alias = "lws_adopt_socket_vhost")]
+    pub fn adopt_socket(
+        &self,
+        vhost: &str,
+        sock: impl Into<AdoptSocket>,
+    ) -> Result<(), AdoptError> {
+        let sock = sock.into();
+        let key = self
+            .shared
+            .acceptor
+            .vhost_key(vhost)
+            .ok_or_else(|| AdoptError::NoSuchVhost(vhost.to_string()))?;
+        sock.set_nonblocking().map_err(AdoptError::Io)?;
+        let tsi = self.shared.place().ok_or(AdoptError::Full)?;
+        if self.shared.send(tsi, ThreadMsg::Adopt(sock, key)) {
+            Ok(())
+        } else {
+            self.shared.unreserve(tsi);
+            Err(AdoptError::Gone)
+        }
+    }
+
+    /// Runs a file descriptor that is not a socket (a pipe, FIFO or tty)
+    /// with raw protocol `protocol`'s callbacks on the least-loaded service
+    /// thread (lws' `lws_adopt_descriptor_vhost` with a raw file). Regular
+    /// files cannot be waited on and are refused.
+    #[doc(alias = "lws_adopt_descriptor_vhost")]
+    pub fn adopt_fd(&self, protocol: &str, fd: OwnedFd) -> Result<RawHandle, AdoptError> {
+        let raw = self.raw_protocol(protocol)?;
+        let file = std::fs::File::from(fd);
+        if file.metadata().map_err(AdoptError::Io)?.is_file() {
+            return Err(AdoptError::Io(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "a regular file is always ready: read it instead of adopting it",
+            )));
+        }
+        let fd = OwnedFd::from(file);
+        let number = fd.as_raw_fd();
+        let handle = RawHandle::new(ConnId(self.shared.next_id()));
+        let h = handle.clone();
+        self.start_raw(Box::new(
+            move |core: &Rc<ThreadCore>, guard| match FdStream::new(fd) {
+                Ok(io) => raw.run(RawConn {
+                    io: Box::new(io),
+                    peer: RawPeer::Fd(number),
+                    id: h.id,
+                    guard,
+                    remote: h.remote,
+                    core: core.clone(),
+                }),
+                Err(e) => tracing::warn!(fd = number, error = %e, "cannot adopt descriptor"),
+            },
+        ))?;
+        Ok(handle)
+    }
+
+    /// Opens a raw TCP client connection to `to`, run by raw protocol
+    /// `protocol` (its `adopted` callback once connected, or
+    /// `connection_error`), on the least-loaded service thread.
+    #[doc(alias = "lws_client_connect_via_info")]
+    pub fn raw_connect(&self, protocol: &str, to: SocketAddr) -> Result<RawHandle, AdoptError> {
+        let raw = self.raw_protocol(protocol)?;
+        let handle = RawHandle::new(ConnId(self.shared.next_id()));
+        let h = handle.clone();
+        self.start_raw(Box::new(move |core: &Rc<ThreadCore>, guard| {
+            let core = core.clone();
+            tokio::task::spawn_local(async move {
+                match tokio::time::timeout(
+                    std::time::Duration::from_secs(10),
+                    tokio::net::TcpStream::connect(to),
+                )
+                .await
+                .unwrap_or_else(|_| {
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "connect timed out",
+                    ))
+                }) {
+                    Ok(s) => {
+                        let _ = s.set_nodelay(true);
+                        raw.run(RawConn {
+                            io: Box::new(s),
+                            peer: RawPeer::Tcp(to),
+                            id: h.id,
+                            guard,
+                            remote: h.remote,
+                            core,
+                        })
+                    }
+                    Err(e) => raw.connect_failed(to, &e),
+                }
+            });
+        }))?;
+        Ok(handle)
+    }
+
+    fn raw_protocol(&self, name: &str) -> Result<Arc<dyn ErasedRaw>, AdoptError> {
+        self.raw
+            .iter()
+            .find(|p| p.name() == name)
+            .cloned()
+            .ok_or_else(|| AdoptError::NoSuchProtocol(name.to_string()))
+    }
+
+    /// Runs `job` on the least-loaded thread with room, the connection
+    /// counted there.
+    fn start_raw(&self, job: RawStart) -> Result<(), AdoptError> {
+        let tsi = self.shared.place().ok_or(AdoptError::Full)?;
+        let shared = self.shared.clone();
+        let sent = self.shared.run_on(
+            tsi,
+            Box::new(move |core: &Rc<ThreadCore>| job(core, LiveGuard::new(shared, tsi))),
+        );
+        if sent {
+            Ok(())
+        } else {
+            self.shared.unreserve(tsi);
+            Err(AdoptError::Gone)
+        }
+    }
+
     /// Asks every service thread to close its connections and end.
     pub fn shutdown(&self) {
         self.shared.shutdown();
     }
 }
+
+/// Starts a raw connection on its thread, counted there.
+type RawStart = Box<dyn FnOnce(&Rc<ThreadCore>, LiveGuard) + Send>;
 
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

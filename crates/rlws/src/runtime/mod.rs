@@ -10,6 +10,7 @@
 //! Imports: nothing else of the crate.
 
 mod accept;
+mod adopt;
 mod clock;
 mod ids;
 mod keepalive;
@@ -20,6 +21,7 @@ mod shared;
 mod thread;
 mod transport;
 
+pub use adopt::{AdoptError, AdoptSocket};
 pub(crate) use clock::Clock;
 pub use ids::{ConnId, ThreadIndex};
 pub(crate) use keepalive::apply as apply_keepalive;
@@ -27,6 +29,8 @@ pub use keepalive::TcpKeepalive;
 pub use registry::ConnEntry;
 pub(crate) use registry::Record;
 pub use retry::RetryPolicy;
-pub(crate) use shared::{Acceptor, LiveGuard, RuntimeConfig, Service, Shared, ThreadAcceptor};
+pub(crate) use shared::{
+    Acceptor, LiveGuard, RuntimeConfig, Service, Shared, ThreadAcceptor, ThreadMsg,
+};
 pub(crate) use thread::{service_thread, ThreadCore};
 pub use transport::{Stream, Transport};

@@ -22,6 +22,9 @@ pub(crate) enum ThreadMsg {
     /// A newly accepted connection for this thread, from the listen socket
     /// with key `.2` (already counted in the thread's live connections).
     Accept(std::net::TcpStream, SocketAddr, u32),
+    /// An adopted socket for this thread, to be served as the listen
+    /// socket with key `.1` would serve it (already counted).
+    Adopt(super::AdoptSocket, u32),
     /// Run this on the thread (posted events, client connections).
     Run(ThreadJob),
     /// Close everything and end the thread.
@@ -56,6 +59,8 @@ pub(crate) trait Acceptor: Send + Sync {
     /// Whether the listen socket with key `key` speaks TLS (a refused
     /// connection then gets no HTTP answer).
     fn is_tls(&self, key: u32) -> bool;
+    /// The key of the listen socket vhost `name` is on.
+    fn vhost_key(&self, name: &str) -> Option<u32>;
 }
 
 /// An [`Acceptor`] on one service thread.
@@ -69,6 +74,8 @@ pub(crate) trait ThreadAcceptor {
         guard: LiveGuard,
         key: u32,
     );
+    /// Serves an adopted socket as the listen socket `key` would.
+    fn adopt(self: Rc<Self>, sock: super::AdoptSocket, guard: LiveGuard, key: u32);
 }
 
 /// How the runtime is set up.

@@ -25,9 +25,34 @@ pub(crate) struct ThreadCore {
     /// Run once when the thread is told to end, before its connections
     /// are closed (sequencers say `Destroyed` here).
     shutdown_hooks: std::cell::RefCell<Vec<Box<dyn FnOnce()>>>,
+    /// Becomes true when the thread is told to end.
+    closing: tokio::sync::watch::Sender<bool>,
+    /// Connections running as tasks of their own (raw ones), which the
+    /// thread waits for before it ends.
+    tasks: Rc<std::cell::Cell<usize>>,
+}
+
+/// Counts a connection task on its thread while alive.
+pub(crate) struct TaskGuard(Rc<std::cell::Cell<usize>>);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
 }
 
 impl ThreadCore {
+    /// Says when the thread is told to end.
+    pub(crate) fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
+    /// Counts a connection task until the guard drops.
+    pub(crate) fn task_guard(&self) -> TaskGuard {
+        self.tasks.set(self.tasks.get() + 1);
+        TaskGuard(self.tasks.clone())
+    }
+
     /// Runs `f` when the thread is told to end.
     pub(crate) fn on_shutdown(&self, f: Box<dyn FnOnce()>) {
         self.shutdown_hooks.borrow_mut().push(f);
@@ -67,6 +92,8 @@ pub(crate) fn service_thread(
             slots,
             clock,
             shutdown_hooks: Default::default(),
+            closing: tokio::sync::watch::Sender::new(false),
+            tasks: Default::default(),
         });
         let server = shared.acceptor.thread(&core);
         for (l, key) in listeners {
@@ -82,6 +109,10 @@ pub(crate) fn service_thread(
                         Err(e) => tracing::warn!(error = %e, "cannot register connection"),
                     }
                 }
+                ThreadMsg::Adopt(sock, key) => {
+                    let guard = LiveGuard::new(shared.clone(), tsi);
+                    server.clone().adopt(sock, guard, key);
+                }
                 ThreadMsg::Run(job) => job(&core),
                 ThreadMsg::Shutdown => break,
             }
@@ -95,6 +126,7 @@ pub(crate) fn service_thread(
         for (p, slot) in shared.services.iter().zip(core.slots.iter()) {
             p.going_away(slot);
         }
+        core.closing.send_replace(true);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
         while tokio::time::Instant::now() < deadline {
             let live: usize = shared
@@ -102,7 +134,8 @@ pub(crate) fn service_thread(
                 .iter()
                 .zip(core.slots.iter())
                 .map(|(p, s)| p.live(s))
-                .sum();
+                .sum::<usize>()
+                + core.tasks.get();
             if live == 0 {
                 break;
             }

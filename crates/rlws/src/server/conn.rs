@@ -37,15 +37,44 @@ impl<F: std::future::Future + 'static> hyper::rt::Executor<F> for LocalExec {
 /// The HTTP/2 connection preface (RFC 9113 §3.4).
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// Serves one accepted TCP connection on listen socket `li`.
-pub(crate) async fn serve(
+/// A stream the server can serve: an accepted or adopted TCP socket, or
+/// an adopted Unix socket.
+pub(crate) trait Served:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static
+{
+    /// Socket options before serving.
+    fn prepare(&self) {}
+    /// True when the client opens with the HTTP/2 preface.
+    async fn sniff_h2(&self, limit: Duration) -> bool;
+}
+
+impl Served for TcpStream {
+    fn prepare(&self) {
+        let _ = self.set_nodelay(true);
+    }
+
+    async fn sniff_h2(&self, limit: Duration) -> bool {
+        sniff_h2(self, limit).await
+    }
+}
+
+impl Served for tokio::net::UnixStream {
+    /// HTTP/2 on an adopted Unix socket comes only by TLS ALPN: no prior
+    /// knowledge (the stream cannot be looked at without reading it).
+    async fn sniff_h2(&self, _: Duration) -> bool {
+        false
+    }
+}
+
+/// Serves one accepted (or adopted) connection on listen socket `li`.
+pub(crate) async fn serve<S: Served>(
     st: Rc<ServerThread>,
-    stream: TcpStream,
+    stream: S,
     peer: SocketAddr,
     guard: LiveGuard,
     li: usize,
 ) {
-    let _ = stream.set_nodelay(true);
+    stream.prepare();
     let Some(l) = st.srv.listeners.get(li) else {
         return;
     };
@@ -67,7 +96,7 @@ pub(crate) async fn serve(
             Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
         }
     } else {
-        let h2 = l.http2 && sniff_h2(&stream, st.srv.http.header_timeout).await;
+        let h2 = l.http2 && stream.sniff_h2(st.srv.http.header_timeout).await;
         let info = ConnInfo {
             peer,
             listener: li,
@@ -80,11 +109,11 @@ pub(crate) async fn serve(
 
 /// Reads the ClientHello, lets SNI pick the vhost, and completes the
 /// handshake with that vhost's certificate.
-async fn tls_accept(
+async fn tls_accept<S: Served>(
     st: &ServerThread,
-    stream: TcpStream,
+    stream: S,
     li: usize,
-) -> std::io::Result<(tokio_rustls::server::TlsStream<TcpStream>, usize)> {
+) -> std::io::Result<(tokio_rustls::server::TlsStream<S>, usize)> {
     let acceptor =
         tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream);
     let start = acceptor.await?;

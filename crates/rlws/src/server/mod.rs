@@ -30,7 +30,8 @@ pub use options::HttpOptions;
 pub use vhost::Vhost;
 pub(crate) use vhost::{compile, ListenerRt, VhostRt};
 
-use crate::runtime::{Acceptor, LiveGuard, ThreadAcceptor, ThreadCore};
+use crate::raw::{ErasedRaw, RawConn, RawPeer};
+use crate::runtime::{Acceptor, AdoptSocket, ConnId, LiveGuard, ThreadAcceptor, ThreadCore};
 use crate::ws::ErasedProtocol;
 
 /// What every service thread's server shares: one generation of the
@@ -43,6 +44,8 @@ pub(crate) struct ServerShared {
     /// `http.server_name` as a header value (`None` if it cannot be one).
     pub(crate) server_header: Option<HeaderValue>,
     pub(crate) protocols: Vec<Arc<dyn ErasedProtocol>>,
+    /// The context's raw protocols (raw vhosts name them).
+    pub(crate) raw: Vec<Arc<dyn ErasedRaw>>,
 }
 
 impl ServerShared {
@@ -112,6 +115,16 @@ impl Acceptor for HttpAcceptor {
             .and_then(|li| srv.listeners.get(li))
             .is_some_and(|l| l.tls)
     }
+
+    fn vhost_key(&self, name: &str) -> Option<u32> {
+        let srv = self.0.get();
+        let name = name.to_ascii_lowercase();
+        let vi = srv.vhosts.iter().position(|v| v.name == name)?;
+        srv.listeners
+            .iter()
+            .find(|l| l.vhosts.contains(&vi))
+            .map(|l| l.key)
+    }
 }
 
 /// [`HttpAcceptor`] on one thread: the current generation, looked up again
@@ -139,6 +152,41 @@ impl ThreadServer {
     }
 }
 
+impl ThreadServer {
+    /// Serves `stream` as listen socket `key` does: raw, or HTTP.
+    fn run<S: conn::Served>(
+        &self,
+        stream: S,
+        peer: RawPeer,
+        addr: SocketAddr,
+        guard: LiveGuard,
+        key: u32,
+    ) {
+        let st = self.current();
+        // A socket closed by a reload while this connection was on its way.
+        let Some(l) = st
+            .srv
+            .listener_index(key)
+            .and_then(|li| st.srv.listeners.get(li).map(|l| (li, l)))
+        else {
+            return;
+        };
+        let (li, l) = l;
+        if let Some(raw) = l.raw.and_then(|ri| st.srv.raw.get(ri)) {
+            raw.clone().run(RawConn {
+                io: Box::new(stream),
+                peer,
+                id: ConnId(st.core.shared.next_id()),
+                guard,
+                remote: Default::default(),
+                core: st.core.clone(),
+            });
+            return;
+        }
+        tokio::task::spawn_local(conn::serve(st, stream, addr, guard, li));
+    }
+}
+
 impl ThreadAcceptor for ThreadServer {
     fn serve(
         self: Rc<Self>,
@@ -147,16 +195,36 @@ impl ThreadAcceptor for ThreadServer {
         guard: LiveGuard,
         key: u32,
     ) {
-        let st = self.current();
-        // A socket closed by a reload while this connection was on its way.
-        let Some(li) = st.srv.listener_index(key) else {
-            return;
-        };
-        if let Some(ka) = st.srv.listeners.get(li).and_then(|l| l.tcp_keepalive) {
+        let srv = self.cell.get();
+        if let Some(ka) = srv
+            .listener_index(key)
+            .and_then(|li| srv.listeners.get(li))
+            .and_then(|l| l.tcp_keepalive)
+        {
             if let Err(e) = crate::runtime::apply_keepalive(&stream, &ka) {
                 tracing::debug!(%peer, error = %e, "cannot set TCP keepalive");
             }
         }
-        tokio::task::spawn_local(conn::serve(st, stream, peer, guard, li));
+        self.run(stream, RawPeer::Tcp(peer), peer, guard, key);
+    }
+
+    fn adopt(self: Rc<Self>, sock: AdoptSocket, guard: LiveGuard, key: u32) {
+        match sock {
+            AdoptSocket::Tcp(s) => {
+                let peer = s.peer_addr().unwrap_or(UNIX_PEER);
+                match tokio::net::TcpStream::from_std(s) {
+                    Ok(s) => self.run(s, RawPeer::Tcp(peer), peer, guard, key),
+                    Err(e) => tracing::warn!(error = %e, "cannot register adopted socket"),
+                }
+            }
+            AdoptSocket::Unix(s) => match tokio::net::UnixStream::from_std(s) {
+                Ok(s) => self.run(s, RawPeer::Unix, UNIX_PEER, guard, key),
+                Err(e) => tracing::warn!(error = %e, "cannot register adopted socket"),
+            },
+        }
     }
 }
+
+/// The peer address logged for connections that have none (Unix sockets).
+const UNIX_PEER: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);

@@ -42,9 +42,22 @@ pub struct Vhost {
     pub(crate) alpn: Option<Vec<String>>,
     /// TCP keepalive for the connections it accepts (else the context's).
     pub(crate) tcp_keepalive: Option<crate::runtime::TcpKeepalive>,
+    /// Every connection on its socket goes to this raw protocol.
+    pub(crate) raw: Option<String>,
 }
 
 impl Vhost {
+    /// Makes this a raw vhost (lws' raw-skt listen role): every connection
+    /// accepted on its socket is run by raw protocol `protocol` (see
+    /// [`crate::ContextBuilder::raw_protocol`], [`crate::RawProxy`])
+    /// instead of HTTP. It must be the only vhost on its address, without
+    /// TLS.
+    #[doc(alias = "LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG")]
+    pub fn raw(mut self, protocol: &str) -> Self {
+        self.raw = Some(protocol.to_string());
+        self
+    }
+
     /// A vhost named `name` (a host name, matched case-insensitively)
     /// listening on `listen`, offering every protocol of the context and
     /// serving nothing over plain HTTP until it gets a mount (404).
@@ -64,6 +77,7 @@ impl Vhost {
             error_document_404: None,
             access_log: None,
             tcp_keepalive: None,
+            raw: None,
         }
     }
 
@@ -210,6 +224,8 @@ pub(crate) struct ListenerRt {
     pub(crate) http2: bool,
     /// TCP keepalive for accepted connections.
     pub(crate) tcp_keepalive: Option<crate::runtime::TcpKeepalive>,
+    /// A raw socket: the raw protocol (index) every connection goes to.
+    pub(crate) raw: Option<usize>,
 }
 
 /// How a name matched a vhost.
