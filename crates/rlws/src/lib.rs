@@ -117,7 +117,7 @@ mod site;
 mod tls;
 mod ws;
 
-pub use context::{Context, ContextBuilder, Poster, StartError};
+pub use context::{Context, ContextBuilder, Poster, ServiceLoop, StartError};
 pub use http;
 pub use raw::{Hangup, RawClosed, RawCx, RawHandle, RawPeer, RawProtocol, RawProxy, RawWriter};
 pub use rlws_ws::{CloseCode, DataKind};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{Context, StartError};
 use crate::raw::ErasedRaw;
-use crate::runtime::{service_thread, RuntimeConfig, Service, Shared};
+use crate::runtime::{service_loop, service_thread, RuntimeConfig, Service, Shared};
 use crate::server::{
     compile, HttpAcceptor, HttpOptions, ListenerRt, ServerCell, ServerShared, Vhost,
 };
@@ -176,7 +176,24 @@ impl ContextBuilder {
 
     /// Opens the listen sockets and starts the service threads.
     #[doc(alias = "lws_create_context")]
-    pub fn start(mut self) -> Result<Context, StartError> {
+    pub fn start(self) -> Result<Context, StartError> {
+        self.build(false).map(|(ctx, _)| ctx)
+    }
+
+    /// Opens the listen sockets but starts no threads (lws' foreign loops):
+    /// returns the context and one [`ServiceLoop`] per service thread, for
+    /// the caller to run on its own tokio runtimes, each on a current-thread
+    /// runtime (or `LocalSet`) with time and IO enabled. The context joins
+    /// the caller's loops when they start polling, and leaves them when
+    /// shut down ([`Context::shutdown`] does not block then): each
+    /// [`ServiceLoop::run`] future ends once its connections are closed,
+    /// and the caller's loop goes on.
+    #[doc(alias = "LWS_SERVER_OPTION_FOREIGN_LOOP")]
+    pub fn start_foreign(self) -> Result<(Context, Vec<ServiceLoop>), StartError> {
+        self.build(true)
+    }
+
+    fn build(mut self, foreign: bool) -> Result<(Context, Vec<ServiceLoop>), StartError> {
         let threads = self.threads;
         let cap_per_thread = match self.fd_limit_per_thread {
             Some(n) => n,
@@ -236,6 +253,7 @@ impl ContextBuilder {
         ));
         let receivers = shared.channels();
         let mut handles = Vec::new();
+        let mut loops = Vec::new();
         let addrs: Vec<SocketAddr> = listening.iter().map(|l| l.local).collect();
         let mut listeners = Some(listeners);
         for (tsi, rx) in receivers.into_iter().enumerate() {
@@ -245,14 +263,23 @@ impl ContextBuilder {
             } else {
                 Vec::new()
             };
+            if foreign {
+                loops.push(ServiceLoop {
+                    tsi,
+                    shared: sh,
+                    rx,
+                    listeners: ls,
+                });
+                continue;
+            }
             let h = std::thread::Builder::new()
                 .name(format!("rlws-svc-{tsi}"))
                 .spawn(move || service_thread(tsi, sh, rx, ls))
                 .map_err(StartError::Thread)?;
             handles.push(h);
         }
-        tracing::info!(threads, cap_per_thread, ?addrs, "context started");
-        Ok(Context {
+        tracing::info!(threads, cap_per_thread, ?addrs, foreign, "context started");
+        let ctx = Context {
             http: self.http_client.unwrap_or_default(),
             shared,
             server,
@@ -262,7 +289,8 @@ impl ContextBuilder {
             addrs,
             vhost_addrs,
             listening,
-        })
+        };
+        Ok((ctx, loops))
     }
 
     /// Compiles the vhosts (the default vhost on each
@@ -361,6 +389,48 @@ impl ContextBuilder {
     /// The HTTP options given, for a reload.
     pub(super) fn take_http(&mut self) -> HttpOptions {
         std::mem::take(&mut self.http)
+    }
+}
+
+/// One service thread's loop, to run on a caller's runtime
+/// ([`ContextBuilder::start_foreign`]).
+pub struct ServiceLoop {
+    tsi: usize,
+    shared: Arc<Shared>,
+    rx: tokio::sync::mpsc::UnboundedReceiver<crate::runtime::ThreadMsg>,
+    listeners: Vec<(StdListener, u32)>,
+}
+
+impl std::fmt::Debug for ServiceLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceLoop")
+            .field("tsi", &self.tsi)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServiceLoop {
+    /// Which service thread this is.
+    pub fn thread(&self) -> crate::ThreadIndex {
+        crate::ThreadIndex(self.tsi)
+    }
+
+    /// Serves until the context shuts down and this loop's connections are
+    /// closed. Poll it on a current-thread runtime with time and IO (for
+    /// example `tokio::task::spawn_local(l.run())` in a `LocalSet`): its
+    /// tasks run in a `LocalSet` of their own inside it, and are gone when
+    /// it returns.
+    pub async fn run(self) {
+        let ServiceLoop {
+            tsi,
+            shared,
+            rx,
+            listeners,
+        } = self;
+        tokio::task::LocalSet::new()
+            .run_until(service_loop(tsi, shared, rx, listeners))
+            .await;
+        tracing::debug!(tsi, "service loop left");
     }
 }
 

@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-pub use builder::ContextBuilder;
+pub use builder::{ContextBuilder, ServiceLoop};
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -258,7 +258,9 @@ impl Context {
         }
     }
 
-    /// Blocks until the service threads end (after a [`Poster::shutdown`]).
+    /// Blocks until the service threads end (after a [`Poster::shutdown`]);
+    /// returns at once for a context on foreign loops (await their
+    /// [`crate::ServiceLoop::run`] instead).
     #[doc(alias = "lws_service")]
     pub fn wait(mut self) {
         for h in self.handles.drain(..) {

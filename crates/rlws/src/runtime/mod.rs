@@ -32,5 +32,5 @@ pub use retry::RetryPolicy;
 pub(crate) use shared::{
     Acceptor, LiveGuard, RuntimeConfig, Service, Shared, ThreadAcceptor, ThreadMsg,
 };
-pub(crate) use thread::{service_thread, ThreadCore};
+pub(crate) use thread::{service_loop, service_thread, ThreadCore};
 pub use transport::{Stream, Transport};

@@ -182,6 +182,19 @@ impl Shared {
         }
     }
 
+    /// Stops the accept loops (those of thread 0, which runs them all)
+    /// when thread `tsi` ends: on a caller's runtime they would outlive it.
+    pub(crate) fn unlisten_all(&self, tsi: usize) {
+        if tsi != 0 {
+            return;
+        }
+        if let Ok(mut a) = self.accepting.lock() {
+            for (_, h) in a.drain(..) {
+                h.abort();
+            }
+        }
+    }
+
     /// Asks every thread to close its connections and end.
     pub(crate) fn shutdown(&self) {
         for t in 0..self.thread_count() {

@@ -64,7 +64,7 @@ impl ThreadCore {
 pub(crate) fn service_thread(
     tsi: usize,
     shared: Arc<Shared>,
-    mut rx: mpsc::UnboundedReceiver<ThreadMsg>,
+    rx: mpsc::UnboundedReceiver<ThreadMsg>,
     listeners: Vec<(StdListener, u32)>,
 ) {
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -78,7 +78,20 @@ pub(crate) fn service_thread(
         }
     };
     let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, async move {
+    local.block_on(&rt, service_loop(tsi, shared, rx, listeners));
+    tracing::debug!(tsi, "service thread ended");
+}
+
+/// Service thread `tsi`'s loop, on whatever current-thread runtime and
+/// `LocalSet` polls it (its own thread's, or a caller's: foreign loops).
+/// Returns after shutdown, once its connections are closed.
+pub(crate) async fn service_loop(
+    tsi: usize,
+    shared: Arc<Shared>,
+    mut rx: mpsc::UnboundedReceiver<ThreadMsg>,
+    listeners: Vec<(StdListener, u32)>,
+) {
+    {
         let clock = Rc::new(Clock::new());
         let slots = shared
             .services
@@ -99,7 +112,7 @@ pub(crate) fn service_thread(
         for (l, key) in listeners {
             spawn_accept(&core, l, key);
         }
-        tokio::task::spawn_local(sweeper(core.clone()));
+        let sweep = tokio::task::spawn_local(sweeper(core.clone()));
         while let Some(msg) = rx.recv().await {
             match msg {
                 ThreadMsg::Accept(stream, peer, key) => {
@@ -141,8 +154,9 @@ pub(crate) fn service_thread(
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-    });
-    tracing::debug!(tsi, "service thread ended");
+        sweep.abort();
+        shared.unlisten_all(tsi);
+    }
 }
 
 /// Accepts on `l` (listen-socket key `key`) on this thread until the
