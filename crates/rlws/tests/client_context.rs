@@ -320,3 +320,103 @@ fn shutdown_closes_client_connections_with_1001() {
     // The client side got the server's answer to its close.
     assert_eq!(wait(&crx), Some(1001));
 }
+
+/// Reports each attempt of a nailed-up connection with its time.
+struct Nailed(Mutex<mpsc::Sender<(std::time::Instant, &'static str)>>);
+
+impl Nailed {
+    fn report(&self, what: &'static str) {
+        if let Ok(t) = self.0.lock() {
+            let _ = t.send((std::time::Instant::now(), what));
+        }
+    }
+}
+
+impl Protocol for Nailed {
+    type Session = ();
+    type ThreadState = ();
+    type Event = ();
+
+    fn name(&self) -> &str {
+        "nailed"
+    }
+    fn thread_init(&self, _tsi: rlws::ThreadIndex) {}
+    fn established(&self, _: &mut Cx<'_, Self>, _: &Handshake<'_>) -> Result<(), Close> {
+        self.report("up");
+        Ok(())
+    }
+    fn receive(&self, _: &mut Cx<'_, Self>, _: &mut (), _: Received<'_>) -> Result<(), Close> {
+        Ok(())
+    }
+    fn closed(&self, _: &mut Cx<'_, Self>, _: (), _: Option<CloseCode>) {
+        self.report("closed");
+    }
+    fn client_connection_error(&self, _: &mut ThreadCx<'_, Self>, _: ConnId, _: &ConnectError) {
+        self.report("refused");
+    }
+}
+
+/// A nailed-up client against a port that refuses twice, then accepts one
+/// connection (and closes it), then refuses again: the attempts come at
+/// the policy's delays within its jitter, the count restarts after the
+/// connection was up, and it stops after the conceal count.
+#[test]
+fn nailed_up_client_reconnects_at_the_policy_delays_and_gives_up() {
+    let ms = Duration::from_millis;
+    let (tx, rx) = mpsc::channel();
+    let ctx = Context::builder()
+        .threads(1)
+        .protocol(Nailed(Mutex::new(tx)))
+        .start()
+        .unwrap();
+    let refusing = Refusing::new();
+    let addr = refusing.addr;
+    let mut cfg = ClientConfig::new(&format!("ws://{addr}/")).unwrap();
+    cfg.retry = Some(
+        rlws::RetryPolicy::new(&[ms(300), ms(600)])
+            .jitter(20)
+            .conceal(3),
+    );
+    ctx.connect("nailed", cfg).unwrap();
+    let next = |what: &str| {
+        let (t, w) = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(w, what);
+        t
+    };
+    // Slack for connecting and scheduling on top of the jittered delay.
+    let within = |gap: Duration, lo: u64, hi: u64| {
+        assert!(
+            gap >= ms(lo) && gap <= ms(hi) + ms(150),
+            "{gap:?} not in {lo}..{hi} ms"
+        );
+    };
+    let e1 = next("refused");
+    let e2 = next("refused");
+    within(e2 - e1, 300, 360);
+    // Accept one connection, close it, then refuse again.
+    let listener = refusing.listen();
+    let server = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        drop(listener);
+        let mut ws = tokio_tungstenite::tungstenite::accept(s).unwrap();
+        ws.close(None).unwrap();
+        while ws.read().is_ok() {}
+    });
+    let up = next("up");
+    within(up - e2, 600, 720);
+    let closed = next("closed");
+    server.join().unwrap();
+    // The count restarts: 300, then 600, 600 (the last entry repeats),
+    // then the conceal count (3) is reached and it gives up.
+    let f1 = next("refused");
+    within(f1 - closed, 300, 360);
+    let f2 = next("refused");
+    within(f2 - f1, 600, 720);
+    let f3 = next("refused");
+    within(f3 - f2, 600, 720);
+    assert!(
+        rx.recv_timeout(ms(1500)).is_err(),
+        "another attempt after the conceal count"
+    );
+    ctx.shutdown();
+}

@@ -38,6 +38,13 @@ pub struct ClientConfig {
     /// ALPN `h2` for `wss://`, prior knowledge for `ws://`). To put several
     /// WebSockets on one connection, use [`super::H2Connection`].
     pub http2: bool,
+    /// Keep the connection up (lws' nailed-up client connections): after
+    /// each failure or close it is opened again, with the same id and
+    /// callbacks, waiting this policy's delays (the count restarts after an
+    /// established connection), until the policy gives up or the context
+    /// shuts down. `None` (the default): one attempt.
+    #[doc(alias = "LCCSCF_NAILED_UP")]
+    pub retry: Option<crate::RetryPolicy>,
 }
 
 impl ClientConfig {
@@ -65,6 +72,7 @@ impl ClientConfig {
             proxy: None,
             tcp_keepalive: None,
             http2: false,
+            retry: None,
         })
     }
 

@@ -400,9 +400,10 @@ fn start_client<P: Protocol>(
         let guard = LiveGuard::new(sh, tsi);
         match core.slots.get(index).and_then(slot_of::<P>) {
             Some(pt) => {
+                let closing = core.closing();
                 tokio::task::spawn_local(async move {
                     let _ = go_rx.await;
-                    client_conn(pt, cfg, id, guard).await
+                    nailed_up(pt, cfg, id, guard, closing).await
                 });
             }
             None => drop(guard),
@@ -419,23 +420,61 @@ fn start_client<P: Protocol>(
     })
 }
 
-/// Opens a client connection and runs it with its protocol's callbacks.
-async fn client_conn<P: Protocol>(
+/// Runs a client connection; with [`ClientConfig::retry`] (a nailed-up
+/// connection) opens it again after each failure or close, waiting the
+/// policy's delays (counted from the last established connection), until
+/// the policy gives up or the thread shuts down.
+async fn nailed_up<P: Protocol>(
     pt: Rc<ProtoThread<P>>,
     mut cfg: ClientConfig,
     id: u64,
     _guard: LiveGuard,
+    mut closing: tokio::sync::watch::Receiver<bool>,
 ) {
     if pt.opts.deflate.is_none() {
         cfg.deflate = None;
         cfg.deflate_also.clear();
     }
-    let (io, opened, peer) = match crate::client::open(&cfg).await {
+    let mut failures = 0u32;
+    loop {
+        let established = client_conn(&pt, &cfg, id).await;
+        let Some(policy) = &cfg.retry else { return };
+        if *closing.borrow() {
+            return;
+        }
+        failures = if established { 1 } else { failures + 1 };
+        let Some(wait) = policy.delay(failures) else {
+            tracing::info!(
+                id,
+                url_host = cfg.host(),
+                failures,
+                "nailed-up client connection: giving up"
+            );
+            return;
+        };
+        tracing::debug!(
+            id,
+            url_host = cfg.host(),
+            failures,
+            ?wait,
+            "nailed-up client connection: reconnecting"
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = closing.changed() => return,
+        }
+    }
+}
+
+/// Opens a client connection and runs it with its protocol's callbacks;
+/// true if it was established.
+async fn client_conn<P: Protocol>(pt: &Rc<ProtoThread<P>>, cfg: &ClientConfig, id: u64) -> bool {
+    let (io, opened, peer) = match crate::client::open(cfg).await {
         Ok(x) => x,
         Err(e) => {
             tracing::debug!(id, url_host = cfg.host(), error = %e, "client connection failed");
             pt.thread_call(|p, cx| p.client_connection_error(cx, ConnId(id), &e));
-            return;
+            return false;
         }
     };
     let (path, query) = match cfg.path().split_once('?') {
@@ -453,9 +492,10 @@ async fn client_conn<P: Protocol>(
         Ok(p) => p,
         Err(c) => {
             tracing::debug!(id, reason = %c.reason, "client connection refused by its protocol");
-            return;
+            return false;
         }
     };
     let mut conn = Box::new(pending).into_conn(io, Role::Client);
     conn.run(Bytes::from(opened.leftover)).await;
+    true
 }
