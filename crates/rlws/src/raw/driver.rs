@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::cx::{Asked, Remote};
 use super::{Erased, Hangup, RawClosed, RawCx, RawPeer, RawProtocol, RawWriter};
-use crate::runtime::{ConnId, LiveGuard, Stream, ThreadCore};
+use crate::runtime::{ConnId, Kind, LiveGuard, Stream, Tag, ThreadCore};
 
 /// The byte stream under a raw connection.
 pub(crate) type RawIo = Box<dyn Stream>;
@@ -54,10 +54,10 @@ async fn run<P: RawProtocol>(proto: Arc<Erased<P>>, conn: RawConn) {
         remote: &remote,
     };
     let Ok(mut session) = proto.adopted(&mut cx) else {
-        tracing::debug!(conn = %id, %peer, "raw connection refused by its protocol");
+        tracing::debug!(conn = %Tag(Kind::Raw, id.get()), %peer, "raw connection refused by its protocol");
         return;
     };
-    tracing::debug!(conn = %id, %peer, protocol = proto.name(), "raw connection");
+    tracing::debug!(conn = %Tag(Kind::Raw, id.get()), %peer, protocol = proto.name(), "raw connection");
     let mut buf = vec![0u8; READ_CHUNK];
     let mut out: Vec<u8> = Vec::new();
     let mut sent = 0usize;
@@ -108,7 +108,7 @@ async fn run<P: RawProtocol>(proto: Arc<Erased<P>>, conn: RawConn) {
             _ = closing.changed() => break RawClosed::Shutdown,
             _ = async { tokio::time::sleep_until(until.unwrap_or_else(Instant::now)).await }, if until.is_some() => {
                 let reason = deadline.map_or("timeout", |(r, _)| r);
-                tracing::info!(conn = %id, %peer, reason, "raw connection timed out");
+                tracing::info!(conn = %Tag(Kind::Raw, id.get()), %peer, reason, "raw connection timed out");
                 break RawClosed::Timeout(reason);
             }
             r = wr.write(&out[sent..]), if writing => match r {
@@ -144,6 +144,6 @@ async fn run<P: RawProtocol>(proto: Arc<Erased<P>>, conn: RawConn) {
     if matches!(why, RawClosed::Hangup) {
         let _ = wr.shutdown().await;
     }
-    tracing::debug!(conn = %id, %peer, ?why, "raw connection closed");
+    tracing::debug!(conn = %Tag(Kind::Raw, id.get()), %peer, ?why, "raw connection closed");
     proto.closed(session, &why);
 }

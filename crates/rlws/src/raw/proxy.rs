@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::driver::RawConn;
 use super::{ErasedRaw, RawClosed};
+use crate::runtime::{Kind, Tag};
 
 /// A raw protocol that connects every connection it gets to `target` and
 /// copies bytes both ways until either side closes.
@@ -68,28 +69,28 @@ impl ErasedRaw for RawProxy {
             {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
-                    tracing::info!(conn = %id, %peer, %to, error = %e, "raw proxy: cannot connect");
+                    tracing::info!(conn = %Tag(Kind::Raw, id.get()), %peer, %to, error = %e, "raw proxy: cannot connect");
                     return;
                 }
                 Err(_) => {
-                    tracing::info!(conn = %id, %peer, %to, "raw proxy: connect timed out");
+                    tracing::info!(conn = %Tag(Kind::Raw, id.get()), %peer, %to, "raw proxy: connect timed out");
                     return;
                 }
             };
             let _ = onward.set_nodelay(true);
             let mut onward = onward;
-            tracing::debug!(conn = %id, %peer, %to, "raw proxy connected");
+            tracing::debug!(conn = %Tag(Kind::Raw, id.get()), %peer, %to, "raw proxy connected");
             let why = tokio::select! {
                 r = tokio::io::copy_bidirectional(&mut io, &mut onward) => match r {
                     Ok((up, down)) => {
-                        tracing::debug!(conn = %id, up, down, "raw proxy done");
+                        tracing::debug!(conn = %Tag(Kind::Raw, id.get()), up, down, "raw proxy done");
                         RawClosed::PeerClosed
                     }
                     Err(e) => RawClosed::Error(e.to_string()),
                 },
                 _ = closing.changed() => RawClosed::Shutdown,
             };
-            tracing::debug!(conn = %id, %peer, ?why, "raw proxy closed");
+            tracing::debug!(conn = %Tag(Kind::Raw, id.get()), %peer, ?why, "raw proxy closed");
         });
     }
 

@@ -18,6 +18,7 @@ pub mod limits;
 mod registry;
 mod retry;
 mod shared;
+mod tag;
 mod thread;
 mod transport;
 
@@ -32,5 +33,6 @@ pub use retry::RetryPolicy;
 pub(crate) use shared::{
     Acceptor, LiveGuard, RuntimeConfig, Service, Shared, ThreadAcceptor, ThreadMsg,
 };
+pub(crate) use tag::{Kind, Tag};
 pub(crate) use thread::{service_loop, service_thread, ThreadCore};
 pub use transport::{Stream, Transport};

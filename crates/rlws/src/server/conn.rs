@@ -13,10 +13,12 @@ use tokio::net::TcpStream;
 use super::route::handle;
 use super::vhost::select;
 use super::ServerThread;
-use crate::runtime::LiveGuard;
+use crate::runtime::{Kind, LiveGuard, Tag};
 
 /// Facts about a connection that each request on it needs.
 pub(super) struct ConnInfo {
+    /// The connection's id (its log tag `http#id`).
+    pub(super) id: u64,
     pub(super) peer: SocketAddr,
     pub(super) listener: usize,
     /// The vhost SNI chose (TLS connections).
@@ -75,6 +77,8 @@ pub(crate) async fn serve<S: Served>(
     li: usize,
 ) {
     stream.prepare();
+    let id = st.core.shared.next_id();
+    tracing::trace!(conn = %Tag(Kind::Http, id), %peer, "http connection");
     let Some(l) = st.srv.listeners.get(li) else {
         return;
     };
@@ -85,6 +89,7 @@ pub(crate) async fn serve<S: Served>(
             Ok(Ok((tls, vi))) => {
                 let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                 let info = ConnInfo {
+                    id,
                     peer,
                     listener: li,
                     sni_vhost: Some(vi),
@@ -92,12 +97,17 @@ pub(crate) async fn serve<S: Served>(
                 };
                 serve_http(st, tls, info, guard).await;
             }
-            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            Ok(Err(e)) => {
+                tracing::debug!(conn = %Tag(Kind::Http, id), %peer, error = %e, "TLS handshake failed")
+            }
+            Err(_) => {
+                tracing::debug!(conn = %Tag(Kind::Http, id), %peer, "TLS handshake timed out")
+            }
         }
     } else {
         let h2 = l.http2 && stream.sniff_h2(st.srv.http.header_timeout).await;
         let info = ConnInfo {
+            id,
             peer,
             listener: li,
             sni_vhost: None,
@@ -190,6 +200,6 @@ where
             .await
     };
     if let Err(e) = res {
-        tracing::debug!(peer = %info.peer, error = %e, "http connection ended with error");
+        tracing::debug!(conn = %Tag(Kind::Http, info.id), peer = %info.peer, error = %e, "http connection ended with error");
     }
 }

@@ -16,7 +16,7 @@ use super::conn::ConnInfo;
 use super::upgrade::ws_upgrade;
 use super::vhost::{select, Match};
 use super::ServerThread;
-use crate::runtime::LiveGuard;
+use crate::runtime::{Kind, LiveGuard, Tag};
 use crate::site::{self, text, Body};
 
 /// The vhost that serves a request: by `Host` (or `:authority`), within
@@ -59,7 +59,7 @@ pub(super) async fn handle(
             .and_then(|h| h.to_str().ok())
     });
     let Some(vi) = choose_vhost(&st, &info, host) else {
-        tracing::debug!(%peer, host = host.unwrap_or(""), "misdirected request");
+        tracing::debug!(conn = %Tag(Kind::Http, info.id), %peer, host = host.unwrap_or(""), "misdirected request");
         let mut r = text(StatusCode::MISDIRECTED_REQUEST, "misdirected request");
         if !info.h2 {
             // The client should ask again on a connection made for that name.
@@ -105,7 +105,7 @@ pub(super) async fn handle(
             );
         }
     }
-    tracing::debug!(%peer, vhost = vi, status = resp.status().as_u16(), "http response");
+    tracing::debug!(conn = %Tag(Kind::Http, info.id), %peer, vhost = vi, status = resp.status().as_u16(), "http response");
     resp
 }
 

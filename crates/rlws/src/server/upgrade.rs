@@ -12,7 +12,7 @@ use rlws_ws::handshake::{self, HandshakeError};
 
 use super::conn::ConnInfo;
 use super::ServerThread;
-use crate::runtime::LiveGuard;
+use crate::runtime::{Kind, LiveGuard, Tag};
 use crate::site::{self, full, text, Body};
 use crate::ws::Handshake;
 
@@ -138,7 +138,7 @@ fn try_upgrade(
     ) {
         Ok(s) => s,
         Err(c) => {
-            tracing::info!(%peer, protocol = proto.name(), reason = %c.reason, "websocket refused by protocol");
+            tracing::info!(conn = %Tag(Kind::Http, info.id), %peer, protocol = proto.name(), reason = %c.reason, "websocket refused by protocol");
             return text(StatusCode::FORBIDDEN, "refused");
         }
     };
@@ -165,7 +165,7 @@ fn try_upgrade(
         }
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
-    tracing::debug!(%peer, id, protocol = proto.name(), tsi = st.core.tsi, h2 = info.h2, "websocket established");
+    tracing::debug!(conn = %Tag(Kind::Ws, id), http = %Tag(Kind::Http, info.id), %peer, protocol = proto.name(), tsi = st.core.tsi, h2 = info.h2, "websocket established");
     start.spawn_upgrade(on_upgrade, guard);
     resp
 }

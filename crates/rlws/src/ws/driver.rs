@@ -20,7 +20,7 @@ use super::protocol::{Close, Protocol, Received, RxMode};
 use super::signal::ConnSignal;
 use super::slot::ProtoThread;
 use super::writer::Writer;
-use crate::runtime::Transport;
+use crate::runtime::{Kind, Tag, Transport};
 
 /// Size of the per-thread read buffer shared by all connections of a thread.
 const READ_BUF: usize = 64 * 1024;
@@ -175,7 +175,7 @@ impl<P: Protocol> Conn<P> {
                 Wake::TimedOut => {
                     self.hard_deadline = None;
                     let reason = self.timeout_reason;
-                    tracing::info!(id = self.sig.id, reason, "connection timed out: closing");
+                    tracing::info!(conn = %Tag(Kind::Ws, self.sig.id), reason, "connection timed out: closing");
                     self.conn.abort();
                     break;
                 }
@@ -201,7 +201,7 @@ impl<P: Protocol> Conn<P> {
 
     fn on_flags(&mut self, f: u8) {
         if f & ConnSignal::HANGUP != 0 {
-            tracing::debug!(id = self.sig.id, "no pong: hanging up");
+            tracing::debug!(conn = %Tag(Kind::Ws, self.sig.id), "no pong: hanging up");
             self.conn.abort();
             return;
         }
@@ -445,7 +445,7 @@ impl<P: Protocol> Conn<P> {
                 Ok(r) => r,
                 Err(e) => {
                     // The connection queued its close with the error's code.
-                    tracing::debug!(id = self.sig.id, error = %e, "websocket protocol error");
+                    tracing::debug!(conn = %Tag(Kind::Ws, self.sig.id), error = %e, "websocket protocol error");
                     return;
                 }
             };
@@ -460,7 +460,7 @@ impl<P: Protocol> Conn<P> {
                     self.after_callback(res);
                 }
                 Some(Event::Close { code, reason }) => {
-                    tracing::debug!(id = self.sig.id, ?code, reason, "peer closed");
+                    tracing::debug!(conn = %Tag(Kind::Ws, self.sig.id), ?code, reason, "peer closed");
                     if self.conn.state() == State::CloseReceived {
                         self.last_writeable();
                     }

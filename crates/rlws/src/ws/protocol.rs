@@ -206,6 +206,6 @@ pub trait Protocol: Send + Sync + Sized + 'static {
         error: &crate::client::ConnectError,
     ) {
         let _ = (cx, id);
-        tracing::debug!(%id, %error, "client connection failed");
+        tracing::debug!(conn = %format_args!("ws#{id}"), %error, "client connection failed");
     }
 }

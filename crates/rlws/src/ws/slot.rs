@@ -17,7 +17,8 @@ use super::protocol::{Close, DeflateConfig, DeflateParams, Handshake, Protocol, 
 use super::signal::ConnSignal;
 use crate::client::ClientConfig;
 use crate::runtime::{
-    Clock, ConnId, LiveGuard, Record, Service, Shared, ThreadCore, ThreadIndex, Transport,
+    Clock, ConnId, Kind, LiveGuard, Record, Service, Shared, Tag, ThreadCore, ThreadIndex,
+    Transport,
 };
 
 /// A protocol's state on one service thread.
@@ -445,7 +446,7 @@ async fn nailed_up<P: Protocol>(
         failures = if established { 1 } else { failures + 1 };
         let Some(wait) = policy.delay(failures) else {
             tracing::info!(
-                id,
+                conn = %Tag(Kind::Ws, id),
                 url_host = cfg.host(),
                 failures,
                 "nailed-up client connection: giving up"
@@ -453,7 +454,7 @@ async fn nailed_up<P: Protocol>(
             return;
         };
         tracing::debug!(
-            id,
+            conn = %Tag(Kind::Ws, id),
             url_host = cfg.host(),
             failures,
             ?wait,
@@ -472,7 +473,7 @@ async fn client_conn<P: Protocol>(pt: &Rc<ProtoThread<P>>, cfg: &ClientConfig, i
     let (io, opened, peer) = match crate::client::open(cfg).await {
         Ok(x) => x,
         Err(e) => {
-            tracing::debug!(id, url_host = cfg.host(), error = %e, "client connection failed");
+            tracing::debug!(conn = %Tag(Kind::Ws, id), url_host = cfg.host(), error = %e, "client connection failed");
             pt.thread_call(|p, cx| p.client_connection_error(cx, ConnId(id), &e));
             return false;
         }
@@ -491,7 +492,7 @@ async fn client_conn<P: Protocol>(pt: &Rc<ProtoThread<P>>, cfg: &ClientConfig, i
     let pending = match pt.accept(&hs, id, opened.deflate) {
         Ok(p) => p,
         Err(c) => {
-            tracing::debug!(id, reason = %c.reason, "client connection refused by its protocol");
+            tracing::debug!(conn = %Tag(Kind::Ws, id), reason = %c.reason, "client connection refused by its protocol");
             return false;
         }
     };
