@@ -123,7 +123,7 @@ pub use raw::{Hangup, RawClosed, RawCx, RawHandle, RawPeer, RawProtocol, RawProx
 pub use rlws_ws::{CloseCode, DataKind};
 pub use runtime::{
     AdoptError, AdoptSocket, ConnEntry, ConnId, RetryPolicy, Stream, TcpKeepalive, ThreadIndex,
-    Transport,
+    Transport, Validity,
 };
 #[cfg(fuzzing)]
 pub use server::h2guard;

@@ -527,3 +527,63 @@ async fn a_retry_policys_validity_drives_the_ping_pong_check() {
         "{pinged:?} {gone:?}"
     );
 }
+
+/// Proof-of-life rules per vhost and per client connection: the context
+/// never pings, one vhost does (after 1 s), the other on the same socket
+/// stays quiet, and a client connection with its own rule pings its
+/// server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validity_per_vhost_and_per_client_connection() {
+    use rlws::{Validity, Vhost};
+    let s = Duration::from_secs;
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let ctx = rlws::test_site()
+        .threads(1)
+        .ws_keepalive(Duration::ZERO, Duration::ZERO)
+        .vhost(
+            Vhost::new("pinged", any)
+                .validity(Validity::new(s(1), s(2)))
+                .ws_path("/echo", "rlws-echo"),
+        )
+        .vhost(Vhost::new("quiet", any).ws_path("/echo", "rlws-echo"))
+        .start()
+        .unwrap();
+    let addr = ctx.vhost_addr("pinged").unwrap();
+    assert_eq!(ctx.vhost_addr("quiet"), Some(addr));
+    let pinged = tokio::spawn(async move {
+        let t0 = std::time::Instant::now();
+        let mut c = raw_connect_host(addr, "pinged", "/echo", None).await;
+        let (op, _) = c.frame().await.expect("a ping");
+        assert_eq!(op, 9);
+        assert!(t0.elapsed() >= Duration::from_millis(900));
+    });
+    let quiet = tokio::spawn(async move {
+        let mut c = raw_connect_host(addr, "quiet", "/echo", None).await;
+        assert!(
+            tokio::time::timeout(s(3), c.frame()).await.is_err(),
+            "the context's rule (never) applies on the other vhost"
+        );
+    });
+    pinged.await.unwrap();
+    quiet.await.unwrap();
+
+    // A client connection with its own rule, from a context that never pings.
+    let server = tokio::net::TcpListener::bind(any).await.unwrap();
+    let saddr = server.local_addr().unwrap();
+    let cctx = rlws::test_site()
+        .threads(1)
+        .ws_keepalive(Duration::ZERO, Duration::ZERO)
+        .start()
+        .unwrap();
+    let mut cfg = rlws::client::ClientConfig::new(&format!("ws://{saddr}/")).unwrap();
+    cfg.validity = Some(Validity::new(s(1), s(5)));
+    cctx.connect("rlws-echo", cfg).unwrap();
+    let (sock, _) = server.accept().await.unwrap();
+    let mut ws = tokio_tungstenite::accept_async(sock).await.unwrap();
+    let m = tokio::time::timeout(s(4), ws.next())
+        .await
+        .expect("a ping within 4 s");
+    assert!(matches!(m, Some(Ok(Message::Ping(_)))), "{m:?}");
+    drop(cctx);
+    drop(ctx);
+}

@@ -45,6 +45,10 @@ pub struct ClientConfig {
     /// shuts down. `None` (the default): one attempt.
     #[doc(alias = "LCCSCF_NAILED_UP")]
     pub retry: Option<crate::RetryPolicy>,
+    /// Proof-of-life rule for this connection (lws' retry policy's
+    /// `secs_since_valid_ping`/`_hangup`); `None`: its protocol's, else the
+    /// context's.
+    pub validity: Option<crate::Validity>,
 }
 
 impl ClientConfig {
@@ -73,6 +77,7 @@ impl ClientConfig {
             tcp_keepalive: None,
             http2: false,
             retry: None,
+            validity: None,
         })
     }
 

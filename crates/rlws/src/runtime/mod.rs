@@ -21,6 +21,7 @@ mod shared;
 mod tag;
 mod thread;
 mod transport;
+mod validity;
 
 pub use adopt::{AdoptError, AdoptSocket};
 pub(crate) use clock::Clock;
@@ -36,3 +37,5 @@ pub(crate) use shared::{
 pub(crate) use tag::{Kind, Tag};
 pub(crate) use thread::{service_loop, service_thread, ThreadCore};
 pub use transport::{Stream, Transport};
+pub use validity::Validity;
+pub(crate) use validity::ValidityTable;

@@ -43,11 +43,13 @@ pub(crate) trait Service: Send + Sync {
         tsi: usize,
         shared: Arc<Shared>,
         clock: Rc<Clock>,
+        validity: Rc<super::ValidityTable>,
     ) -> Rc<dyn Any>;
     /// The thread is shutting down: close connections (WebSocket 1001).
     fn going_away(&self, slot: &Rc<dyn Any>);
-    /// Once a second: idle checks (`now` in thread-clock seconds).
-    fn sweep(&self, slot: &Rc<dyn Any>, now: u32, ping_after: u32, pong_timeout: u32);
+    /// Once a second: idle checks (`now` in thread-clock seconds) by each
+    /// connection's rule in `rules`.
+    fn sweep(&self, slot: &Rc<dyn Any>, now: u32, rules: &super::ValidityTable);
     /// Live connections on this thread.
     fn live(&self, slot: &Rc<dyn Any>) -> usize;
 }

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use super::accept::accept_loop;
 use super::clock::Clock;
 use super::shared::{LiveGuard, Shared, ThreadMsg};
+use super::validity::ValidityTable;
 
 /// What a service thread's tasks share.
 pub(crate) struct ThreadCore {
@@ -22,6 +23,8 @@ pub(crate) struct ThreadCore {
     /// Each service's state on this thread, by its index.
     pub(crate) slots: Vec<Rc<dyn Any>>,
     pub(crate) clock: Rc<Clock>,
+    /// The proof-of-life rules connections on this thread use.
+    pub(crate) validity: Rc<ValidityTable>,
     /// Run once when the thread is told to end, before its connections
     /// are closed (sequencers say `Destroyed` here).
     shutdown_hooks: std::cell::RefCell<Vec<Box<dyn FnOnce()>>>,
@@ -93,17 +96,19 @@ pub(crate) async fn service_loop(
 ) {
     {
         let clock = Rc::new(Clock::new());
+        let validity = Rc::new(ValidityTable::new((shared.ping_after, shared.pong_timeout)));
         let slots = shared
             .services
             .iter()
             .enumerate()
-            .map(|(i, p)| p.new_slot(i, tsi, shared.clone(), clock.clone()))
+            .map(|(i, p)| p.new_slot(i, tsi, shared.clone(), clock.clone(), validity.clone()))
             .collect();
         let core = Rc::new(ThreadCore {
             tsi,
             shared: shared.clone(),
             slots,
             clock,
+            validity,
             shutdown_hooks: Default::default(),
             closing: tokio::sync::watch::Sender::new(false),
             tasks: Default::default(),
@@ -173,15 +178,15 @@ pub(crate) fn spawn_accept(core: &Rc<ThreadCore>, l: StdListener, key: u32) {
 
 async fn sweeper(core: Rc<ThreadCore>) {
     let sh = &core.shared;
-    if sh.ping_after == u32::MAX {
-        return;
-    }
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
+        if !core.validity.any() {
+            continue;
+        }
         let now = core.clock.now();
         for (p, slot) in sh.services.iter().zip(core.slots.iter()) {
-            p.sweep(slot, now, sh.ping_after, sh.pong_timeout);
+            p.sweep(slot, now, &core.validity);
         }
     }
 }

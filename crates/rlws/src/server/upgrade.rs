@@ -135,6 +135,7 @@ fn try_upgrade(
         &hs,
         id,
         deflate.as_ref().map(|d| d.0),
+        vh.validity,
     ) {
         Ok(s) => s,
         Err(c) => {

@@ -44,9 +44,21 @@ pub struct Vhost {
     pub(crate) tcp_keepalive: Option<crate::runtime::TcpKeepalive>,
     /// Every connection on its socket goes to this raw protocol.
     pub(crate) raw: Option<String>,
+    pub(crate) validity: Option<crate::Validity>,
 }
 
 impl Vhost {
+    /// The proof-of-life rule for WebSockets upgraded on this vhost (lws'
+    /// vhost `retry_and_idle_policy`): ping after
+    /// [`crate::RetryPolicy::ping_after`] without data, hang up at
+    /// [`crate::RetryPolicy::hangup_after`]. It wins over the protocol's
+    /// and the context's.
+    #[doc(alias = "retry_and_idle_policy")]
+    pub fn validity(mut self, v: impl Into<crate::Validity>) -> Self {
+        self.validity = Some(v.into());
+        self
+    }
+
     /// Makes this a raw vhost (lws' raw-skt listen role): every connection
     /// accepted on its socket is run by raw protocol `protocol` (see
     /// [`crate::ContextBuilder::raw_protocol`], [`crate::RawProxy`])
@@ -78,6 +90,7 @@ impl Vhost {
             access_log: None,
             tcp_keepalive: None,
             raw: None,
+            validity: None,
         }
     }
 
@@ -208,6 +221,8 @@ pub(crate) struct VhostRt {
     pub(crate) headers: HeaderMap,
     pub(crate) strict_host_check: bool,
     pub(crate) access_log: Option<std::fs::File>,
+    /// Proof-of-life rule for its WebSockets.
+    pub(crate) validity: Option<crate::Validity>,
 }
 
 /// A listen socket and the vhosts on it.
@@ -346,6 +361,7 @@ pub(crate) fn compile(v: &Vhost, protocols: &[Arc<dyn ErasedProtocol>]) -> Resul
         error_document_404: v.error_document_404.clone(),
         headers: header_map(&v.name, &v.headers)?,
         strict_host_check: v.strict_host_check,
+        validity: v.validity,
         access_log: match &v.access_log {
             Some(p) => Some(
                 std::fs::OpenOptions::new()
@@ -373,6 +389,7 @@ mod tests {
             headers: HeaderMap::new(),
             strict_host_check: false,
             access_log: None,
+            validity: None,
         }
     }
 

@@ -81,6 +81,10 @@ pub struct ProtocolOptions {
     pub write_buffer: usize,
     /// permessage-deflate preferences; `None` refuses the extension.
     pub deflate: Option<DeflateConfig>,
+    /// Proof-of-life rule for this protocol's connections (a vhost's or a
+    /// client connection's own wins); `None`: the context's
+    /// ([`crate::ContextBuilder::ws_keepalive`]).
+    pub validity: Option<crate::Validity>,
 }
 
 impl Default for ProtocolOptions {
@@ -91,6 +95,7 @@ impl Default for ProtocolOptions {
             max_frame: 1 << 20,
             write_buffer: 256 * 1024,
             deflate: None,
+            validity: None,
         }
     }
 }

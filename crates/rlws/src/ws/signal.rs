@@ -20,6 +20,8 @@ pub(crate) struct ConnSignal {
     pub(super) slot: Cell<usize>,
     /// Slot in the context's connection registry.
     pub(super) reg: Cell<u32>,
+    /// Its proof-of-life rule: an index into the thread's table.
+    pub(crate) validity: Cell<u8>,
 }
 
 impl ConnSignal {
@@ -39,6 +41,7 @@ impl ConnSignal {
             ping_sent: Cell::new(0),
             slot: Cell::new(usize::MAX),
             reg: Cell::new(u32::MAX),
+            validity: Cell::new(0),
         }
     }
 

@@ -18,7 +18,7 @@ use super::signal::ConnSignal;
 use crate::client::ClientConfig;
 use crate::runtime::{
     Clock, ConnId, Kind, LiveGuard, Record, Service, Shared, Tag, ThreadCore, ThreadIndex,
-    Transport,
+    Transport, Validity, ValidityTable,
 };
 
 /// A protocol's state on one service thread.
@@ -32,6 +32,7 @@ pub(crate) struct ProtoThread<P: Protocol> {
     conns: RefCell<Vec<Option<Rc<ConnSignal>>>>,
     free: RefCell<Vec<usize>>,
     pub(crate) clock: Rc<Clock>,
+    validity: Rc<ValidityTable>,
 }
 
 impl<P: Protocol> ProtoThread<P> {
@@ -83,8 +84,11 @@ impl<P: Protocol> ProtoThread<P> {
         hs: &Handshake<'_>,
         id: u64,
         deflate: Option<DeflateParams>,
+        validity: Option<Validity>,
     ) -> Result<Pending<P>, Close> {
         let sig = Rc::new(ConnSignal::new(id, hs.peer, self.clock.now()));
+        sig.validity
+            .set(self.validity.index(validity.or(self.opts.validity)));
         let mut ctl = Control {
             deflate,
             ..Control::default()
@@ -168,6 +172,7 @@ pub(crate) trait ErasedProtocol: Send + Sync {
         hs: &Handshake<'_>,
         id: u64,
         deflate: Option<DeflateParams>,
+        validity: Option<Validity>,
     ) -> Result<Box<dyn StartConn>, Close>;
     /// Delivers an event posted from another thread (dropped if it is not
     /// of the protocol's event type).
@@ -212,6 +217,7 @@ impl<P: Protocol> Service for Entry<P> {
         tsi: usize,
         shared: Arc<Shared>,
         clock: Rc<Clock>,
+        validity: Rc<ValidityTable>,
     ) -> Rc<dyn Any> {
         Rc::new(ProtoThread {
             proto: self.0.clone(),
@@ -223,6 +229,7 @@ impl<P: Protocol> Service for Entry<P> {
             conns: RefCell::new(Vec::new()),
             free: RefCell::new(Vec::new()),
             clock,
+            validity,
         })
     }
 
@@ -232,9 +239,13 @@ impl<P: Protocol> Service for Entry<P> {
         }
     }
 
-    fn sweep(&self, slot: &Rc<dyn Any>, now: u32, ping_after: u32, pong_timeout: u32) {
+    fn sweep(&self, slot: &Rc<dyn Any>, now: u32, rules: &ValidityTable) {
         let Some(pt) = slot_of::<P>(slot) else { return };
         for c in pt.conns.borrow().iter().flatten() {
+            let (ping_after, pong_timeout) = rules.get(c.validity.get());
+            if ping_after == u32::MAX {
+                continue;
+            }
             let sent = c.ping_sent.get();
             if sent != 0 {
                 if now.saturating_sub(sent) >= pong_timeout {
@@ -263,9 +274,10 @@ impl<P: Protocol> ErasedProtocol for Entry<P> {
         hs: &Handshake<'_>,
         id: u64,
         deflate: Option<DeflateParams>,
+        validity: Option<Validity>,
     ) -> Result<Box<dyn StartConn>, Close> {
         let pt = slot_of::<P>(slot).ok_or_else(|| Close::new(1011, "protocol slot mismatch"))?;
-        Ok(Box::new(pt.accept(hs, id, deflate)?))
+        Ok(Box::new(pt.accept(hs, id, deflate, validity)?))
     }
 
     fn deliver(&self, slot: &Rc<dyn Any>, event: Box<dyn Any + Send>) {
@@ -489,7 +501,7 @@ async fn client_conn<P: Protocol>(pt: &Rc<ProtoThread<P>>, cfg: &ClientConfig, i
         peer,
         client: true,
     };
-    let pending = match pt.accept(&hs, id, opened.deflate) {
+    let pending = match pt.accept(&hs, id, opened.deflate, cfg.validity) {
         Ok(p) => p,
         Err(c) => {
             tracing::debug!(conn = %Tag(Kind::Ws, id), reason = %c.reason, "client connection refused by its protocol");
