@@ -122,8 +122,8 @@ pub use http;
 pub use raw::{Hangup, RawClosed, RawCx, RawHandle, RawPeer, RawProtocol, RawProxy, RawWriter};
 pub use rlws_ws::{CloseCode, DataKind};
 pub use runtime::{
-    AdoptError, AdoptSocket, ConnEntry, ConnId, RetryPolicy, Stream, TcpKeepalive, ThreadIndex,
-    Transport, Validity,
+    AdoptError, AdoptSocket, ConnEntry, ConnId, ConnTimeout, RetryPolicy, Stream, TcpKeepalive,
+    ThreadIndex, Transport, Validity,
 };
 #[cfg(fuzzing)]
 pub use server::h2guard;

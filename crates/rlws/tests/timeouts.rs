@@ -82,3 +82,75 @@ async fn a_deadline_closes_the_connection_unless_extended_or_cancelled() {
     rx.recv_timeout(Duration::from_secs(5))
         .expect("closed by the client");
 }
+
+/// An origin that gives the connection a deadline, then: `stall` never
+/// answers; `rescue` cancels it and answers late; `extend` sets it again
+/// before it passes and answers within the new one.
+#[derive(Debug)]
+struct Deadlines;
+
+impl rlws::Origin for Deadlines {
+    fn serve<'a>(
+        &'a self,
+        req: rlws::OriginRequest<'a>,
+    ) -> rlws::BoxFuture<'a, http::Response<rlws::Body>> {
+        Box::pin(async move {
+            let ms = Duration::from_millis;
+            req.set_timeout("slow origin", ms(300));
+            match req.path_in_mount() {
+                "/stall" => std::future::pending::<()>().await,
+                "/rescue" => {
+                    req.cancel_timeout();
+                    tokio::time::sleep(ms(500)).await;
+                }
+                _ => {
+                    tokio::time::sleep(ms(200)).await;
+                    req.connection_timeout().set("slow origin", ms(400));
+                    tokio::time::sleep(ms(300)).await;
+                }
+            }
+            rlws::text(http::StatusCode::OK, "in time")
+        })
+    }
+}
+
+/// HTTP connections get deadlines from their origins: the connection
+/// closes when one passes (no answer), and not when it was cancelled or
+/// extended in time.
+#[test]
+fn http_connections_close_at_their_deadline() {
+    let ctx = rlws::Context::builder()
+        .threads(1)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .site(Deadlines)
+        .start()
+        .unwrap();
+    let addr = ctx.local_addrs()[0];
+    let ask = |path: &str| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let t0 = Instant::now();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        (resp, t0.elapsed())
+    };
+    let (resp, took) = ask("/stall");
+    assert_eq!(resp, "", "closed without an answer");
+    assert!(
+        took >= Duration::from_millis(290) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    let (resp, took) = ask("/rescue");
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(took >= Duration::from_millis(490), "{took:?}");
+    let (resp, took) = ask("/extend");
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(took >= Duration::from_millis(490), "{took:?}");
+    ctx.shutdown();
+}

@@ -12,6 +12,7 @@
 mod accept;
 mod adopt;
 mod clock;
+mod deadline;
 mod ids;
 mod keepalive;
 pub mod limits;
@@ -25,6 +26,7 @@ mod validity;
 
 pub use adopt::{AdoptError, AdoptSocket};
 pub(crate) use clock::Clock;
+pub use deadline::ConnTimeout;
 pub use ids::{ConnId, ThreadIndex};
 pub(crate) use keepalive::apply as apply_keepalive;
 pub use keepalive::TcpKeepalive;

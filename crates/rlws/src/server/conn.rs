@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use super::route::handle;
 use super::vhost::select;
 use super::ServerThread;
-use crate::runtime::{Kind, LiveGuard, Tag};
+use crate::runtime::{ConnTimeout, Kind, LiveGuard, Tag};
 
 /// Facts about a connection that each request on it needs.
 pub(super) struct ConnInfo {
@@ -24,6 +24,8 @@ pub(super) struct ConnInfo {
     /// The vhost SNI chose (TLS connections).
     pub(super) sni_vhost: Option<usize>,
     pub(super) h2: bool,
+    /// Its deadline, which origins can set.
+    pub(super) timeout: Rc<ConnTimeout>,
 }
 
 /// Runs HTTP/2 stream tasks on this service thread.
@@ -94,6 +96,7 @@ pub(crate) async fn serve<S: Served>(
                     listener: li,
                     sni_vhost: Some(vi),
                     h2,
+                    timeout: Rc::default(),
                 };
                 serve_http(st, tls, info, guard).await;
             }
@@ -112,6 +115,7 @@ pub(crate) async fn serve<S: Served>(
             listener: li,
             sni_vhost: None,
             h2,
+            timeout: Rc::default(),
         };
         serve_http(st, stream, info, guard).await;
     }
@@ -170,6 +174,8 @@ where
         let info = svc_info.clone();
         async move { Ok::<_, Infallible>(handle(st, req, info, guard).await) }
     });
+    let timeout = info.timeout.clone();
+    let tag = Tag(Kind::Http, info.id);
     let res = if info.h2 {
         let io = TokioIo::new(super::h2guard::H2Guard::new(io));
         let mut b = hyper::server::conn::http2::Builder::new(LocalExec);
@@ -181,10 +187,10 @@ where
             // for errors: a connection that causes many is dropped.
             .max_pending_accept_reset_streams(Some(20))
             .max_local_error_reset_streams(Some(256));
-        b.serve_connection(io, svc).await
+        timeout.guard(b.serve_connection(io, svc), tag).await
     } else {
         let io = TokioIo::new(io);
-        hyper::server::conn::http1::Builder::new()
+        let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(
                 st.srv
@@ -196,10 +202,10 @@ where
             .max_headers(http.max_headers)
             .max_buf_size(http.max_header_bytes.max(8192))
             .serve_connection(io, svc)
-            .with_upgrades()
-            .await
+            .with_upgrades();
+        timeout.guard(conn, tag).await
     };
-    if let Err(e) = res {
+    if let Some(Err(e)) = res {
         tracing::debug!(conn = %Tag(Kind::Http, info.id), peer = %info.peer, error = %e, "http connection ended with error");
     }
 }

@@ -4,8 +4,6 @@
 
 use std::rc::Rc;
 
-use std::net::SocketAddr;
-
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
@@ -89,7 +87,7 @@ pub(super) async fn handle(
     let mut resp = if ws {
         ws_upgrade(&st, vi, req, &info, guard)
     } else {
-        site(&st, vi, req, peer).await
+        site(&st, vi, req, &info).await
     };
     server_header(&st, &mut resp);
     if let Some(v) = st.srv.vhosts.get(vi) {
@@ -114,13 +112,14 @@ async fn site(
     st: &ServerThread,
     vi: usize,
     req: Request<Incoming>,
-    peer: SocketAddr,
+    info: &ConnInfo,
 ) -> Response<Body> {
+    let peer = info.peer;
     let Some(vh) = st.srv.vhosts.get(vi) else {
         return site::not_found();
     };
     let req = req.map(|b| b.map_err(std::io::Error::other).boxed_unsync());
-    let served = site::serve(&vh.mounts, req, peer).await;
+    let served = site::serve(&vh.mounts, req, peer, &info.timeout).await;
     match served {
         Ok(r) if r.status() != StatusCode::NOT_FOUND => r,
         _ => {
@@ -128,7 +127,7 @@ async fn site(
             let mut doc = None;
             if let Some(path) = vh.error_document_404.as_deref() {
                 if let Ok(get) = Request::get(path).body(site::empty()) {
-                    doc = site::serve(&vh.mounts, get, peer)
+                    doc = site::serve(&vh.mounts, get, peer, &info.timeout)
                         .await
                         .ok()
                         .filter(|r| r.status() == StatusCode::OK);

@@ -6,6 +6,9 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::rc::Rc;
+
+use crate::runtime::ConnTimeout;
 
 use http::header::HeaderValue;
 use http::{Request, Response};
@@ -50,6 +53,7 @@ pub struct OriginRequest<'a> {
     pub(super) rest_at: usize,
     pub(super) mount: &'a MountRt,
     pub(super) peer: SocketAddr,
+    pub(super) timeout: Rc<ConnTimeout>,
 }
 
 impl OriginRequest<'_> {
@@ -72,6 +76,25 @@ impl OriginRequest<'_> {
     /// The peer's address.
     pub fn peer(&self) -> SocketAddr {
         self.peer
+    }
+
+    /// Closes the connection this request came on `after` from now unless
+    /// set again or cancelled; `reason` is logged (lws' `lws_set_timeout`
+    /// on an HTTP connection). With HTTP/2 it closes the whole connection.
+    #[doc(alias = "lws_set_timeout")]
+    pub fn set_timeout(&self, reason: &'static str, after: std::time::Duration) {
+        self.timeout.set(reason, after);
+    }
+
+    /// Cancels [`OriginRequest::set_timeout`].
+    pub fn cancel_timeout(&self) {
+        self.timeout.cancel();
+    }
+
+    /// The connection's deadline, to set or cancel it later (after the
+    /// request is taken, while its response streams).
+    pub fn connection_timeout(&self) -> Rc<ConnTimeout> {
+        self.timeout.clone()
     }
 
     /// The file served for a directory (`index.html` unless the mount says).

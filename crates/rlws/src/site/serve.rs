@@ -3,6 +3,7 @@
 //! headers go on what it answers.
 
 use std::net::SocketAddr;
+use std::rc::Rc;
 
 use http::header;
 use http::{Request, Response, StatusCode};
@@ -10,6 +11,7 @@ use http::{Request, Response, StatusCode};
 use super::mount::{find, MountRt};
 use super::origin::OriginRequest;
 use super::response::Body;
+use crate::runtime::ConnTimeout;
 
 /// Serves `req` from the vhost's mounts; `Err(req)` when no mount covers
 /// its path.
@@ -17,6 +19,7 @@ pub(crate) async fn serve(
     mounts: &[MountRt],
     req: Request<Body>,
     peer: SocketAddr,
+    timeout: &Rc<ConnTimeout>,
 ) -> Result<Response<Body>, Request<Body>> {
     let path = req.uri().path();
     let Some((m, rest_at)) = find(mounts, path).map(|(m, rest)| (m, path.len() - rest.len()))
@@ -28,6 +31,7 @@ pub(crate) async fn serve(
         rest_at,
         mount: m,
         peer,
+        timeout: timeout.clone(),
     };
     let mut resp = m.origin.serve(oreq).await;
     let content = matches!(resp.status(), StatusCode::OK | StatusCode::NOT_MODIFIED);
