@@ -528,10 +528,48 @@ async fn a_retry_policys_validity_drives_the_ping_pong_check() {
     );
 }
 
-/// Proof-of-life rules per vhost and per client connection: the context
-/// never pings, one vhost does (after 1 s), the other on the same socket
-/// stays quiet, and a client connection with its own rule pings its
-/// server.
+/// A protocol whose connections are pinged after 1 s without data.
+struct Watched;
+
+impl rlws::Protocol for Watched {
+    type Session = ();
+    type ThreadState = ();
+    type Event = ();
+
+    fn name(&self) -> &str {
+        "watched"
+    }
+    fn options(&self) -> rlws::ProtocolOptions {
+        rlws::ProtocolOptions {
+            validity: Some(rlws::Validity::new(
+                Duration::from_secs(1),
+                Duration::from_secs(3),
+            )),
+            ..Default::default()
+        }
+    }
+    fn thread_init(&self, _: rlws::ThreadIndex) {}
+    fn established(
+        &self,
+        _: &mut rlws::Cx<'_, Self>,
+        _: &rlws::Handshake<'_>,
+    ) -> Result<(), rlws::Close> {
+        Ok(())
+    }
+    fn receive(
+        &self,
+        _: &mut rlws::Cx<'_, Self>,
+        _: &mut (),
+        _: rlws::Received<'_>,
+    ) -> Result<(), rlws::Close> {
+        Ok(())
+    }
+}
+
+/// Proof-of-life rules per vhost, protocol and client connection: the
+/// context never pings, one vhost does (after 1 s), the other on the same
+/// socket stays quiet except for a protocol with its own rule, and a
+/// client connection with its own rule pings its server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validity_per_vhost_and_per_client_connection() {
     use rlws::{Validity, Vhost};
@@ -545,7 +583,12 @@ async fn validity_per_vhost_and_per_client_connection() {
                 .validity(Validity::new(s(1), s(2)))
                 .ws_path("/echo", "rlws-echo"),
         )
-        .vhost(Vhost::new("quiet", any).ws_path("/echo", "rlws-echo"))
+        .protocol(Watched)
+        .vhost(
+            Vhost::new("quiet", any)
+                .ws_path("/echo", "rlws-echo")
+                .ws_path("/watched", "watched"),
+        )
         .start()
         .unwrap();
     let addr = ctx.vhost_addr("pinged").unwrap();
@@ -564,8 +607,15 @@ async fn validity_per_vhost_and_per_client_connection() {
             "the context's rule (never) applies on the other vhost"
         );
     });
+    // The protocol's own rule, on the quiet vhost.
+    let watched = tokio::spawn(async move {
+        let mut c = raw_connect_host(addr, "quiet", "/watched", None).await;
+        let (op, _) = c.frame().await.expect("a ping");
+        assert_eq!(op, 9);
+    });
     pinged.await.unwrap();
     quiet.await.unwrap();
+    watched.await.unwrap();
 
     // A client connection with its own rule, from a context that never pings.
     let server = tokio::net::TcpListener::bind(any).await.unwrap();
