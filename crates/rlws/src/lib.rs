@@ -58,8 +58,9 @@
 //! `server`. Where a lower layer must call a higher one (the runtime handing
 //! an accepted socket to the server), it does so through a trait it defines
 //! and the higher layer implements. `builtin` (the test site) sits beside
-//! the top and uses only public items; the lwsws-style JSON configuration is
-//! the `rlws-conf` crate.
+//! the top and uses only public items; [`log`] (lws-style log lines, to
+//! standard error, a hook or syslog) imports nothing of the crate; the
+//! lwsws-style JSON configuration is the `rlws-conf` crate.
 //!
 //! The built-in test site (its page and the lws test protocols) is behind
 //! the `test-site` feature: [`builtin`] and `test_site()`.
@@ -109,6 +110,7 @@
 pub mod builtin;
 pub mod client;
 mod context;
+pub mod log;
 mod raw;
 mod runtime;
 pub mod sequencer;
