@@ -11,6 +11,7 @@ mod bench;
 mod client;
 mod client_http;
 mod client_ws;
+mod logging;
 
 #[derive(Parser)]
 #[command(
@@ -19,7 +20,8 @@ mod client_ws;
     about = "HTTP/1.1 + WebSocket server and tools"
 )]
 struct Cli {
-    /// Log level or filter (error, warn, info, debug, trace, or a RUST_LOG-style filter).
+    /// Log level: an lws bitmask (7: errors to notices, 31: to debug) or
+    /// error, warn, info, debug, trace, or a RUST_LOG-style filter.
     // Long form only: -d is --duration to `bench` and --data to `client`;
     // `serve -d LEVEL` is the same as --log LEVEL.
     #[arg(long = "log", value_name = "LEVEL", global = true)]
@@ -85,30 +87,18 @@ struct ServeArgs {
     /// Speak only HTTP/1.1 (no h2 by ALPN or prior knowledge).
     #[arg(long)]
     no_h2: bool,
-    /// Log level or filter, as --log.
-    #[arg(short = 'd', value_name = "LEVEL")]
-    log_level: Option<String>,
-}
-
-fn init_logging(level: Option<&str>) {
-    use tracing_subscriber::EnvFilter;
-    let filter = match level {
-        Some(l) => EnvFilter::try_new(l).unwrap_or_else(|_| EnvFilter::new("info")),
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    #[command(flatten)]
+    log: logging::LogArgs,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let serve_level = match &cli.cmd {
-        Cmd::Serve(a) => a.log_level.clone(),
-        _ => None,
+    let none = logging::LogArgs::default();
+    let log = match &cli.cmd {
+        Cmd::Serve(a) => &a.log,
+        _ => &none,
     };
-    init_logging(serve_level.as_deref().or(cli.log.as_deref()));
+    logging::init(log.level.as_deref().or(cli.log.as_deref()), log);
     match cli.cmd {
         Cmd::Serve(a) => serve(a),
         Cmd::Bench(a) => bench::run(a),

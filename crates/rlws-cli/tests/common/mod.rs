@@ -23,6 +23,8 @@ pub struct Server {
     /// The sockets it reported listening on, in order.
     pub addrs: Vec<SocketAddr>,
     pub port: u16,
+    /// Its standard output, line by line, after the "listening on" lines.
+    pub stdout: mpsc::Receiver<String>,
 }
 
 impl Server {
@@ -51,32 +53,23 @@ impl Server {
             .stderr(stderr)
             .spawn()
             .expect("spawn rlws serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(a) = line.strip_prefix("listening on ") {
-                    if let Ok(a) = a.trim().parse::<SocketAddr>() {
-                        let _ = tx.send(a);
-                    }
-                }
-            }
-        });
+        let stdout = lines(child.stdout.take().expect("stdout"));
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut addrs = Vec::new();
         while addrs.len() < sockets {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(a) => addrs.push(a),
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!("rlws {args:?} did not report listening");
-                }
-            }
+            let Some(line) = next_line(&stdout, deadline) else {
+                let _ = child.kill();
+                panic!("rlws {args:?} did not report listening");
+            };
+            addrs.extend(listening_addr(&line));
         }
         let port = addrs[0].port();
-        Server { child, addrs, port }
+        Server {
+            child,
+            addrs,
+            port,
+            stdout,
+        }
     }
 
     /// SIGTERM, then the exit status (within 10 s).
@@ -104,6 +97,45 @@ impl Drop for Server {
             let _ = self.child.wait();
         }
     }
+}
+
+/// The lines `r` gives, read on a thread of their own.
+pub fn lines(r: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The next line, or `None` at the end or once `deadline` has passed.
+pub fn next_line(rx: &mpsc::Receiver<String>, deadline: Instant) -> Option<String> {
+    rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        .ok()
+}
+
+/// The first line containing `want` (within `within`), or a panic naming
+/// the lines seen.
+pub fn wait_for_line(rx: &mpsc::Receiver<String>, want: &str, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    let mut seen = Vec::new();
+    while let Some(line) = next_line(rx, deadline) {
+        if line.contains(want) {
+            return line;
+        }
+        seen.push(line);
+    }
+    panic!("no line containing {want:?} within {within:?}; got {seen:#?}");
+}
+
+/// The address of a `listening on ADDR` line.
+pub fn listening_addr(line: &str) -> Option<SocketAddr> {
+    line.strip_prefix("listening on ")?.trim().parse().ok()
 }
 
 #[allow(unused_imports)] // each test file uses some of them
