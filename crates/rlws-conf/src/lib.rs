@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 #![deny(missing_debug_implementations)]
 
+pub mod account;
 #[cfg(fuzzing)]
 pub mod json;
 #[cfg(not(fuzzing))]
@@ -85,6 +86,12 @@ pub struct Config {
     pub timeout_secs: Option<u64>,
     /// `rlimit-nofile`: the open-file limit to set.
     pub rlimit_nofile: Option<u64>,
+    /// `uid`, or the id of the user `username` names: the user to run as
+    /// once the listen sockets are bound.
+    pub uid: Option<u32>,
+    /// `gid`, or the id of the group `groupname` names: the group to run
+    /// as (none given: the group of the user `username` names, if given).
+    pub gid: Option<u32>,
     /// The vhosts, in file order (`conf`, then `conf.d/*` by name).
     pub vhosts: Vec<Vhost>,
     /// Every error and warning found.
@@ -231,22 +238,6 @@ const GLOBAL_IGNORED: &[(&str, &str)] = &[
     (
         "plugin-dir",
         "rlws has no plugins: its protocols are built in",
-    ),
-    (
-        "uid",
-        "rlws runs as the user that starts it (dropping privileges is not supported yet)",
-    ),
-    (
-        "gid",
-        "rlws runs as the user that starts it (dropping privileges is not supported yet)",
-    ),
-    (
-        "username",
-        "rlws runs as the user that starts it (dropping privileges is not supported yet)",
-    ),
-    (
-        "groupname",
-        "rlws runs as the user that starts it (dropping privileges is not supported yet)",
     ),
     ("count-async-threads", "not used by rlws"),
     ("ip-limit-ah", "per-address limits are not supported yet"),
@@ -627,6 +618,7 @@ impl Loader<'_> {
                     cfg.timeout_secs = self.number(val, &key, 86400).filter(|&n| n > 0)
                 }
                 "rlimit-nofile" => cfg.rlimit_nofile = self.number(val, &key, 1 << 30),
+                "uid" | "gid" | "username" | "groupname" => self.account(k, val, &key, cfg),
                 "default-alpn" => {
                     if let Some(s) = self.string(val, &key) {
                         self.default_alpn = self.alpn_list(&s, val.pos, &key);
@@ -637,6 +629,55 @@ impl Loader<'_> {
                     Some(why) => self.warn(*p, &key, format!("ignored: {why}")),
                     None => self.error(*p, &key, "unknown key".into()),
                 },
+            }
+        }
+    }
+
+    /// `uid` / `gid` (numbers; the largest id, -1 to the C library, is
+    /// refused) and `username` / `groupname` (looked up now); a number and
+    /// a name for the same id may not both be given.
+    fn account(&mut self, k: &str, val: &Value, key: &str, cfg: &mut Config) {
+        const MAX_ID: u64 = u32::MAX as u64 - 1;
+        let id = match k {
+            "uid" | "gid" => self.number(val, key, MAX_ID).map(|n| n as u32),
+            "username" => self.account_name(val, key, "user", |n| {
+                account::user_by_name(n).map(|u| u.map(|u| u.uid))
+            }),
+            _ => self.account_name(val, key, "group", account::group_by_name),
+        };
+        let Some(id) = id else { return };
+        let (slot, pair) = if k == "uid" || k == "username" {
+            (&mut cfg.uid, "uid and username")
+        } else {
+            (&mut cfg.gid, "gid and groupname")
+        };
+        if slot.replace(id).is_some() {
+            self.error(val.pos, key, format!("{pair} both given: give one"));
+        }
+    }
+
+    /// The id of the user or group a name names, or an error at `val`.
+    fn account_name(
+        &mut self,
+        val: &Value,
+        key: &str,
+        what: &str,
+        lookup: impl Fn(&str) -> std::io::Result<Option<u32>>,
+    ) -> Option<u32> {
+        let name = self.string(val, key)?;
+        match lookup(&name) {
+            Ok(Some(id)) => Some(id),
+            Ok(None) => {
+                self.error(val.pos, key, format!("no {what} named \"{name}\""));
+                None
+            }
+            Err(e) => {
+                self.error(
+                    val.pos,
+                    key,
+                    format!("cannot look up {what} \"{name}\": {e}"),
+                );
+                None
             }
         }
     }

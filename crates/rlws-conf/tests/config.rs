@@ -59,7 +59,8 @@ async fn a_config_written_for_lwsws_serves_its_vhosts_and_mounts() {
         r#"# these are the server global settings
 {
   "global": {
-    "uid": "48",  # apache user: reported, not used
+    "ws-pingpong-secs": "200",  # reported, not used
+    "uid": "48",
     "count-threads": "1",
     "server-string": "rlws-config-test",
     "timeout-secs": 5,
@@ -129,18 +130,19 @@ async fn a_config_written_for_lwsws_serves_its_vhosts_and_mounts() {
     let cfg = load(&dir);
     let shown: Vec<String> = cfg.diagnostics.iter().map(|d| d.to_string()).collect();
     assert!(!cfg.has_errors(), "{shown:#?}");
-    // uid is reported with where it is, and why it is not used.
-    let uid = cfg
+    // An ignored key is reported with where it is, and why it is ignored.
+    let ping = cfg
         .diagnostics
         .iter()
-        .find(|d| d.key == "global.uid")
+        .find(|d| d.key == "global.ws-pingpong-secs")
         .unwrap_or_else(|| panic!("{shown:#?}"));
-    assert_eq!(uid.severity, Severity::Warning);
-    assert_eq!((uid.pos.line, uid.pos.col), (4, 5), "{uid}");
-    assert!(uid.to_string().starts_with(&format!(
-        "{}:4:5: warning: global.uid: ignored",
+    assert_eq!(ping.severity, Severity::Warning);
+    assert_eq!((ping.pos.line, ping.pos.col), (4, 5), "{ping}");
+    assert!(ping.to_string().starts_with(&format!(
+        "{}:4:5: warning: global.ws-pingpong-secs: ignored",
         dir.join("conf").display()
     )));
+    assert_eq!((cfg.uid, cfg.gid), (Some(48), None));
     assert_eq!(cfg.threads, Some(1));
     assert_eq!(cfg.vhosts.len(), 2);
 
@@ -284,6 +286,7 @@ fn diagnostics(tag: &str, conf: &str, site: &str) -> (Vec<String>, bool) {
 }
 
 const CONF: &str = "{\"global\": {\"count-threads\": \"1\"}}\n";
+const SITE: &str = "{\"vhosts\": [{\"name\": \"x\", \"port\": 80}]}";
 
 #[test]
 fn errors_name_file_line_and_key() {
@@ -370,6 +373,31 @@ fn errors_name_file_line_and_key() {
             "error: vhosts[0].alpn: ALPN protocol \"spdy/3\" is not spoken",
         ),
         (
+            "{\"global\": {\n  \"uid\": \"apache\"\n}}",
+            SITE,
+            "DIR/conf:2:10: error: global.uid: \"apache\" is not a whole number from 0 to 4294967294",
+        ),
+        (
+            "{\"global\": {\"gid\": -1}}",
+            SITE,
+            "error: global.gid: \"-1\" is not a whole number",
+        ),
+        (
+            "{\"global\": {\n\"username\": \"no-such-user-rlws\"}}",
+            SITE,
+            "DIR/conf:2:13: error: global.username: no user named \"no-such-user-rlws\"",
+        ),
+        (
+            "{\"global\": {\"groupname\": \"no-such-group-rlws\"}}",
+            SITE,
+            "error: global.groupname: no group named \"no-such-group-rlws\"",
+        ),
+        (
+            "{\"global\": {\"uid\": 0, \"username\": \"root\"}}",
+            SITE,
+            "error: global.username: uid and username both given: give one",
+        ),
+        (
             "{\"global\": {}, \"vhosts\": 3}",
             "{\"vhosts\": []}",
             "DIR/conf:1:26: error: vhosts: an array was expected, not a number",
@@ -384,6 +412,28 @@ fn errors_name_file_line_and_key() {
             "case {i}: want {want:?}, got {got:#?}"
         );
     }
+}
+
+#[test]
+fn uid_gid_username_and_groupname_give_the_ids_to_run_as() {
+    let load_globals = |tag: &str, globals: &str| {
+        let dir = tmpdir(tag);
+        std::fs::write(dir.join("conf"), format!("{{\"global\": {{{globals}}}}}")).unwrap();
+        std::fs::write(dir.join("conf.d/site"), SITE).unwrap();
+        let cfg = load(&dir);
+        let _ = std::fs::remove_dir_all(dir);
+        assert!(!cfg.has_errors(), "{:#?}", cfg.diagnostics);
+        (cfg.uid, cfg.gid)
+    };
+    assert_eq!(
+        load_globals("ids", "\"uid\": \"65534\", \"gid\": 65534"),
+        (Some(65534), Some(65534))
+    );
+    assert_eq!(
+        load_globals("names", "\"username\": \"root\", \"groupname\": \"root\""),
+        (Some(0), Some(0))
+    );
+    assert_eq!(load_globals("none", ""), (None, None));
 }
 
 #[test]
