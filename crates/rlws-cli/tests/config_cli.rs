@@ -2,11 +2,9 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
 
 use common::Server;
 
@@ -98,12 +96,7 @@ fn serve_config_serves_the_configured_vhost() {
     write_site(&dir, 0);
     let d = dir.to_string_lossy().to_string();
     let mut srv = Server::spawn_capturing_stderr(&["serve", "-d", "warn", "--config", &d], 1);
-    let mut s = TcpStream::connect(srv.addrs[0]).expect("connect to the configured vhost");
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
+    let resp = common::http_get(srv.addrs[0], "/").expect("GET from the configured vhost");
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     assert!(resp.contains("server: cfg-server"), "{resp}");
     assert!(resp.contains("from the config"), "{resp}");

@@ -38,17 +38,24 @@ impl Server {
     /// `rlws ARGS...`, waiting until it has printed `sockets` "listening on"
     /// lines (the sockets exist and accept from then on).
     pub fn spawn(args: &[&str], sockets: usize) -> Server {
-        Server::spawn_with(args, sockets, Stdio::inherit())
+        Server::spawn_with(args, sockets, Stdio::inherit(), &[])
     }
 
     /// [`Server::spawn`] with standard error captured in `child.stderr`.
     pub fn spawn_capturing_stderr(args: &[&str], sockets: usize) -> Server {
-        Server::spawn_with(args, sockets, Stdio::piped())
+        Server::spawn_with(args, sockets, Stdio::piped(), &[])
     }
 
-    fn spawn_with(args: &[&str], sockets: usize, stderr: Stdio) -> Server {
+    /// [`Server::spawn_capturing_stderr`] with `env` added to its
+    /// environment.
+    pub fn spawn_with_env(args: &[&str], sockets: usize, env: &[(&str, &str)]) -> Server {
+        Server::spawn_with(args, sockets, Stdio::piped(), env)
+    }
+
+    fn spawn_with(args: &[&str], sockets: usize, stderr: Stdio, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_rlws"))
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -72,10 +79,14 @@ impl Server {
         }
     }
 
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill() with a pid we own and a valid signal number has no memory effects.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
     /// SIGTERM, then the exit status (within 10 s).
     pub fn stop(&mut self) -> std::process::ExitStatus {
-        // SAFETY: kill() with a pid we own and a valid signal number has no memory effects.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.signal(libc::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(st) = self.child.try_wait().expect("wait") {
@@ -136,6 +147,160 @@ pub fn wait_for_line(rx: &mpsc::Receiver<String>, want: &str, within: Duration) 
 /// The address of a `listening on ADDR` line.
 pub fn listening_addr(line: &str) -> Option<SocketAddr> {
     line.strip_prefix("listening on ")?.trim().parse().ok()
+}
+
+/// `GET path` over HTTP/1.1 (Host: localhost) and the whole response, or
+/// the error connecting or reading.
+pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    Ok(resp)
+}
+
+/// What the command that starts a daemon left: its status, its standard
+/// output lines and its standard error.
+pub struct Started {
+    pub status: std::process::ExitStatus,
+    pub stdout: Vec<String>,
+    pub stderr: String,
+}
+
+impl Started {
+    /// The addresses of its "listening on" lines.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.stdout
+            .iter()
+            .filter_map(|l| listening_addr(l))
+            .collect()
+    }
+}
+
+/// Runs `rlws ARGS...` (with `env` added) to its end, within 30 s, as the
+/// command that starts a daemon: the daemon is reparented to this test
+/// process (a child subreaper), so that [`Daemon`] can reap it.
+pub fn run_starter(args: &[&str], env: &[(&str, &str)]) -> Started {
+    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) takes plain integers and only
+    // changes which process inherits our orphaned descendants.
+    let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(r, 0, "PR_SET_CHILD_SUBREAPER");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rlws"))
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn rlws");
+    let out = lines(child.stdout.take().expect("stdout"));
+    let err = lines(child.stderr.take().expect("stderr"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // To the end of both streams: the starter has exited and the daemon
+    // has sent its own to /dev/null.
+    let stdout: Vec<String> = std::iter::from_fn(|| next_line(&out, deadline)).collect();
+    let stderr: Vec<String> = std::iter::from_fn(|| next_line(&err, deadline)).collect();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("rlws {args:?} did not end; stdout {stdout:#?} stderr {stderr:#?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Started {
+        status,
+        stdout,
+        stderr: stderr.join("\n"),
+    }
+}
+
+/// A daemon a test started (its pid from the lock file), killed and
+/// reaped on drop if it still runs.
+pub struct Daemon {
+    pub pid: i32,
+    pub addrs: Vec<SocketAddr>,
+    exited: Option<i32>,
+}
+
+impl Daemon {
+    /// `rlws serve --daemon --lock LOCK ARGS...`, which must succeed.
+    pub fn start(lock: &Path, args: &[&str], env: &[(&str, &str)]) -> (Daemon, Started) {
+        let l = lock.to_string_lossy().to_string();
+        let mut all = vec!["serve", "--daemon", "--lock", &l];
+        all.extend_from_slice(args);
+        let started = run_starter(&all, env);
+        assert!(
+            started.status.success(),
+            "the start failed: {:?}\nstdout {:#?}\nstderr {}",
+            started.status,
+            started.stdout,
+            started.stderr
+        );
+        let text = std::fs::read_to_string(lock).expect("the lock file");
+        let pid = text.trim().parse::<i32>().expect("a pid in the lock file");
+        let d = Daemon {
+            pid,
+            addrs: started.addrs(),
+            exited: None,
+        };
+        (d, started)
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill() with a pid we started and a valid signal number.
+        unsafe { libc::kill(self.pid, sig) };
+    }
+
+    /// Waits (within `within`) for the daemon to exit and reaps it: its
+    /// exit status, or `None` if it runs on.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        while self.exited.is_none() {
+            let mut status = 0;
+            // SAFETY: waitpid on our (adopted) child, writing a live local.
+            let r = unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
+            if r == self.pid {
+                self.exited = Some(if libc::WIFEXITED(status) {
+                    libc::WEXITSTATUS(status)
+                } else {
+                    128 + libc::WTERMSIG(status)
+                });
+            } else if r < 0 || Instant::now() > deadline {
+                return None;
+            } else {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        self.exited
+    }
+}
+
+/// The `/proc/PID/task/*/status` lines starting with `key`: one per thread.
+pub fn proc_status(pid: i32, key: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks");
+    for t in tasks.flatten() {
+        let st = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+        out.extend(st.lines().filter(|l| l.starts_with(key)).map(String::from));
+    }
+    out
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.exited.is_none() {
+            self.signal(libc::SIGKILL);
+            self.wait_exit(Duration::from_secs(10));
+        }
+    }
 }
 
 #[allow(unused_imports)] // each test file uses some of them
