@@ -171,20 +171,26 @@ pub fn serve(a: ServeArgs) -> ExitCode {
             return starter.fail(&e);
         }
     }
-    for (name, addr, tls) in ctx.vhost_list() {
-        tracing::info!(
-            "vhost {name} on {}://{addr}/ ({} threads, nofile {})",
-            if tls { "https" } else { "http" },
-            ctx.thread_count(),
-            nofile.unwrap_or(0)
-        );
-    }
+    tracing::info!(
+        "{} service threads, nofile {}",
+        ctx.thread_count(),
+        nofile.unwrap_or(0)
+    );
+    log_vhosts(&ctx);
     let reload = Reload {
         args: &a,
         dir: config_dir,
         ids: cfg_ids,
     };
     run_until_signal(ctx, &mut starter, &reload)
+}
+
+/// One line per vhost: its name and URL.
+fn log_vhosts(ctx: &rlws::Context) {
+    for (name, addr, tls) in ctx.vhost_list() {
+        let scheme = if tls { "https" } else { "http" };
+        tracing::info!("vhost {name} on {scheme}://{addr}/");
+    }
 }
 
 /// The options given on the command line that apply to any site.
@@ -299,7 +305,7 @@ struct Reload<'a> {
 impl Reload<'_> {
     /// Loads the configuration again: with errors, each is logged and the
     /// one loaded before keeps serving.
-    fn run(&self, ctx: &rlws::Context) {
+    fn run(&self, ctx: &mut rlws::Context) {
         let Some(dir) = &self.dir else {
             tracing::warn!("SIGHUP: nothing to reload (rlws serve was started without --config)");
             return;
@@ -327,19 +333,28 @@ impl Reload<'_> {
         notify::notify("READY=1");
     }
 
-    fn apply(&self, _ctx: &rlws::Context, cfg: &rlws_conf::Config, dir: &Path) {
-        let _b = tune(cfg.apply(rlws::test_site()), self.args);
-        tracing::warn!(
-            "reload: {} loads ({} vhosts), but applying a new configuration to a running server is not available yet; still serving the one loaded before",
-            dir.display(),
-            cfg.vhosts.len()
-        );
+    /// New connections get the new vhosts and mounts; open ones finish on
+    /// the old.
+    fn apply(&self, ctx: &mut rlws::Context, cfg: &rlws_conf::Config, dir: &Path) {
+        match ctx.reload(tune(cfg.apply(rlws::test_site()), self.args)) {
+            Ok(()) => {
+                tracing::info!("reloaded {}", dir.display());
+                log_vhosts(ctx);
+            }
+            Err(e) => {
+                tracing::error!("reload failed: {e}; still serving the configuration loaded before")
+            }
+        }
     }
 }
 
 /// Serves until SIGINT or SIGTERM, then shuts the context down; SIGHUP
 /// reloads.
-fn run_until_signal(ctx: rlws::Context, starter: &mut Starter, reload: &Reload<'_>) -> ExitCode {
+fn run_until_signal(
+    mut ctx: rlws::Context,
+    starter: &mut Starter,
+    reload: &Reload<'_>,
+) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -366,7 +381,7 @@ fn run_until_signal(ctx: rlws::Context, starter: &mut Starter, reload: &Reload<'
             tokio::select! {
                 _ = recv(&mut int) => break,
                 _ = recv(&mut term) => break,
-                _ = recv(&mut hup) => reload.run(&ctx),
+                _ = recv(&mut hup) => reload.run(&mut ctx),
             }
         }
     });

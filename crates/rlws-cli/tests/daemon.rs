@@ -331,27 +331,49 @@ fn readiness_and_stopping_reach_the_notify_socket() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// A configuration directory serving `www` on 127.0.0.1, port 0.
-fn write_config(dir: &Path, vhost_extra: &str) {
-    let www = dir.join("www");
-    std::fs::create_dir_all(&www).unwrap();
-    std::fs::create_dir_all(dir.join("conf.d")).unwrap();
-    std::fs::write(www.join("index.html"), "<p>first</p>").unwrap();
-    std::fs::write(dir.join("conf"), "{\"global\": {\"count-threads\": 1}}\n").unwrap();
-    std::fs::write(
-        dir.join("conf.d/site"),
-        format!(
-            "{{\"vhosts\": [{{\"name\": \"localhost\", \"port\": 0, \"interface\": \"127.0.0.1\",{vhost_extra}\n \"mounts\": [{{\"mountpoint\": \"/\", \"origin\": \"file://{}\"}}]}}]}}\n",
-            www.display()
-        ),
+/// `dir/NAME/index.html` holding `body`; the directory.
+fn www(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let d = dir.join(name);
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("index.html"), body).unwrap();
+    d
+}
+
+/// A vhost on 127.0.0.1 port 0 with `extra` keys and these mounts.
+fn vhost(name: &str, extra: &str, mounts: &[(&str, &Path)]) -> String {
+    let mounts: Vec<String> = mounts
+        .iter()
+        .map(|(mp, d)| {
+            format!(
+                "{{\"mountpoint\": \"{mp}\", \"origin\": \"file://{}\"}}",
+                d.display()
+            )
+        })
+        .collect();
+    format!(
+        "{{\"name\": \"{name}\", \"port\": 0, \"interface\": \"127.0.0.1\",{extra}\n \"mounts\": [{}]}}",
+        mounts.join(", ")
     )
-    .unwrap();
+}
+
+/// `dir/conf` (one service thread) and `dir/conf.d/site` with `vhosts`.
+fn write_config(dir: &Path, vhosts: &[String]) {
+    std::fs::create_dir_all(dir.join("conf.d")).unwrap();
+    std::fs::write(dir.join("conf"), "{\"global\": {\"count-threads\": 1}}\n").unwrap();
+    let site = format!("{{\"vhosts\": [{}]}}\n", vhosts.join(",\n"));
+    std::fs::write(dir.join("conf.d/site"), site).unwrap();
+}
+
+/// `GET path` with this Host header.
+fn get_host(addr: std::net::SocketAddr, host: &str, path: &str) -> String {
+    common::http_request(addr, host, path).unwrap_or_else(|e| format!("error: {e}"))
 }
 
 #[test]
-fn sighup_with_a_broken_config_logs_its_errors_and_keeps_serving() {
-    let dir = tmpdir("hup-broken");
-    write_config(&dir, "");
+fn sighup_with_a_good_config_serves_the_new_mount_and_vhost() {
+    let dir = tmpdir("hup-good");
+    let first = www(&dir, "first", "<p>first</p>");
+    write_config(&dir, &[vhost("localhost", "", &[("/", &first)])]);
     let n = NotifySocket::bind(&dir);
     let d = dir.to_string_lossy().to_string();
     let mut srv = Server::spawn_with_env(
@@ -361,7 +383,63 @@ fn sighup_with_a_broken_config_logs_its_errors_and_keeps_serving() {
     );
     let err = common::lines(srv.child.stderr.take().unwrap());
     n.wait_for("READY=1");
-    write_config(&dir, " \"colour\": \"red\",");
+    let addr = srv.addrs[0];
+    assert!(get_host(addr, "localhost", "/new/").starts_with("HTTP/1.1 404"));
+
+    let second = www(&dir, "second", "<p>second</p>");
+    let other = www(&dir, "other", "<p>other vhost</p>");
+    write_config(
+        &dir,
+        &[
+            vhost("localhost", "", &[("/", &first), ("/new", &second)]),
+            vhost("other.test", "", &[("/", &other)]),
+        ],
+    );
+    srv.signal(libc::SIGHUP);
+    n.wait_for("RELOADING=1");
+    n.wait_for("READY=1");
+    common::wait_for_line(&err, &format!("reloaded {d}"), Duration::from_secs(10));
+    // The same socket (the address did not change) serves the new mount and
+    // the new vhost.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = get_host(addr, "localhost", "/new/");
+        if r.contains("second") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new mount does not answer: {r}"
+        );
+    }
+    assert!(get_host(addr, "other.test", "/").contains("other vhost"));
+    assert!(get_host(addr, "localhost", "/").contains("first"));
+    assert!(srv.stop().success());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn sighup_with_a_broken_config_logs_its_errors_and_keeps_serving() {
+    let dir = tmpdir("hup-broken");
+    let first = www(&dir, "www", "<p>first</p>");
+    write_config(&dir, &[vhost("localhost", "", &[("/", &first)])]);
+    let n = NotifySocket::bind(&dir);
+    let d = dir.to_string_lossy().to_string();
+    let mut srv = Server::spawn_with_env(
+        &["serve", "-d", "7", "--config", &d],
+        1,
+        &[("NOTIFY_SOCKET", &n.env())],
+    );
+    let err = common::lines(srv.child.stderr.take().unwrap());
+    n.wait_for("READY=1");
+    write_config(
+        &dir,
+        &[vhost(
+            "localhost",
+            " \"colour\": \"red\",",
+            &[("/", &first)],
+        )],
+    );
     srv.signal(libc::SIGHUP);
     assert!(n
         .wait_for("RELOADING=1")

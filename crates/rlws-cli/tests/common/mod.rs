@@ -152,12 +152,17 @@ pub fn listening_addr(line: &str) -> Option<SocketAddr> {
 /// `GET path` over HTTP/1.1 (Host: localhost) and the whole response, or
 /// the error connecting or reading.
 pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
+    http_request(addr, "localhost", path)
+}
+
+/// [`http_get`] with this Host header.
+pub fn http_request(addr: SocketAddr, host: &str, path: &str) -> std::io::Result<String> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
     )?;
     let mut resp = String::new();
     s.read_to_string(&mut resp)?;
