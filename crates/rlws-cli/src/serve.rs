@@ -66,7 +66,7 @@ pub struct ServeArgs {
     /// Detach and run in the background once listening (lwsws' -D); the
     /// command exits 0 when the daemon listens, printing where. Needs
     /// --lock.
-    #[arg(long, requires = "lock")]
+    #[arg(short = 'D', long, requires = "lock")]
     daemon: bool,
     /// The daemon's lock file: it holds the daemon's pid while it runs, and
     /// a second start is refused while that process lives.
