@@ -215,24 +215,7 @@ fn a_daemon_that_cannot_listen_fails_its_start_with_the_reason() {
 #[test]
 fn privileges_are_dropped_once_listening_on_every_thread() {
     must_be_root();
-    let mut srv = Server::spawn(
-        &[
-            "serve",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "0",
-            "-d",
-            "warn",
-            "-j",
-            "2",
-            "--uid",
-            "65534",
-            "--gid",
-            "65534",
-        ],
-        1,
-    );
+    let mut srv = Server::start(&["-j", "2", "--uid", "65534", "--gid", "65534"]);
     assert_serves(srv.addrs[0]);
     let pid = srv.child.id() as i32;
     let uids = common::proc_status(pid, "Uid:");
@@ -305,11 +288,7 @@ fn an_unknown_user_or_group_is_refused_before_listening() {
 fn readiness_and_stopping_reach_the_notify_socket() {
     let dir = tmpdir("notify");
     let n = NotifySocket::bind(&dir);
-    let mut srv = Server::spawn_with_env(
-        &["serve", "-i", "127.0.0.1", "-p", "0", "-d", "warn"],
-        1,
-        &[("NOTIFY_SOCKET", &n.env())],
-    );
+    let mut srv = Server::start_logging("warn", &[], &[("NOTIFY_SOCKET", &n.env())]);
     assert_eq!(n.wait_for("READY=1"), "READY=1");
     assert!(srv.stop().success());
     assert_eq!(n.wait_for("STOPPING=1"), "STOPPING=1");
@@ -364,6 +343,21 @@ fn write_config(dir: &Path, vhosts: &[String]) {
     std::fs::write(dir.join("conf.d/site"), site).unwrap();
 }
 
+/// `rlws serve --config DIR` with a notify socket, once ready: the server,
+/// the socket and the server's standard error lines.
+fn serve_config(dir: &Path) -> (Server, NotifySocket, std::sync::mpsc::Receiver<String>) {
+    let n = NotifySocket::bind(dir);
+    let d = dir.to_string_lossy().to_string();
+    let mut srv = Server::spawn_with_env(
+        &["serve", "-d", "7", "--config", &d],
+        1,
+        &[("NOTIFY_SOCKET", &n.env())],
+    );
+    let err = common::lines(srv.child.stderr.take().expect("stderr"));
+    n.wait_for("READY=1");
+    (srv, n, err)
+}
+
 /// `GET path` with this Host header.
 fn get_host(addr: std::net::SocketAddr, host: &str, path: &str) -> String {
     common::http_request(addr, host, path).unwrap_or_else(|e| format!("error: {e}"))
@@ -374,15 +368,8 @@ fn sighup_with_a_good_config_serves_the_new_mount_and_vhost() {
     let dir = tmpdir("hup-good");
     let first = www(&dir, "first", "<p>first</p>");
     write_config(&dir, &[vhost("localhost", "", &[("/", &first)])]);
-    let n = NotifySocket::bind(&dir);
+    let (mut srv, n, err) = serve_config(&dir);
     let d = dir.to_string_lossy().to_string();
-    let mut srv = Server::spawn_with_env(
-        &["serve", "-d", "7", "--config", &d],
-        1,
-        &[("NOTIFY_SOCKET", &n.env())],
-    );
-    let err = common::lines(srv.child.stderr.take().unwrap());
-    n.wait_for("READY=1");
     let addr = srv.addrs[0];
     assert!(get_host(addr, "localhost", "/new/").starts_with("HTTP/1.1 404"));
 
@@ -423,15 +410,8 @@ fn sighup_with_a_broken_config_logs_its_errors_and_keeps_serving() {
     let dir = tmpdir("hup-broken");
     let first = www(&dir, "www", "<p>first</p>");
     write_config(&dir, &[vhost("localhost", "", &[("/", &first)])]);
-    let n = NotifySocket::bind(&dir);
+    let (mut srv, n, err) = serve_config(&dir);
     let d = dir.to_string_lossy().to_string();
-    let mut srv = Server::spawn_with_env(
-        &["serve", "-d", "7", "--config", &d],
-        1,
-        &[("NOTIFY_SOCKET", &n.env())],
-    );
-    let err = common::lines(srv.child.stderr.take().unwrap());
-    n.wait_for("READY=1");
     write_config(
         &dir,
         &[vhost(

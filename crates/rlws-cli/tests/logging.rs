@@ -15,20 +15,7 @@ fn syslog_socket_gets_the_vhost_line_as_a_daemon_facility_datagram() {
     sock.set_read_timeout(Some(Duration::from_millis(500)))
         .unwrap();
     let p = path.to_string_lossy().to_string();
-    let mut srv = Server::spawn_capturing_stderr(
-        &[
-            "serve",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "0",
-            "-d",
-            "7",
-            "--syslog-socket",
-            &p,
-        ],
-        1,
-    );
+    let mut srv = Server::start_logging("7", &["--syslog-socket", &p], &[]);
     let want = format!("vhost localhost on http://127.0.0.1:{}/", srv.port);
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut seen = Vec::new();
@@ -58,19 +45,7 @@ fn syslog_socket_gets_the_vhost_line_as_a_daemon_facility_datagram() {
 
 #[test]
 fn log_timestamps_start_lines_on_stderr_with_lws_time_and_level() {
-    let mut srv = Server::spawn_capturing_stderr(
-        &[
-            "serve",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "0",
-            "-d",
-            "7",
-            "--log-timestamps",
-        ],
-        1,
-    );
+    let mut srv = Server::start_logging("7", &["--log-timestamps"], &[]);
     let err = common::lines(srv.child.stderr.take().unwrap());
     let line = common::wait_for_line(&err, "vhost localhost", Duration::from_secs(10));
     // [2026/12/01 12:00:00:1234] N: vhost localhost on ...
@@ -91,20 +66,7 @@ fn a_missing_syslog_socket_is_reported_once_and_the_server_serves_on() {
     let path = std::env::temp_dir().join(format!("rlws-no-syslog-{}", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let p = path.to_string_lossy().to_string();
-    let mut srv = Server::spawn_capturing_stderr(
-        &[
-            "serve",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "0",
-            "-d",
-            "7",
-            "--syslog-socket",
-            &p,
-        ],
-        1,
-    );
+    let mut srv = Server::start_logging("7", &["--syslog-socket", &p], &[]);
     let err = common::lines(srv.child.stderr.take().unwrap());
     common::wait_for_line(&err, &format!("syslog at {p}: "), Duration::from_secs(10));
     let _ = std::net::TcpStream::connect(srv.addrs[0]).expect("still serving");

@@ -19,32 +19,30 @@ pub struct User {
 #[doc(alias = "getpwnam")]
 pub fn user_by_name(name: &str) -> io::Result<Option<User>> {
     let c = c_name(name)?;
-    with_buf(|buf| {
-        // SAFETY: `passwd` is integers and pointers; all zeroes is valid.
-        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut out: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer is to a live local or to `buf`, whose true
-        // length is passed; getpwnam_r writes only there and keeps none.
-        let rc =
-            unsafe { libc::getpwnam_r(c.as_ptr(), &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) };
-        found(rc, out).map(|f| {
-            f.then_some(User {
-                uid: pw.pw_uid,
-                gid: pw.pw_gid,
-            })
-        })
+    // SAFETY: the pointers are to live locals of `user` and to `buf`, whose
+    // true length is passed; getpwnam_r writes only there and keeps none.
+    user(|pw, buf, out| unsafe {
+        libc::getpwnam_r(c.as_ptr(), pw, buf.as_mut_ptr(), buf.len(), out)
     })
 }
 
 /// The user with id `uid`; `None` if the database has no such user.
 #[doc(alias = "getpwuid")]
 pub fn user_by_id(uid: u32) -> io::Result<Option<User>> {
+    // SAFETY: as in user_by_name, for getpwuid_r.
+    user(|pw, buf, out| unsafe { libc::getpwuid_r(uid, pw, buf.as_mut_ptr(), buf.len(), out) })
+}
+
+/// A user from a `getpw*_r` call given the entry, the buffer and the
+/// result pointer to fill.
+fn user(
+    call: impl Fn(&mut libc::passwd, &mut [c_char], &mut *mut libc::passwd) -> libc::c_int,
+) -> io::Result<Option<User>> {
     with_buf(|buf| {
         // SAFETY: `passwd` is integers and pointers; all zeroes is valid.
         let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
         let mut out: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: as in user_by_name.
-        let rc = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) };
+        let rc = call(&mut pw, buf, &mut out);
         found(rc, out).map(|f| {
             f.then_some(User {
                 uid: pw.pw_uid,

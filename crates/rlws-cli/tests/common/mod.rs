@@ -30,9 +30,13 @@ pub struct Server {
 impl Server {
     /// `rlws serve -i 127.0.0.1 -p 0 -d warn EXTRA...`.
     pub fn start(extra: &[&str]) -> Server {
-        let mut args = vec!["serve", "-i", "127.0.0.1", "-p", "0", "-d", "warn"];
-        args.extend_from_slice(extra);
-        Server::spawn(&args, 1)
+        Server::spawn(&local_args("warn", extra), 1)
+    }
+
+    /// `rlws serve -i 127.0.0.1 -p 0 -d LEVEL EXTRA...` with `env` added to
+    /// its environment and standard error captured in `child.stderr`.
+    pub fn start_logging(level: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::spawn_with(&local_args(level, extra), 1, Stdio::piped(), env)
     }
 
     /// `rlws ARGS...`, waiting until it has printed `sockets` "listening on"
@@ -108,6 +112,13 @@ impl Drop for Server {
             let _ = self.child.wait();
         }
     }
+}
+
+/// `serve -i 127.0.0.1 -p 0 -d LEVEL EXTRA...`.
+fn local_args<'a>(level: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["serve", "-i", "127.0.0.1", "-p", "0", "-d", level];
+    args.extend_from_slice(extra);
+    args
 }
 
 /// The lines `r` gives, read on a thread of their own.
