@@ -329,14 +329,21 @@ fn program_name() -> String {
         .unwrap_or_else(|| "rlws".to_string())
 }
 
+/// A span or event of rlws' own crates.
+fn own(meta: &Metadata<'_>) -> bool {
+    meta.target().starts_with("rlws")
+}
+
 impl<S> Filter<S> for Select
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    // Spans are always enabled, whatever the level, so that an event
-    // shown carries the fields of every span it happened in.
+    // rlws' own spans are always enabled, whatever the level, so that an
+    // event shown carries the fields of every span it happened in. Other
+    // crates' spans (h2 opens some on every poll) follow the levels like
+    // events: enabling them all would cost on every poll of a connection.
     fn enabled(&self, meta: &Metadata<'_>, cx: &Context<'_, S>) -> bool {
-        if meta.is_span() {
+        if meta.is_span() && own(meta) {
             return true;
         }
         match self {
@@ -346,7 +353,7 @@ where
     }
 
     fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
-        if meta.is_span() {
+        if meta.is_span() && own(meta) {
             return Interest::always();
         }
         match self {

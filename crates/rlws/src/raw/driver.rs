@@ -57,7 +57,7 @@ async fn run<P: RawProtocol>(proto: Arc<Erased<P>>, conn: RawConn) {
         tracing::debug!(conn = %Tag(Kind::Raw, id.get()), %peer, "raw connection refused by its protocol");
         return;
     };
-    tracing::debug!(conn = %Tag(Kind::Raw, id.get()), %peer, protocol = proto.name(), "raw connection");
+    tracing::debug!(conn = %Tag(Kind::Raw, id.get()), %peer, protocol = %proto.name(), "raw connection");
     let mut buf = vec![0u8; READ_CHUNK];
     let mut out: Vec<u8> = Vec::new();
     let mut sent = 0usize;

@@ -139,7 +139,7 @@ fn try_upgrade(
     ) {
         Ok(s) => s,
         Err(c) => {
-            tracing::info!(conn = %Tag(Kind::Http, info.id), %peer, protocol = proto.name(), reason = %c.reason, "websocket refused by protocol");
+            tracing::info!(conn = %Tag(Kind::Http, info.id), %peer, protocol = %proto.name(), reason = %c.reason, "websocket refused by protocol");
             return text(StatusCode::FORBIDDEN, "refused");
         }
     };
@@ -166,7 +166,7 @@ fn try_upgrade(
         }
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
-    tracing::debug!(conn = %Tag(Kind::Ws, id), http = %Tag(Kind::Http, info.id), %peer, protocol = proto.name(), tsi = st.core.tsi, h2 = info.h2, "websocket established");
+    tracing::debug!(conn = %Tag(Kind::Ws, id), http = %Tag(Kind::Http, info.id), %peer, protocol = %proto.name(), tsi = st.core.tsi, h2 = info.h2, "websocket established");
     start.spawn_upgrade(on_upgrade, guard);
     resp
 }
