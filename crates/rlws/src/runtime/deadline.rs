@@ -46,6 +46,7 @@ impl ConnTimeout {
         loop {
             let at = self.at.get();
             tokio::select! {
+                biased;
                 r = &mut fut => return Some(r),
                 _ = self.changed.notified() => {}
                 _ = async { tokio::time::sleep_until(at.map_or_else(Instant::now, |a| a.0)).await }, if at.is_some() => {

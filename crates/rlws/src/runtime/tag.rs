@@ -13,6 +13,10 @@ pub(crate) enum Kind {
     Ws,
     /// A raw connection.
     Raw,
+    /// An HTTP client connection (which requests share).
+    Client,
+    /// An HTTP client request run on a service thread.
+    Request,
 }
 
 /// `http#7`, `ws#12`, `raw#3`: a connection's kind and id.
@@ -25,6 +29,8 @@ impl fmt::Display for Tag {
             Kind::Http => "http",
             Kind::Ws => "ws",
             Kind::Raw => "raw",
+            Kind::Client => "client",
+            Kind::Request => "req",
         };
         write!(f, "{k}#{}", self.1)
     }
@@ -39,5 +45,7 @@ mod tests {
         assert_eq!(Tag(Kind::Http, 7).to_string(), "http#7");
         assert_eq!(Tag(Kind::Ws, 12).to_string(), "ws#12");
         assert_eq!(Tag(Kind::Raw, 3).to_string(), "raw#3");
+        assert_eq!(Tag(Kind::Client, 4).to_string(), "client#4");
+        assert_eq!(Tag(Kind::Request, 5).to_string(), "req#5");
     }
 }

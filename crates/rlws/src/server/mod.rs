@@ -155,14 +155,13 @@ impl ThreadServer {
 impl ThreadServer {
     /// Serves `stream` as listen socket `key` does: raw, or HTTP.
     fn run<S: conn::Served>(
-        &self,
+        st: Rc<ServerThread>,
         stream: S,
         peer: RawPeer,
         addr: SocketAddr,
         guard: LiveGuard,
         key: u32,
     ) {
-        let st = self.current();
         // A socket closed by a reload while this connection was on its way.
         let Some(l) = st
             .srv
@@ -195,17 +194,18 @@ impl ThreadAcceptor for ThreadServer {
         guard: LiveGuard,
         key: u32,
     ) {
-        let srv = self.cell.get();
-        if let Some(ka) = srv
+        let st = self.current();
+        if let Some(ka) = st
+            .srv
             .listener_index(key)
-            .and_then(|li| srv.listeners.get(li))
+            .and_then(|li| st.srv.listeners.get(li))
             .and_then(|l| l.tcp_keepalive)
         {
             if let Err(e) = crate::runtime::apply_keepalive(&stream, &ka) {
                 tracing::debug!(%peer, error = %e, "cannot set TCP keepalive");
             }
         }
-        self.run(stream, RawPeer::Tcp(peer), peer, guard, key);
+        ThreadServer::run(st, stream, RawPeer::Tcp(peer), peer, guard, key);
     }
 
     fn adopt(self: Rc<Self>, sock: AdoptSocket, guard: LiveGuard, key: u32) {
@@ -213,12 +213,14 @@ impl ThreadAcceptor for ThreadServer {
             AdoptSocket::Tcp(s) => {
                 let peer = s.peer_addr().unwrap_or(UNIX_PEER);
                 match tokio::net::TcpStream::from_std(s) {
-                    Ok(s) => self.run(s, RawPeer::Tcp(peer), peer, guard, key),
+                    Ok(s) => {
+                        ThreadServer::run(self.current(), s, RawPeer::Tcp(peer), peer, guard, key)
+                    }
                     Err(e) => tracing::warn!(error = %e, "cannot register adopted socket"),
                 }
             }
             AdoptSocket::Unix(s) => match tokio::net::UnixStream::from_std(s) {
-                Ok(s) => self.run(s, RawPeer::Unix, UNIX_PEER, guard, key),
+                Ok(s) => ThreadServer::run(self.current(), s, RawPeer::Unix, UNIX_PEER, guard, key),
                 Err(e) => tracing::warn!(error = %e, "cannot register adopted socket"),
             },
         }

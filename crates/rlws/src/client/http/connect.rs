@@ -14,6 +14,7 @@ use super::{HttpVersion, Shared};
 use crate::client::connector::{self, Counters, Route, Target};
 use crate::client::error::{ConnectError, HandshakeError};
 use crate::client::proxy::ProxyKind;
+use crate::runtime::{Kind, Tag};
 
 /// An open connection.
 pub(super) enum Opened {
@@ -87,7 +88,7 @@ async fn open_inner(shared: &Shared, key: &Key) -> Result<Opened, HttpError> {
         let id = meta.id;
         tokio::spawn(async move {
             if let Err(e) = conn.await {
-                tracing::debug!(conn = id, %peer, error = %e, "h2 client connection ended");
+                tracing::debug!(conn = %Tag(Kind::Client, id), %peer, error = %e, "h2 client connection ended");
             }
         });
         Ok(Opened::H2(H2Conn { send, meta }))
@@ -99,7 +100,7 @@ async fn open_inner(shared: &Shared, key: &Key) -> Result<Opened, HttpError> {
         let id = meta.id;
         tokio::spawn(async move {
             if let Err(e) = conn.await {
-                tracing::debug!(conn = id, %peer, error = %e, "h1 client connection ended");
+                tracing::debug!(conn = %Tag(Kind::Client, id), %peer, error = %e, "h1 client connection ended");
             }
         });
         Ok(Opened::H1(H1Conn { send, meta }))

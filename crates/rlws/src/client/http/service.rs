@@ -26,7 +26,7 @@ use super::request::Request;
 use super::response::ResponseBody;
 use super::HttpClient;
 use crate::client::url::Url;
-use crate::runtime::{LiveGuard, Shared, ThreadCore, ThreadIndex};
+use crate::runtime::{Kind, LiveGuard, Shared, Tag, ThreadCore, ThreadIndex};
 
 /// Returned by a callback to end the request at once (lws' "return -1"):
 /// the connection is dropped and `closed` follows.
@@ -404,7 +404,7 @@ async fn run<H: HttpHandler>(
             biased;
             _ = until(deadline) => {
                 let reason = deadline.map_or("", |d| d.1);
-                tracing::info!(request = handle.id, reason, "client request timed out: ending it");
+                tracing::info!(conn = %Tag(Kind::Request, handle.id), reason, "client request timed out: ending it");
                 return match body {
                     None => handler.connection_error(&mut cx, &mut s, &HttpError::Timeout),
                     Some(_) => handler.closed(&mut cx, &mut s, Some(&HttpError::Timeout)),
