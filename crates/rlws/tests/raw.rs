@@ -146,6 +146,18 @@ fn rx_bytes(rx: &mpsc::Receiver<Ev>, n: usize) -> Vec<u8> {
     got
 }
 
+/// Sends a one-shot GET of `path` on `s` and reads the whole answer.
+fn get(mut s: impl Read + Write, path: &str) -> String {
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    resp
+}
+
 #[test]
 fn socketpair_end_adopted_as_http() {
     let dir = common::tempdir("raw-adopt-http");
@@ -157,24 +169,17 @@ fn socketpair_end_adopted_as_http() {
         .unwrap();
     let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
     ctx.poster().adopt_socket("localhost", theirs).unwrap();
-    let mut ours = ours;
     ours.set_read_timeout(Some(WAIT)).unwrap();
-    ours.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut resp = String::new();
-    ours.read_to_string(&mut resp).unwrap();
+    let resp = get(ours, "/");
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     assert!(resp.ends_with("\r\n\r\nadopted\n"), "{resp}");
     // A TCP socket accepted elsewhere, adopted the same way.
     let l = std::net::TcpListener::bind(any()).unwrap();
-    let mut c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
     let (s, _) = l.accept().unwrap();
     ctx.poster().adopt_socket("localhost", s).unwrap();
     c.set_read_timeout(Some(WAIT)).unwrap();
-    c.write_all(b"GET /nothing-here HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut resp = String::new();
-    c.read_to_string(&mut resp).unwrap();
+    let resp = get(c, "/nothing-here");
     assert!(resp.starts_with("HTTP/1.1 404"), "{resp}");
     let err = ctx.poster().adopt_socket(
         "nonesuch",
