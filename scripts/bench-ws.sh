@@ -77,7 +77,8 @@ best() { # prints the largest of the arguments
 
 echo "## Echo"
 echo
-echo "Each cell: messages/s (latency p50/p99 µs), server CPU µs per message."
+echo "Each cell: messages/s (latency p50/p99 µs), whole-machine CPU µs per message (/proc/stat:"
+echo "server, load generator and kernel together; the load generator is the same for every server)."
 echo
 echo "| scenario | rlws | tokio-tungstenite | fastwebsockets | libwebsockets | rlws ÷ best peer (msg/s) | rlws ÷ lws (CPU/msg) |"
 echo "|---|---|---|---|---|---|---|"
@@ -90,7 +91,7 @@ for sc in "100 20" "10 1024" "10 16384" "500 16384"; do
     vals=(); cpus=(); cells=()
     for i in 0 1 2 3; do
         j="$("$R/rlws" bench echo "${urls[$i]}" -c "$c" -s "$s" -d "$DUR" --threads "$CT" --pid "${srv_pids[$i]}" --json)"
-        vals+=("$(echo "$j" | field msgs_per_sec)"); cpus+=("$(echo "$j" | field server_cpu_us_per_msg)")
+        vals+=("$(echo "$j" | field msgs_per_sec)"); cpus+=("$(echo "$j" | field machine_cpu_us_per_msg)")
         cells+=("${vals[-1]} ($(echo "$j" | field p50_us)/$(echo "$j" | field p99_us)), ${cpus[-1]} µs")
     done
     b="$(best "${vals[1]}" "${vals[2]}" "${vals[3]}")"
@@ -111,7 +112,7 @@ vals=(); cpus=(); cells=()
 for u_p in "ws://127.0.0.1:9100/echo $RLWS_PID" "ws://127.0.0.1:9105/ $PY_PID"; do
     set -- $u_p
     j="$("$R/rlws" bench echo "$1" --deflate -c 10 -s 4096 -d "$DUR" --threads "$CT" --pid "$2" --json)"
-    vals+=("$(echo "$j" | field msgs_per_sec)"); cpus+=("$(echo "$j" | field server_cpu_us_per_msg)")
+    vals+=("$(echo "$j" | field msgs_per_sec)"); cpus+=("$(echo "$j" | field machine_cpu_us_per_msg)")
     cells+=("${vals[-1]} ($(echo "$j" | field p50_us)/$(echo "$j" | field p99_us)), ${cpus[-1]} µs")
 done
 echo "| deflate echo 10 × 4096 B | ${cells[0]} | ${cells[1]} | $(ratio "${vals[0]}" "${vals[1]}") | $(ratio "${cpus[0]}" "${cpus[1]}") |"
@@ -122,7 +123,7 @@ echo
 echo "One sender, $FANOUT receivers, 64-byte text messages; the sender stays"
 echo "within 8 messages of the slowest receiver. rlws and libwebsockets run"
 echo "lws-mirror-protocol; the Rust peers a tokio broadcast channel on /broadcast."
-echo "Each cell: deliveries/s (latency p50/p99 µs), missed deliveries, server CPU µs per delivery."
+echo "Each cell: deliveries/s (latency p50/p99 µs), missed deliveries, whole-machine CPU µs per delivery."
 echo
 echo "| scenario | rlws | tokio-tungstenite | fastwebsockets | libwebsockets | rlws ÷ best peer (deliveries/s) |"
 echo "|---|---|---|---|---|---|"
@@ -134,7 +135,7 @@ for i in 0 1 2 3; do
     p=(); [ -n "${bprot[$i]}" ] && p=(-p "${bprot[$i]}")
     j="$("$R/rlws" bench broadcast "${burls[$i]}" "${p[@]}" -c "$FANOUT" -s 64 -d "$DUR" --threads "$CT" --pid "${bpids[$i]}" --json)"
     vals+=("$(echo "$j" | field deliveries_per_sec)")
-    cells+=("${vals[-1]} ($(echo "$j" | field p50_us)/$(echo "$j" | field p99_us)), $(echo "$j" | field missed), $(echo "$j" | field server_cpu_us_per_delivery) µs")
+    cells+=("${vals[-1]} ($(echo "$j" | field p50_us)/$(echo "$j" | field p99_us)), $(echo "$j" | field missed), $(echo "$j" | field machine_cpu_us_per_delivery) µs")
     sleep 1
 done
 b="$(best "${vals[1]}" "${vals[2]}" "${vals[3]}")"

@@ -10,6 +10,13 @@
 //! * `idle`: opens N idle WebSocket connections and reports how much the
 //!   server's resident memory grew per connection (`--pid` of the server).
 //!
+//! CPU is measured over the whole machine (/proc/stat: every core's busy
+//! time, softirq included, divided by the messages of the run), because on
+//! a machine whose cores both run flat out the kernel's network work is
+//! charged to whichever process happens to be on the core; with `--pid`
+//! the server's user-space time is reported too. For repeatable figures of
+//! the server alone, count instructions (scripts/callgrind-echo.sh).
+//!
 //! `echo --deflate` offers permessage-deflate and sends JSON-like text that
 //! compresses about 5:1, through the rlws client (which inflates and
 //! deflates like any client would).
@@ -52,7 +59,8 @@ enum Mode {
         /// Print one JSON object instead of a line of text.
         #[arg(long)]
         json: bool,
-        /// Process id of the server: also report its CPU time per message.
+        /// Process id of the server: also report its user-space CPU time per
+        /// message (whole-machine CPU is always reported).
         #[arg(long)]
         pid: Option<u32>,
         /// Offer permessage-deflate and send compressible JSON-like text.
@@ -84,7 +92,8 @@ enum Mode {
         /// Print one JSON object instead of a line of text.
         #[arg(long)]
         json: bool,
-        /// Process id of the server: also report its CPU time per delivery.
+        /// Process id of the server: also report its user-space CPU time per
+        /// delivery (whole-machine CPU is always reported).
         #[arg(long)]
         pid: Option<u32>,
     },
@@ -362,17 +371,120 @@ fn pct(sorted: &[u32], p: f64) -> u32 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// CPU time (user + system) of process `pid`, in seconds.
-fn cpu_secs(pid: u32) -> Result<f64, BoxError> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
-    let rest = s.rsplit_once(')').ok_or("bad /proc stat")?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11).ok_or("no utime")?.parse::<f64>()?
-        + f.get(12).ok_or("no stime")?.parse::<f64>()?;
+/// Clock ticks per second of /proc's counters.
+fn clock_hz() -> f64 {
     // SAFETY: sysconf has no memory effects.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Ok(ticks / if hz > 0.0 { hz } else { 100.0 })
+    if hz > 0.0 {
+        hz
+    } else {
+        100.0
+    }
+}
+
+/// User-space CPU time of process `pid`, in seconds. (Its system time is
+/// not reported: softirq work is charged to whichever process is on the
+/// core, so it says little about the process.)
+fn user_secs(pid: u32) -> Result<f64, BoxError> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name; utime is the 14th.
+    let rest = s.rsplit_once(')').ok_or("bad /proc stat")?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).ok_or("no utime")?.parse::<f64>()?;
+    Ok(ticks / clock_hz())
+}
+
+/// Busy CPU time of the whole machine (every core: user, system, irq,
+/// softirq, steal; not idle or iowait), in seconds, from /proc/stat.
+fn machine_busy_secs() -> Result<f64, BoxError> {
+    let s = std::fs::read_to_string("/proc/stat")?;
+    busy_ticks(&s).map(|t| t / clock_hz())
+}
+
+/// The busy ticks of /proc/stat's first (`cpu`) line.
+fn busy_ticks(stat: &str) -> Result<f64, BoxError> {
+    let line = stat.lines().next().ok_or("empty /proc/stat")?;
+    let mut f = line.split_whitespace();
+    if f.next() != Some("cpu") {
+        return Err("no cpu line in /proc/stat".into());
+    }
+    let v: Vec<f64> = f
+        .take(8)
+        .map(|x| x.parse::<f64>())
+        .collect::<Result<_, _>>()?;
+    if v.len() < 8 {
+        return Err("short cpu line in /proc/stat".into());
+    }
+    // user nice system idle iowait irq softirq steal
+    Ok(v[0] + v[1] + v[2] + v[5] + v[6] + v[7])
+}
+
+/// CPU meters around a measured run.
+struct Meters {
+    machine: f64,
+    user: Option<(u32, f64)>,
+}
+
+impl Meters {
+    fn start(pid: Option<u32>) -> Result<Meters, BoxError> {
+        Ok(Meters {
+            machine: machine_busy_secs()?,
+            user: match pid {
+                Some(p) => Some((p, user_secs(p)?)),
+                None => None,
+            },
+        })
+    }
+
+    /// The CPU time used since the start: (whole machine, server user).
+    fn used(&self) -> Result<(f64, Option<f64>), BoxError> {
+        Ok((
+            machine_busy_secs()? - self.machine,
+            match self.user {
+                Some((p, u0)) => Some(user_secs(p)? - u0),
+                None => None,
+            },
+        ))
+    }
+
+    /// CPU in µs per `n` units since the start.
+    fn per(&self, n: usize) -> Result<Cpu, BoxError> {
+        Ok(Cpu::per(self.used()?, n))
+    }
+}
+
+/// CPU per message: the whole machine's, and the server's user time.
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    machine_us: f64,
+    user_us: Option<f64>,
+}
+
+impl Cpu {
+    fn per((machine, user): (f64, Option<f64>), n: usize) -> Cpu {
+        let n = n.max(1) as f64;
+        Cpu {
+            machine_us: machine * 1e6 / n,
+            user_us: user.map(|u| u * 1e6 / n),
+        }
+    }
+
+    fn json(&self, unit: &str) -> String {
+        format!(
+            "\"machine_cpu_us_per_{unit}\":{:.3},\"server_user_us_per_{unit}\":{}",
+            self.machine_us,
+            self.user_us
+                .map_or("null".to_string(), |u| format!("{u:.3}"))
+        )
+    }
+
+    fn text(&self, unit: &str) -> String {
+        let mut t = format!("machine CPU {:.3} us/{unit}", self.machine_us);
+        if let Some(u) = self.user_us {
+            t.push_str(&format!(", server user {u:.3} us/{unit}"));
+        }
+        t
+    }
 }
 
 async fn echo(
@@ -411,20 +523,14 @@ async fn finish_echo(
     dur: Duration,
     json: bool,
 ) -> Result<(), BoxError> {
-    let mut cpu0 = None;
-    if let Some(pid) = pid {
-        tokio::time::sleep_until(measure_from.into()).await;
-        cpu0 = Some(cpu_secs(pid)?);
-    }
+    tokio::time::sleep_until(measure_from.into()).await;
+    let meters = Meters::start(pid)?;
     let mut all = Vec::new();
     for h in tasks {
         all.extend(h.await.map_err(|e| format!("task: {e}"))??);
     }
-    let cpu_us_per_msg = match (pid, cpu0) {
-        (Some(pid), Some(c0)) => (cpu_secs(pid)? - c0) * 1e6 / (all.len().max(1) as f64),
-        _ => 0.0,
-    };
-    report(mode, conns, size, dur, &mut all, cpu_us_per_msg, json);
+    let cpu = meters.per(all.len())?;
+    report(mode, conns, size, dur, &mut all, cpu, json);
     Ok(())
 }
 
@@ -517,7 +623,7 @@ fn report(
     size: usize,
     dur: Duration,
     all: &mut [u32],
-    cpu_us: f64,
+    cpu: Cpu,
     json: bool,
 ) {
     all.sort_unstable();
@@ -530,14 +636,16 @@ fn report(
     );
     if json {
         println!(
-            "{{\"mode\":\"{mode}\",\"connections\":{conns},\"size\":{size},\"messages\":{},\"msgs_per_sec\":{rate:.0},\"server_cpu_us_per_msg\":{cpu_us:.2},\"p50_us\":{p50},\"p90_us\":{p90},\"p99_us\":{p99},\"max_us\":{max}}}",
-            all.len()
+            "{{\"mode\":\"{mode}\",\"connections\":{conns},\"size\":{size},\"messages\":{},\"msgs_per_sec\":{rate:.0},{},\"p50_us\":{p50},\"p90_us\":{p90},\"p99_us\":{p99},\"max_us\":{max}}}",
+            all.len(),
+            cpu.json("msg")
         );
     } else {
         println!(
-            "{mode} {conns} conns x {size} B: {rate:.0} msg/s ({} in {:.1} s), latency p50 {p50} us, p90 {p90} us, p99 {p99} us, max {max} us, server CPU {cpu_us:.2} us/msg",
+            "{mode} {conns} conns x {size} B: {rate:.0} msg/s ({} in {:.1} s), latency p50 {p50} us, p90 {p90} us, p99 {p99} us, max {max} us, {}",
             all.len(),
-            dur.as_secs_f64()
+            dur.as_secs_f64(),
+            cpu.text("msg")
         );
     }
 }
@@ -736,7 +844,7 @@ async fn broadcast(
         let mut b = vec![0u8; 64 * 1024];
         while matches!(rd.read(&mut b).await, Ok(n) if n > 0) {}
     });
-    let mut cpu0 = None;
+    let mut meters = None;
     let mut sent_measured = 0u64;
     let mut seq = 0u64;
     let mask = [0x11, 0x22, 0x33, 0x44];
@@ -755,10 +863,8 @@ async fn broadcast(
         if Instant::now() >= until {
             break;
         }
-        if cpu0.is_none() && Instant::now() >= measure_from {
-            if let Some(pid) = pid {
-                cpu0 = Some(cpu_secs(pid)?);
-            }
+        if meters.is_none() && Instant::now() >= measure_from {
+            meters = Some(Meters::start(pid)?);
         }
         let ns = fan.start.elapsed().as_nanos() as u64;
         if ns >= measure_from_ns {
@@ -775,9 +881,9 @@ async fn broadcast(
         );
         wr.write_all(&frame).await?;
     }
-    let cpu1 = match pid {
-        Some(pid) => Some(cpu_secs(pid)?),
-        None => None,
+    let used = match &meters {
+        Some(m) => m.used()?,
+        None => (0.0, None),
     };
     let mut all = Vec::new();
     let mut missed = 0;
@@ -789,10 +895,7 @@ async fn broadcast(
     drop(wr);
     drain.abort();
     let deliveries = all.len();
-    let cpu_us = match (cpu0, cpu1) {
-        (Some(a), Some(b)) => (b - a) * 1e6 / deliveries.max(1) as f64,
-        _ => 0.0,
-    };
+    let cpu = Cpu::per(used, deliveries);
     all.sort_unstable();
     let rate = deliveries as f64 / dur.as_secs_f64();
     let (p50, p99, max) = (
@@ -803,11 +906,13 @@ async fn broadcast(
     let sent_rate = sent_measured as f64 / dur.as_secs_f64();
     if json {
         println!(
-            "{{\"mode\":\"broadcast\",\"connections\":{conns},\"size\":{size},\"sent_per_sec\":{sent_rate:.0},\"deliveries_per_sec\":{rate:.0},\"missed\":{missed},\"server_cpu_us_per_delivery\":{cpu_us:.3},\"p50_us\":{p50},\"p99_us\":{p99},\"max_us\":{max}}}"
+            "{{\"mode\":\"broadcast\",\"connections\":{conns},\"size\":{size},\"sent_per_sec\":{sent_rate:.0},\"deliveries_per_sec\":{rate:.0},\"missed\":{missed},{},\"p50_us\":{p50},\"p99_us\":{p99},\"max_us\":{max}}}",
+            cpu.json("delivery")
         );
     } else {
         println!(
-            "broadcast to {conns} x {size} B: {sent_rate:.0} msg/s sent, {rate:.0} deliveries/s, {missed} missed, latency p50 {p50} us, p99 {p99} us, max {max} us, server CPU {cpu_us:.3} us/delivery"
+            "broadcast to {conns} x {size} B: {sent_rate:.0} msg/s sent, {rate:.0} deliveries/s, {missed} missed, latency p50 {p50} us, p99 {p99} us, max {max} us, {}",
+            cpu.text("delivery")
         );
     }
     Ok(())
@@ -859,4 +964,20 @@ async fn idle(url: &str, conns: usize, pid: u32, json: bool) -> Result<(), BoxEr
     }
     drop(open);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_ticks_leave_out_idle_and_iowait() {
+        let stat = "cpu  100 5 30 1000 50 2 8 1 0 0\ncpu0 50 2 15 500 25 1 4 0 0 0\n";
+        assert_eq!(
+            busy_ticks(stat).unwrap(),
+            100.0 + 5.0 + 30.0 + 2.0 + 8.0 + 1.0
+        );
+        assert!(busy_ticks("intr 1 2 3\n").is_err());
+        assert!(busy_ticks("cpu 1 2\n").is_err());
+    }
 }
