@@ -13,11 +13,28 @@ pub fn nofile() -> Option<(u64, u64)> {
     (rc == 0).then_some((lim.rlim_cur as u64, lim.rlim_max as u64))
 }
 
-/// Raises the soft `RLIMIT_NOFILE` to `want` (at most the hard limit) and
-/// returns the soft limit in force afterwards.
+/// Raises the soft `RLIMIT_NOFILE` to `want` and returns the soft limit in
+/// force afterwards. Past the hard limit, a privileged process (root,
+/// `CAP_SYS_RESOURCE`) raises the hard limit too, up to the kernel's
+/// `fs.nr_open`; others get the hard limit.
 #[allow(clippy::unnecessary_cast)]
 pub fn raise_nofile(want: u64) -> Option<u64> {
     let (cur, max) = nofile()?;
+    if want > max {
+        let open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(max);
+        let both = want.min(open);
+        let lim = libc::rlimit {
+            rlim_cur: both as libc::rlim_t,
+            rlim_max: both as libc::rlim_t,
+        };
+        // SAFETY: setrlimit only reads the struct we pass.
+        if both > max && unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } == 0 {
+            return Some(both);
+        }
+    }
     let target = want.min(max);
     if target <= cur {
         return Some(cur);
