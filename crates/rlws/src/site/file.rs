@@ -68,7 +68,14 @@ impl Files {
             return not_found();
         }
         let version = version_of(&meta);
-        let etag = etag_of(version);
+        // A cached file brings its validator and type; others get them made.
+        let cached =
+            (meta.len() <= CACHE_FILE_MAX).then(|| cached_file(req, &path, &meta, version));
+        let (etag, ctype) = match &cached {
+            Some(Ok(f)) => (f.etag.clone(), f.content_type.clone()),
+            Some(Err(())) => return not_found(),
+            None => (etag_of(version), content_type(req, &path)),
+        };
         let inm = req.request().headers().get(header::IF_NONE_MATCH);
         if inm.is_some_and(|v| etag_matches(v, &etag)) {
             let mut r = Response::new(full(Bytes::new()));
@@ -76,21 +83,17 @@ impl Files {
             r.headers_mut().insert(header::ETAG, etag);
             return r;
         }
-        let body = if meta.len() > CACHE_FILE_MAX {
-            match std::fs::File::open(&path) {
+        let body = match cached {
+            Some(Ok(f)) => full(f.body),
+            _ => match std::fs::File::open(&path) {
                 Ok(f) => FileBody::new(f, meta.len()).boxed_unsync(),
                 Err(_) => return not_found(),
-            }
-        } else {
-            match cached_file(req, path.clone(), &meta, version) {
-                Some(b) => full(b),
-                None => return not_found(),
-            }
+            },
         };
         let mut r = Response::new(body);
         let h = r.headers_mut();
         h.insert(header::ETAG, etag);
-        h.insert(header::CONTENT_TYPE, content_type(req, &path));
+        h.insert(header::CONTENT_TYPE, ctype);
         r
     }
 }
@@ -167,9 +170,10 @@ impl http_body::Body for FileBody {
         if self.remaining == 0 {
             return std::task::Poll::Ready(None);
         }
-        let want = self.remaining.min(PIECE) as usize;
-        let mut buf = vec![0u8; want];
-        let res = match self.file.read(&mut buf) {
+        let want = self.remaining.min(PIECE);
+        // Read into fresh capacity: the file fills it, nothing zeroes it first.
+        let mut buf = Vec::with_capacity(want as usize);
+        let res = match (&mut self.file).take(want).read_to_end(&mut buf) {
             // The file shrank under us: end the body short (the length sent
             // no longer holds, and the client sees the connection end).
             Ok(0) => Err(std::io::Error::new(
@@ -177,7 +181,6 @@ impl http_body::Body for FileBody {
                 "file shrank while being sent",
             )),
             Ok(n) => {
-                buf.truncate(n);
                 self.remaining -= n as u64;
                 Ok(http_body::Frame::data(Bytes::from(buf)))
             }
@@ -201,6 +204,8 @@ struct CachedFile {
     /// Identity of the version read: modification time, size, inode.
     version: Version,
     body: Bytes,
+    etag: HeaderValue,
+    content_type: HeaderValue,
 }
 
 /// Files up to this size are kept in the service thread's cache.
@@ -210,7 +215,8 @@ const CACHE_TOTAL_MAX: usize = 32 << 20;
 
 #[derive(Default)]
 struct FileCache {
-    map: std::collections::HashMap<(u64, PathBuf), CachedFile>,
+    /// By mount, then path.
+    map: std::collections::HashMap<u64, std::collections::HashMap<PathBuf, CachedFile>>,
     bytes: usize,
 }
 
@@ -222,27 +228,32 @@ thread_local! {
     static FILE_CACHE: std::cell::RefCell<FileCache> = std::cell::RefCell::default();
 }
 
+/// The file at `path` of this version, from the thread's cache or read
+/// now (and kept when it has settled); `Err` when it cannot be read.
 fn cached_file(
     req: &OriginRequest<'_>,
-    path: PathBuf,
+    path: &Path,
     meta: &std::fs::Metadata,
     version: Version,
-) -> Option<Bytes> {
-    let key = (req.mount_id(), path);
+) -> Result<CachedFile, ()> {
     let hit = FILE_CACHE.with(|c| {
-        c.borrow()
-            .map
-            .get(&key)
+        let c = c.borrow();
+        // Looked up by borrowed parts: no key is built for a hit.
+        c.map
+            .get(&req.mount_id())
+            .and_then(|m| m.get(path))
             .filter(|f| f.version == version)
-            .map(|f| f.body.clone())
+            .cloned()
     });
-    if hit.is_some() {
-        return hit;
+    if let Some(f) = hit {
+        return Ok(f);
     }
-    let data = std::fs::read(&key.1).ok()?;
+    let data = std::fs::read(path).map_err(|_| ())?;
     let f = CachedFile {
         version,
         body: Bytes::from(data),
+        etag: etag_of(version),
+        content_type: content_type(req, path),
     };
     // A file changed in the last two seconds could change again within the
     // file system's timestamp granularity without its version changing
@@ -256,7 +267,8 @@ fn cached_file(
     if settled && meta.len() <= CACHE_FILE_MAX && f.body.len() as u64 == meta.len() {
         FILE_CACHE.with(|c| {
             let mut c = c.borrow_mut();
-            if let Some(old) = c.map.remove(&key) {
+            let mount = req.mount_id();
+            if let Some(old) = c.map.get_mut(&mount).and_then(|m| m.remove(path)) {
                 c.bytes -= old.body.len();
             }
             if c.bytes + f.body.len() > CACHE_TOTAL_MAX {
@@ -264,12 +276,14 @@ fn cached_file(
                 c.bytes = 0;
             }
             c.bytes += f.body.len();
-            let body = f.body.clone();
-            c.map.insert(key, f);
-            Some(body)
+            c.map
+                .entry(mount)
+                .or_default()
+                .insert(path.to_path_buf(), f.clone());
+            Ok(f)
         })
     } else {
-        Some(f.body)
+        Ok(f)
     }
 }
 
@@ -278,9 +292,12 @@ fn content_type(req: &OriginRequest<'_>, path: &Path) -> HeaderValue {
     if let Some(v) = req.mimetype(ext) {
         return v.clone();
     }
-    let mime = mime_guess::from_ext(ext).first_or_octet_stream();
-    HeaderValue::from_str(mime.essence_str())
-        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
+    // mime_guess' table is static text: no copy, no parse.
+    HeaderValue::from_static(
+        mime_guess::from_ext(ext)
+            .first_raw()
+            .unwrap_or("application/octet-stream"),
+    )
 }
 
 /// Maps a URL path into `root`, refusing anything that could leave it.
