@@ -75,6 +75,26 @@ async fn keep_alive_serves_several_requests_on_one_connection() {
     assert_eq!(text.matches("HTTP/1.1 404").count(), 1, "{text}");
 }
 
+/// A client that shuts its sending side once its requests are out (as
+/// `nc -N` does) still gets every answer, then the end of the connection.
+#[tokio::test]
+async fn a_half_closed_client_gets_its_answers() {
+    let (_ctx, addr) = start(1);
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /style.css HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    s.shutdown().await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .expect("the server ends the connection after answering")
+        .unwrap();
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(text.matches("HTTP/1.1 200").count(), 2, "{text}");
+    assert!(text.contains("rlws test page"), "{text}");
+}
+
 #[tokio::test]
 async fn header_limits() {
     let (_ctx, addr) = start(1);

@@ -201,6 +201,11 @@ where
             )
             .max_headers(http.max_headers)
             .max_buf_size(http.max_header_bytes.max(8192))
+            // A client may shut its sending side once its request is out
+            // and still get the answer (RFC 9112 §9.6). This also keeps
+            // hyper from reading ahead while a request is being answered,
+            // which made it take a fresh read buffer for every request.
+            .half_close(true)
             .serve_connection(io, svc)
             .with_upgrades();
         timeout.guard(conn, tag).await
