@@ -345,7 +345,11 @@ impl Protocol for Nailed {
         self.report("up");
         Ok(())
     }
-    fn receive(&self, _: &mut Cx<'_, Self>, _: &mut (), _: Received<'_>) -> Result<(), Close> {
+    fn receive(&self, _: &mut Cx<'_, Self>, _: &mut (), m: Received<'_>) -> Result<(), Close> {
+        // "bye" from the server: the protocol ends the connection itself.
+        if m.data == b"bye" {
+            return Err(Close::new(1000, "done"));
+        }
         Ok(())
     }
     fn closed(&self, _: &mut Cx<'_, Self>, _: (), _: Option<CloseCode>) {
@@ -418,5 +422,50 @@ fn nailed_up_client_reconnects_at_the_policy_delays_and_gives_up() {
         rx.recv_timeout(ms(1500)).is_err(),
         "another attempt after the conceal count"
     );
+    ctx.shutdown();
+}
+
+/// A nailed-up connection that its own protocol closes stays closed.
+#[test]
+fn a_nailed_up_client_closed_by_its_protocol_is_not_reopened() {
+    let ms = Duration::from_millis;
+    let (tx, rx) = mpsc::channel();
+    let ctx = Context::builder()
+        .threads(1)
+        .protocol(Nailed(Mutex::new(tx)))
+        .start()
+        .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut cfg = ClientConfig::new(&format!("ws://{addr}/")).unwrap();
+    cfg.retry = Some(rlws::RetryPolicy::new(&[ms(100)]));
+    ctx.connect("nailed", cfg).unwrap();
+    let (s, _) = listener.accept().unwrap();
+    let mut ws = tokio_tungstenite::tungstenite::accept(s).unwrap();
+    ws.send(tokio_tungstenite::tungstenite::Message::text("bye"))
+        .unwrap();
+    let up = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(up.1, "up");
+    // Its close reaches the server, which answers it.
+    loop {
+        match ws.read() {
+            Ok(tokio_tungstenite::tungstenite::Message::Close(f)) => {
+                assert_eq!(f.map(|f| u16::from(f.code)), Some(1000));
+                break;
+            }
+            Ok(_) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let _ = ws.flush();
+    let closed = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(closed.1, "closed");
+    // No new attempt at the policy's 100 ms (or ten times that).
+    listener.set_nonblocking(true).unwrap();
+    assert!(
+        rx.recv_timeout(ms(1000)).is_err(),
+        "reopened after its protocol closed it"
+    );
+    assert!(listener.accept().is_err(), "a new connection came in");
     ctx.shutdown();
 }

@@ -39,10 +39,12 @@ pub struct ClientConfig {
     /// WebSockets on one connection, use [`super::H2Connection`].
     pub http2: bool,
     /// Keep the connection up (lws' nailed-up client connections): after
-    /// each failure or close it is opened again, with the same id and
-    /// callbacks, waiting this policy's delays (the count restarts after an
-    /// established connection), until the policy gives up or the context
-    /// shuts down. `None` (the default): one attempt.
+    /// each failure, and each close by the peer, the network or a timeout,
+    /// it is opened again, with the same id and callbacks, waiting this
+    /// policy's delays (the count restarts after an established
+    /// connection), until the policy gives up, a callback of its own closes
+    /// it (returns `Err(Close)`), or the context shuts down. `None` (the
+    /// default): one attempt.
     #[doc(alias = "LCCSCF_NAILED_UP")]
     pub retry: Option<crate::RetryPolicy>,
     /// Proof-of-life rule for this connection (lws' retry policy's

@@ -48,6 +48,8 @@ pub(super) struct Conn<P: Protocol> {
     /// The deadline a callback set, and why.
     hard_deadline: Option<Pin<Box<Sleep>>>,
     timeout_reason: &'static str,
+    /// A callback asked for the close (returned `Err(Close)`).
+    closed_by_protocol: bool,
 }
 
 /// What woke the driver.
@@ -94,10 +96,13 @@ impl<P: Protocol> Conn<P> {
             close_deadline: None,
             hard_deadline: None,
             timeout_reason: "",
+            closed_by_protocol: false,
         }
     }
 
-    pub(super) async fn run(&mut self, leftover: Bytes) {
+    /// Runs the connection to its end; true if one of its callbacks asked
+    /// for the close.
+    pub(super) async fn run(&mut self, leftover: Bytes) -> bool {
         self.io.set_nodelay();
         self.apply_control();
         if !leftover.is_empty() {
@@ -197,6 +202,7 @@ impl<P: Protocol> Conn<P> {
         // Boxed: the closing state (timeouts, buffers) is only needed at the
         // end, so idle connections do not carry it.
         Box::pin(self.finish()).await;
+        self.closed_by_protocol
     }
 
     fn on_flags(&mut self, f: u8) {
@@ -473,6 +479,7 @@ impl<P: Protocol> Conn<P> {
     fn after_callback(&mut self, res: Result<(), Close>) {
         self.apply_control();
         if let Err(c) = res {
+            self.closed_by_protocol |= self.conn.state() == State::Open;
             self.start_close(c.code, &c.reason);
         }
     }

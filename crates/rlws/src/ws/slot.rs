@@ -344,7 +344,7 @@ impl<P: Protocol> StartConn for Pending<P> {
             match io {
                 Some(io) => {
                     let mut conn = self.into_conn(io, Role::Server);
-                    conn.run(leftover).await;
+                    let _ = conn.run(leftover).await;
                 }
                 None => (*self).abandon(),
             }
@@ -436,7 +436,7 @@ fn start_client<P: Protocol>(
 /// Runs a client connection; with [`ClientConfig::retry`] (a nailed-up
 /// connection) opens it again after each failure or close, waiting the
 /// policy's delays (counted from the last established connection), until
-/// the policy gives up or the thread shuts down.
+/// the policy gives up, a callback closes it, or the thread shuts down.
 async fn nailed_up<P: Protocol>(
     pt: Rc<ProtoThread<P>>,
     mut cfg: ClientConfig,
@@ -450,12 +450,16 @@ async fn nailed_up<P: Protocol>(
     }
     let mut failures = 0u32;
     loop {
-        let established = client_conn(&pt, &cfg, id).await;
+        let attempt = client_conn(&pt, &cfg, id).await;
         let Some(policy) = &cfg.retry else { return };
-        if *closing.borrow() {
+        if *closing.borrow() || attempt == Attempt::ClosedByProtocol {
             return;
         }
-        failures = if established { 1 } else { failures + 1 };
+        failures = if attempt == Attempt::Ended {
+            1
+        } else {
+            failures + 1
+        };
         let Some(wait) = policy.delay(failures) else {
             tracing::info!(
                 conn = %Tag(Kind::Ws, id),
@@ -480,14 +484,14 @@ async fn nailed_up<P: Protocol>(
 }
 
 /// Opens a client connection and runs it with its protocol's callbacks;
-/// true if it was established.
-async fn client_conn<P: Protocol>(pt: &Rc<ProtoThread<P>>, cfg: &ClientConfig, id: u64) -> bool {
+/// how it went.
+async fn client_conn<P: Protocol>(pt: &Rc<ProtoThread<P>>, cfg: &ClientConfig, id: u64) -> Attempt {
     let (io, opened, peer) = match crate::client::open(cfg).await {
         Ok(x) => x,
         Err(e) => {
             tracing::debug!(conn = %Tag(Kind::Ws, id), url_host = cfg.host(), error = %e, "client connection failed");
             pt.thread_call(|p, cx| p.client_connection_error(cx, ConnId(id), &e));
-            return false;
+            return Attempt::Failed;
         }
     };
     let (path, query) = match cfg.path().split_once('?') {
@@ -505,10 +509,24 @@ async fn client_conn<P: Protocol>(pt: &Rc<ProtoThread<P>>, cfg: &ClientConfig, i
         Ok(p) => p,
         Err(c) => {
             tracing::debug!(conn = %Tag(Kind::Ws, id), reason = %c.reason, "client connection refused by its protocol");
-            return false;
+            return Attempt::Failed;
         }
     };
     let mut conn = Box::new(pending).into_conn(io, Role::Client);
-    conn.run(Bytes::from(opened.leftover)).await;
-    true
+    if conn.run(Bytes::from(opened.leftover)).await {
+        Attempt::ClosedByProtocol
+    } else {
+        Attempt::Ended
+    }
+}
+
+/// How one attempt of a client connection went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attempt {
+    /// It could not be opened (or its protocol refused it).
+    Failed,
+    /// It was up, then closed by the peer, the network or a timeout.
+    Ended,
+    /// It was up, then one of its callbacks closed it.
+    ClosedByProtocol,
 }
