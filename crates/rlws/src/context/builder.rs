@@ -205,26 +205,13 @@ impl ContextBuilder {
         let (erased, services): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.protocols).into_iter().unzip();
         let raw = std::mem::take(&mut self.raw);
-        let plan = self.plan(&erased, &raw)?;
-        let mut listeners = Vec::new();
-        let mut listening = Vec::new();
-        let mut listener_rts = Vec::new();
-        for (key, (a, mut rt)) in (0u32..).zip(plan.groups) {
-            let (l, local) = bind(a)?;
-            rt.key = key;
-            listeners.push((l, key));
-            listening.push(Listening {
-                addr: a,
-                key,
-                local,
-            });
-            listener_rts.push(rt);
-        }
-        let vhost_addrs = plan
-            .names
-            .into_iter()
-            .map(|(n, li)| (n, listening[li].local))
-            .collect();
+        let (vhosts, opened) = self.plan(&erased, &raw)?.open(&[])?;
+        let Opened {
+            listening,
+            listeners: listener_rts,
+            fresh: listeners,
+            vhost_addrs,
+        } = opened;
         let secs = |d: Duration| {
             if d.is_zero() {
                 u32::MAX
@@ -232,14 +219,13 @@ impl ContextBuilder {
                 d.as_secs().max(1) as u32
             }
         };
-        let server = ServerCell::new(Arc::new(ServerShared {
-            vhosts: plan.vhosts,
-            listeners: listener_rts,
-            server_header: http::HeaderValue::from_str(&self.http.server_name).ok(),
-            http: self.http,
-            protocols: erased.clone(),
-            raw: raw.clone(),
-        }));
+        let server = ServerCell::new(Arc::new(ServerShared::new(
+            vhosts,
+            listener_rts,
+            self.http,
+            erased.clone(),
+            raw.clone(),
+        )));
         let rt = RuntimeConfig {
             threads,
             cap_per_thread,
@@ -441,6 +427,61 @@ pub(super) struct Plan {
     pub(super) groups: Vec<(SocketAddr, ListenerRt)>,
     /// Each vhost's name and its group.
     pub(super) names: Vec<(String, usize)>,
+}
+
+impl Plan {
+    /// Opens the plan's listen sockets: one of `open` at an address the
+    /// plan still names is kept with its key, the others are bound now
+    /// (keys after the highest in `open`). Returns the compiled vhosts too.
+    pub(super) fn open(
+        self,
+        open: &[Listening],
+    ) -> Result<(Vec<crate::server::VhostRt>, Opened), StartError> {
+        let mut next_key = open.iter().map(|l| l.key + 1).max().unwrap_or(0);
+        let mut o = Opened {
+            listening: Vec::new(),
+            listeners: Vec::new(),
+            fresh: Vec::new(),
+            vhost_addrs: Vec::new(),
+        };
+        for (a, mut rt) in self.groups {
+            let l = match open.iter().find(|l| l.addr == a) {
+                Some(l) => *l,
+                None => {
+                    let (sock, local) = bind(a)?;
+                    let key = next_key;
+                    next_key += 1;
+                    o.fresh.push((sock, key));
+                    Listening {
+                        addr: a,
+                        key,
+                        local,
+                    }
+                }
+            };
+            rt.key = l.key;
+            o.listening.push(l);
+            o.listeners.push(rt);
+        }
+        o.vhost_addrs = self
+            .names
+            .into_iter()
+            .map(|(n, li)| (n, o.listening[li].local))
+            .collect();
+        Ok((self.vhosts, o))
+    }
+}
+
+/// A plan's listen sockets, opened.
+pub(super) struct Opened {
+    /// Every socket of the plan, in its order.
+    pub(super) listening: Vec<Listening>,
+    /// What each of them serves (keys set).
+    pub(super) listeners: Vec<ListenerRt>,
+    /// The sockets bound now, to start accepting on.
+    pub(super) fresh: Vec<(StdListener, u32)>,
+    /// Each vhost's name and the address it listens on.
+    pub(super) vhost_addrs: Vec<(String, SocketAddr)>,
 }
 
 /// A listen socket the context has open.

@@ -190,39 +190,22 @@ impl Context {
     /// are not used; its vhosts may name only the context's). On error
     /// nothing changes.
     pub fn reload(&mut self, mut builder: ContextBuilder) -> Result<(), StartError> {
-        let plan = builder.plan(&self.protocols, &self.raw)?;
-        let mut next_key = self.listening.iter().map(|l| l.key + 1).max().unwrap_or(0);
-        let mut listening = Vec::new();
-        let mut fresh = Vec::new();
-        let mut rts = Vec::new();
-        for (a, mut rt) in plan.groups {
-            let l = match self.listening.iter().find(|l| l.addr == a) {
-                Some(l) => *l,
-                None => {
-                    let (sock, local) = builder::bind(a)?;
-                    let key = next_key;
-                    next_key += 1;
-                    fresh.push((sock, key));
-                    builder::Listening {
-                        addr: a,
-                        key,
-                        local,
-                    }
-                }
-            };
-            rt.key = l.key;
-            listening.push(l);
-            rts.push(rt);
-        }
-        let http = builder.take_http();
-        self.server.replace(Arc::new(ServerShared {
-            vhosts: plan.vhosts,
-            listeners: rts,
-            server_header: http::HeaderValue::from_str(&http.server_name).ok(),
-            http,
-            protocols: self.protocols.to_vec(),
-            raw: self.raw.to_vec(),
-        }));
+        let (vhosts, opened) = builder
+            .plan(&self.protocols, &self.raw)?
+            .open(&self.listening)?;
+        let builder::Opened {
+            listening,
+            listeners,
+            fresh,
+            vhost_addrs,
+        } = opened;
+        self.server.replace(Arc::new(ServerShared::new(
+            vhosts,
+            listeners,
+            builder.take_http(),
+            self.protocols.to_vec(),
+            self.raw.to_vec(),
+        )));
         for (sock, key) in fresh {
             if !self.shared.listen(sock, key) {
                 tracing::warn!(key, "cannot start accepting: the service thread has ended");
@@ -233,11 +216,7 @@ impl Context {
                 self.shared.unlisten(old.key);
             }
         }
-        self.vhost_addrs = plan
-            .names
-            .into_iter()
-            .map(|(n, li)| (n, listening[li].local))
-            .collect();
+        self.vhost_addrs = vhost_addrs;
         self.addrs = listening.iter().map(|l| l.local).collect();
         self.listening = listening;
         tracing::info!(addrs = ?self.addrs, "configuration reloaded");

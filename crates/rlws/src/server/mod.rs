@@ -49,6 +49,23 @@ pub(crate) struct ServerShared {
 }
 
 impl ServerShared {
+    pub(crate) fn new(
+        vhosts: Vec<VhostRt>,
+        listeners: Vec<ListenerRt>,
+        http: HttpOptions,
+        protocols: Vec<Arc<dyn ErasedProtocol>>,
+        raw: Vec<Arc<dyn ErasedRaw>>,
+    ) -> ServerShared {
+        ServerShared {
+            vhosts,
+            listeners,
+            server_header: HeaderValue::from_str(&http.server_name).ok(),
+            http,
+            protocols,
+            raw,
+        }
+    }
+
     /// The index of the listener with key `key`.
     pub(crate) fn listener_index(&self, key: u32) -> Option<usize> {
         self.listeners.iter().position(|l| l.key == key)

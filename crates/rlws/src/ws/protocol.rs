@@ -27,7 +27,7 @@ use rlws_ws::CloseCode;
 
 use super::cx::{Cx, ThreadCx};
 use super::writer::Writer;
-use crate::runtime::{ConnId, ThreadIndex};
+use crate::runtime::{ConnId, Kind, Tag, ThreadIndex};
 
 /// Closing a connection from a callback: the code and reason to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,6 +211,6 @@ pub trait Protocol: Send + Sync + Sized + 'static {
         error: &crate::client::ConnectError,
     ) {
         let _ = (cx, id);
-        tracing::debug!(conn = %format_args!("ws#{id}"), %error, "client connection failed");
+        tracing::debug!(conn = %Tag(Kind::Ws, id.get()), %error, "client connection failed");
     }
 }
