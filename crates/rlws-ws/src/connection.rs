@@ -225,7 +225,10 @@ pub struct Connection {
     msg_kind: DataKind,
     /// `msg` (and the inflate piece) was handed out; reset on the next read.
     delivered: bool,
-    config: Config,
+    /// Deliver whole messages ([`Config::reassemble`]).
+    reassemble: bool,
+    /// [`Config::close_timeout`] in milliseconds (the limits live in `rx`).
+    close_timeout_ms: u32,
     pmd: Option<Box<Pmd>>,
 }
 
@@ -246,12 +249,17 @@ impl Connection {
             tx: Out {
                 buf: Vec::new(),
                 pos: 0,
-                mask: (role == Role::Client).then(|| random_u64() | 1),
+                mask: if role == Role::Client {
+                    random_u64() | 1
+                } else {
+                    0
+                },
             },
             msg: Vec::new(),
             msg_kind: DataKind::Binary,
             delivered: false,
-            config,
+            reassemble: config.reassemble,
+            close_timeout_ms: u32::try_from(config.close_timeout.as_millis()).unwrap_or(u32::MAX),
             pmd: None,
         }
     }
@@ -291,7 +299,7 @@ impl Connection {
 
     /// Which end this is.
     pub fn role(&self) -> Role {
-        if self.tx.mask.is_some() {
+        if self.tx.mask != 0 {
             Role::Client
         } else {
             Role::Server
@@ -299,8 +307,14 @@ impl Connection {
     }
 
     /// The settings in force.
-    pub fn config(&self) -> &Config {
-        &self.config
+    pub fn config(&self) -> Config {
+        let limits = self.rx.limits();
+        Config {
+            max_message: limits.max_message,
+            max_frame: limits.max_frame,
+            reassemble: self.reassemble,
+            close_timeout: Duration::from_millis(u64::from(self.close_timeout_ms)),
+        }
     }
 
     /// Where the close handshake is.
@@ -377,6 +391,7 @@ impl Connection {
         if matches!(self.state, State::CloseReceived | State::Closed) {
             return Ok((buf.len(), None));
         }
+        let max_message = self.rx.limits().max_message;
         let (used, ev) = match self.rx.next(buf) {
             Ok(r) => r,
             Err(e) => {
@@ -405,13 +420,14 @@ impl Connection {
                     fin,
                     remaining,
                 };
-                if !compressed && (first && last || !self.config.reassemble) {
+                if !compressed && (first && last || !self.reassemble) {
                     // The common case, straight from the caller's buffer: no copy.
                     return Ok((used, Some(Event::Data(piece))));
                 }
                 let delivered = if compressed {
                     inflate(
-                        &self.config,
+                        max_message,
+                        self.reassemble,
                         self.pmd.as_deref_mut(),
                         &mut self.msg,
                         &mut self.msg_kind,
@@ -519,8 +535,7 @@ impl Connection {
                 rsv1 = true;
             }
         }
-        if let Some(m) = self.tx.mask.as_mut() {
-            let key = next_key(m);
+        if let Some(key) = self.tx.key() {
             encode_frame(&mut self.tx.buf, op, fin, rsv1, payload, Some(key));
             return Ok(Transmit::queued(&mut self.tx));
         }
@@ -558,7 +573,7 @@ impl Connection {
             State::Open => {
                 self.tx.close(code, reason);
                 self.state = State::CloseSent;
-                self.deadline = Some(now + self.config.close_timeout);
+                self.deadline = Some(now + Duration::from_millis(u64::from(self.close_timeout_ms)));
                 Ok(())
             }
             State::CloseReceived => {
@@ -628,13 +643,14 @@ struct Out {
     buf: Vec<u8>,
     /// Bytes of `buf` already written.
     pos: usize,
-    /// Client connections mask: xorshift state for the keys.
-    mask: Option<u64>,
+    /// Client connections mask: xorshift state for the keys (never 0);
+    /// 0 for a server.
+    mask: u64,
 }
 
 impl Out {
     fn key(&mut self) -> Option<[u8; 4]> {
-        self.mask.as_mut().map(next_key)
+        (self.mask != 0).then(|| next_key(&mut self.mask))
     }
 
     fn frame(&mut self, op: OpCode, payload: &[u8]) {
@@ -719,7 +735,8 @@ fn reassemble<'a>(
 /// to be UTF-8 after inflating (1007).
 #[inline(never)]
 fn inflate<'a>(
-    config: &Config,
+    max_message: u64,
+    reassemble: bool,
     pmd: Option<&'a mut Pmd>,
     msg: &'a mut Vec<u8>,
     msg_kind: &mut DataKind,
@@ -731,12 +748,12 @@ fn inflate<'a>(
             reason: "compressed frame without permessage-deflate",
         });
     };
-    let max = usize::try_from(config.max_message).unwrap_or(usize::MAX);
+    let max = usize::try_from(max_message).unwrap_or(usize::MAX);
     if piece.first {
         p.inflated = 0;
         p.utf8.reset();
     }
-    if config.reassemble {
+    if reassemble {
         if piece.first {
             *msg_kind = piece.kind;
         }

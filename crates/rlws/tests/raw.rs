@@ -425,7 +425,7 @@ fn raw_proxy_in_front_of_nginx() {
         let r = client.get(&format!("http://{addr}/missing")).await.unwrap();
         assert_eq!(r.status(), 404);
     });
-    let log = nginx.log();
+    let log = nginx.log_lines(3);
     assert_eq!(log.len(), 3, "{log:?}");
     assert!(
         log.iter().all(|l| l.connection == log[0].connection),

@@ -269,18 +269,28 @@ impl Default for Echo {
 #[derive(Debug, Default)]
 pub struct EchoSession {
     queue: VecDeque<(DataKind, Vec<u8>)>,
-    queued: usize,
+    queued: u32,
     paused: bool,
-    /// One spare buffer, so steady echo traffic does not allocate per message.
-    spare: Vec<u8>,
 }
 
+/// [`Echo`]'s state on a service thread: spare message buffers, so that
+/// steady echo traffic does not allocate per message and idle connections
+/// hold none.
+#[derive(Debug, Default)]
+pub struct EchoThread {
+    spare: Vec<Vec<u8>>,
+}
+
+/// Spare buffers kept per thread, and the largest kept.
+const ECHO_SPARES: usize = 64;
+const ECHO_SPARE_MAX: usize = 64 * 1024;
+
 /// Pause reading when this much is waiting to be echoed.
-const ECHO_HIGH_WATER: usize = 1 << 20;
+const ECHO_HIGH_WATER: u32 = 1 << 20;
 
 impl Protocol for Echo {
     type Session = EchoSession;
-    type ThreadState = ();
+    type ThreadState = EchoThread;
     type Event = ();
 
     fn name(&self) -> &str {
@@ -296,7 +306,9 @@ impl Protocol for Echo {
         }
     }
 
-    fn thread_init(&self, _tsi: ThreadIndex) {}
+    fn thread_init(&self, _tsi: ThreadIndex) -> EchoThread {
+        EchoThread::default()
+    }
 
     fn established(
         &self,
@@ -312,9 +324,11 @@ impl Protocol for Echo {
         s: &mut EchoSession,
         msg: Received<'_>,
     ) -> Result<(), Close> {
-        s.queued += msg.data.len();
-        let mut buf = std::mem::take(&mut s.spare);
-        buf.clear();
+        // At most 16 MiB (the protocol's message limit).
+        s.queued = s
+            .queued
+            .saturating_add(u32::try_from(msg.data.len()).unwrap_or(u32::MAX));
+        let mut buf = cx.thread_state().spare.pop().unwrap_or_default();
         buf.extend_from_slice(msg.data);
         s.queue.push_back((msg.kind, buf));
         if s.queued >= ECHO_HIGH_WATER || s.queue.len() >= 256 {
@@ -335,10 +349,14 @@ impl Protocol for Echo {
             if w.message(*kind, data).is_err() {
                 break;
             }
-            s.queued -= data.len();
-            if let Some((_, buf)) = s.queue.pop_front() {
-                if buf.capacity() <= 64 * 1024 {
-                    s.spare = buf;
+            s.queued = s
+                .queued
+                .saturating_sub(u32::try_from(data.len()).unwrap_or(u32::MAX));
+            if let Some((_, mut buf)) = s.queue.pop_front() {
+                let spare = &mut cx.thread_state().spare;
+                if buf.capacity() <= ECHO_SPARE_MAX && spare.len() < ECHO_SPARES {
+                    buf.clear();
+                    spare.push(buf);
                 }
             }
         }

@@ -44,6 +44,7 @@ pub(crate) trait Service: Send + Sync {
         shared: Arc<Shared>,
         clock: Rc<Clock>,
         validity: Rc<super::ValidityTable>,
+        poller: Option<Rc<super::Poller>>,
     ) -> Rc<dyn Any>;
     /// The thread is shutting down: close connections (WebSocket 1001).
     fn going_away(&self, slot: &Rc<dyn Any>);

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use super::accept::accept_loop;
 use super::clock::Clock;
+use super::poller::Poller;
 use super::shared::{LiveGuard, Shared, ThreadMsg};
 use super::validity::ValidityTable;
 
@@ -97,12 +98,24 @@ pub(crate) async fn service_loop(
     {
         let clock = Rc::new(Clock::new());
         let validity = Rc::new(ValidityTable::new((shared.ping_after, shared.pong_timeout)));
+        // Without a poller, every connection runs as a task.
+        let poller = match Poller::new() {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::warn!(tsi, error = %e, "no poller: WebSockets run as tasks");
+                None
+            }
+        };
         let slots = shared
             .services
             .iter()
             .enumerate()
-            .map(|(i, p)| p.new_slot(i, tsi, shared.clone(), clock.clone(), validity.clone()))
+            .map(|(i, p)| {
+                let (c, v) = (clock.clone(), validity.clone());
+                p.new_slot(i, tsi, shared.clone(), c, v, poller.clone())
+            })
             .collect();
+        let serve_records = poller.map(|p| tokio::task::spawn_local(p.run()));
         let core = Rc::new(ThreadCore {
             tsi,
             shared: shared.clone(),
@@ -160,6 +173,9 @@ pub(crate) async fn service_loop(
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         sweep.abort();
+        if let Some(t) = serve_records {
+            t.abort();
+        }
         shared.unlisten_all(tsi);
     }
 }

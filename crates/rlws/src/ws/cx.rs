@@ -2,7 +2,6 @@
 //! [`ThreadCx`] for thread-level callbacks.
 
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,7 +36,7 @@ pub(crate) struct CompressChange {
 pub struct Cx<'a, P: Protocol> {
     pub(crate) pt: &'a ProtoThread<P>,
     pub(crate) state: &'a mut P::ThreadState,
-    pub(crate) conn: &'a Rc<ConnSignal>,
+    pub(crate) conn: &'a ConnSignal,
     pub(crate) ctl: &'a mut Control,
 }
 
@@ -45,8 +44,8 @@ impl<P: Protocol> std::fmt::Debug for Cx<'_, P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cx")
             .field("protocol", &self.pt.proto.name())
-            .field("id", &self.conn.id)
-            .field("peer", &self.conn.peer)
+            .field("id", &self.conn.id.get())
+            .field("peer", &self.conn.peer.get())
             .field("tsi", &self.pt.tsi)
             .finish_non_exhaustive()
     }
@@ -65,12 +64,12 @@ impl<'a, P: Protocol> Cx<'a, P> {
 
     /// The connection's id (unique in the context).
     pub fn id(&self) -> ConnId {
-        ConnId(self.conn.id)
+        ConnId(self.conn.id.get())
     }
 
     /// The peer address.
     pub fn peer(&self) -> SocketAddr {
-        self.conn.peer
+        self.conn.peer.get()
     }
 
     /// The service thread.

@@ -8,12 +8,14 @@
 //!
 //! Imports: `runtime` and `client`, never `server`.
 
+mod core;
 mod cx;
 mod driver;
 mod protocol;
 pub mod ring;
 mod signal;
 mod slot;
+mod table;
 mod upgrade;
 mod writer;
 

@@ -11,14 +11,15 @@ use std::sync::Arc;
 use bytes::Bytes;
 use rlws_ws::Role;
 
+use super::core::Core;
 use super::cx::{Control, Cx, ThreadCx};
-use super::driver::Conn;
 use super::protocol::{Close, DeflateConfig, DeflateParams, Handshake, Protocol, ProtocolOptions};
-use super::signal::ConnSignal;
+use super::signal::{ConnSignal, TaskSignal};
+use super::table::Table;
 use crate::client::ClientConfig;
 use crate::runtime::{
-    Clock, ConnId, Kind, LiveGuard, Record, Service, Shared, Tag, ThreadCore, ThreadIndex,
-    Transport, Validity, ValidityTable,
+    Clock, ConnId, Kind, LiveGuard, Poller, Record, Service, Shared, Sink, Tag, ThreadCore,
+    ThreadIndex, Transport, Validity, ValidityTable,
 };
 
 /// A protocol's state on one service thread.
@@ -29,8 +30,12 @@ pub(crate) struct ProtoThread<P: Protocol> {
     pub(crate) shared: Arc<Shared>,
     pub(crate) opts: ProtocolOptions,
     pub(crate) state: RefCell<P::ThreadState>,
-    conns: RefCell<Vec<Option<Rc<ConnSignal>>>>,
+    /// Connections run as tasks (not on plain TCP, or without a poller).
+    conns: RefCell<Vec<Option<Rc<TaskSignal>>>>,
     free: RefCell<Vec<usize>>,
+    /// Connections on plain TCP, as records under the thread's poller.
+    table: Table<P>,
+    poller: Option<Rc<Poller>>,
     pub(crate) clock: Rc<Clock>,
     validity: Rc<ValidityTable>,
 }
@@ -39,6 +44,21 @@ impl<P: Protocol> ProtoThread<P> {
     pub(crate) fn request_all(&self, flag: u8) {
         for c in self.conns.borrow().iter().flatten() {
             c.notify(flag);
+        }
+        self.each_record(|sig| sig.request(flag));
+    }
+
+    /// Calls `f` on the signal of every record in the table, then has the
+    /// poller look at each.
+    fn each_record(&self, mut f: impl FnMut(&ConnSignal)) {
+        if let Some(poller) = &self.poller {
+            self.table.for_each_open(|sig| {
+                let before = sig.flags.get();
+                f(sig);
+                if sig.flags.get() != before {
+                    self.table.schedule(poller, sig);
+                }
+            });
         }
     }
 
@@ -86,14 +106,19 @@ impl<P: Protocol> ProtoThread<P> {
         deflate: Option<DeflateParams>,
         validity: Option<Validity>,
     ) -> Result<Pending<P>, Close> {
-        let sig = Rc::new(ConnSignal::new(id, hs.peer, self.clock.now()));
-        sig.validity
+        let sig = Rc::new(TaskSignal::new(ConnSignal::new(
+            id,
+            hs.peer,
+            self.clock.now(),
+        )));
+        sig.sig
+            .validity
             .set(self.validity.index(validity.or(self.opts.validity)));
         let mut ctl = Control {
             deflate,
             ..Control::default()
         };
-        let session = self.call(&sig, &mut ctl, |p, cx| p.established(cx, hs))?;
+        let session = self.call(&sig.sig, &mut ctl, |p, cx| p.established(cx, hs))?;
         self.add(&sig);
         let ua = hs
             .headers
@@ -101,7 +126,7 @@ impl<P: Protocol> ProtoThread<P> {
             .filter(|_| !hs.client)
             .and_then(|v| v.to_str().ok());
         let rec = Record::new(id, hs.peer, self.index, hs.path, ua);
-        sig.reg.set(self.shared.conn_opened(self.tsi, rec));
+        sig.sig.reg.set(self.shared.conn_opened(self.tsi, rec));
         Ok(Pending {
             pt: self.clone(),
             sig,
@@ -110,7 +135,7 @@ impl<P: Protocol> ProtoThread<P> {
         })
     }
 
-    pub(super) fn add(&self, c: &Rc<ConnSignal>) {
+    pub(super) fn add(&self, c: &Rc<TaskSignal>) {
         let mut conns = self.conns.borrow_mut();
         let slot = match self.free.borrow_mut().pop() {
             Some(s) => {
@@ -122,11 +147,11 @@ impl<P: Protocol> ProtoThread<P> {
                 conns.len() - 1
             }
         };
-        c.slot.set(slot);
+        c.sig.slot.set(slot as u32);
     }
 
-    pub(super) fn remove(&self, c: &ConnSignal) {
-        let slot = c.slot.get();
+    pub(super) fn remove(&self, c: &TaskSignal) {
+        let slot = c.sig.slot.replace(u32::MAX) as usize;
         if let Some(e) = self.conns.borrow_mut().get_mut(slot) {
             *e = None;
             self.free.borrow_mut().push(slot);
@@ -141,7 +166,7 @@ impl<P: Protocol> ProtoThread<P> {
     /// Runs a connection callback `f` with a fresh [`Cx`] for `conn`.
     pub(super) fn call<R>(
         &self,
-        conn: &Rc<ConnSignal>,
+        conn: &ConnSignal,
         ctl: &mut Control,
         f: impl FnOnce(&P, &mut Cx<'_, P>) -> R,
     ) -> R {
@@ -156,7 +181,79 @@ impl<P: Protocol> ProtoThread<P> {
     }
 
     pub(crate) fn live(&self) -> usize {
-        self.conns.borrow().len() - self.free.borrow().len()
+        self.conns.borrow().len() - self.free.borrow().len() + self.table.live()
+    }
+
+    /// Runs an upgraded connection: as a record in the table on plain TCP
+    /// (with a poller), else as a task. `done` hears whether a callback
+    /// closed it, when it ends.
+    fn start_conn(
+        self: &Rc<Self>,
+        pending: Pending<P>,
+        io: Transport,
+        role: Role,
+        leftover: Bytes,
+        guard: Option<Rc<LiveGuard>>,
+        done: Option<tokio::sync::oneshot::Sender<bool>>,
+    ) {
+        let Pending {
+            pt: _,
+            sig,
+            session,
+            ctl,
+        } = pending;
+        self.remove(&sig);
+        let core = Core::new(self, session, ctl, role);
+        let io = match (io, &self.poller) {
+            (Transport::Tcp(s), Some(poller)) => {
+                match s.into_std() {
+                    Ok(s) => {
+                        let sock = mio::net::TcpStream::from_std(s);
+                        let t = &self.table;
+                        t.insert(self, poller, &sig.sig, core, sock, &leftover, guard, done);
+                    }
+                    Err(e) => {
+                        tracing::warn!(conn = %Tag(Kind::Ws, sig.sig.id.get()), error = %e, "cannot serve the connection");
+                        let mut core = core;
+                        core.finish(self, &sig.sig);
+                        if let Some(d) = done {
+                            let _ = d.send(false);
+                        }
+                    }
+                }
+                return;
+            }
+            (io, _) => io,
+        };
+        self.add(&sig);
+        let pt = self.clone();
+        tokio::task::spawn_local(async move {
+            let by_protocol = super::driver::run(pt, sig, core, io, leftover).await;
+            drop(guard);
+            if let Some(d) = done {
+                let _ = d.send(by_protocol);
+            }
+        });
+    }
+}
+
+impl<P: Protocol> Sink for ProtoThread<P> {
+    fn ready(&self, key: u32, gen: u16, readable: bool, writable: bool) {
+        if let Some(poller) = &self.poller {
+            self.table.ready(self, poller, key, gen, readable, writable);
+        }
+    }
+
+    fn run(&self, key: u32, gen: u16) {
+        if let Some(poller) = &self.poller {
+            self.table.run(self, poller, key, gen);
+        }
+    }
+
+    fn expired(&self, key: u32, gen: u16, at: u64) {
+        if let Some(poller) = &self.poller {
+            self.table.expired(self, poller, key, gen, at);
+        }
     }
 }
 
@@ -218,8 +315,9 @@ impl<P: Protocol> Service for Entry<P> {
         shared: Arc<Shared>,
         clock: Rc<Clock>,
         validity: Rc<ValidityTable>,
+        poller: Option<Rc<Poller>>,
     ) -> Rc<dyn Any> {
-        Rc::new(ProtoThread {
+        let pt = Rc::new(ProtoThread {
             proto: self.0.clone(),
             index,
             tsi,
@@ -228,9 +326,16 @@ impl<P: Protocol> Service for Entry<P> {
             state: RefCell::new(self.0.thread_init(ThreadIndex(tsi))),
             conns: RefCell::new(Vec::new()),
             free: RefCell::new(Vec::new()),
+            table: Table::default(),
+            poller,
             clock,
             validity,
-        })
+        });
+        if let Some(poller) = &pt.poller {
+            let sink: std::rc::Weak<dyn Sink> = Rc::downgrade(&pt) as std::rc::Weak<ProtoThread<P>>;
+            pt.table.set_sink(poller.add_sink(sink));
+        }
+        pt
     }
 
     fn going_away(&self, slot: &Rc<dyn Any>) {
@@ -242,24 +347,37 @@ impl<P: Protocol> Service for Entry<P> {
     fn sweep(&self, slot: &Rc<dyn Any>, now: u32, rules: &ValidityTable) {
         let Some(pt) = slot_of::<P>(slot) else { return };
         for c in pt.conns.borrow().iter().flatten() {
-            let (ping_after, pong_timeout) = rules.get(c.validity.get());
-            if ping_after == u32::MAX {
-                continue;
-            }
-            let sent = c.ping_sent.get();
-            if sent != 0 {
-                if now.saturating_sub(sent) >= pong_timeout {
-                    c.notify(ConnSignal::HANGUP);
-                }
-            } else if now.saturating_sub(c.last_rx.get()) >= ping_after {
-                c.ping_sent.set(now);
-                c.notify(ConnSignal::PING);
+            if let Some(flag) = validity_due(&c.sig, now, rules) {
+                c.notify(flag);
             }
         }
+        pt.each_record(|sig| {
+            if let Some(flag) = validity_due(sig, now, rules) {
+                sig.request(flag);
+            }
+        });
     }
 
     fn live(&self, slot: &Rc<dyn Any>) -> usize {
         slot_of::<P>(slot).map_or(0, |pt| pt.live())
+    }
+}
+
+/// What the connection's proof-of-life rule asks for at `now`, if
+/// anything: a ping (noted as sent) or the hang-up.
+fn validity_due(c: &ConnSignal, now: u32, rules: &ValidityTable) -> Option<u8> {
+    let (ping_after, pong_timeout) = rules.get(c.validity.get());
+    if ping_after == u32::MAX {
+        return None;
+    }
+    let sent = c.ping_sent.get();
+    if sent != 0 {
+        (now.saturating_sub(sent) >= pong_timeout).then_some(ConnSignal::HANGUP)
+    } else if now.saturating_sub(c.last_rx.get()) >= ping_after {
+        c.ping_sent.set(now);
+        Some(ConnSignal::PING)
+    } else {
+        None
     }
 }
 
@@ -303,33 +421,20 @@ impl<P: Protocol> ErasedProtocol for Entry<P> {
 
 struct Pending<P: Protocol> {
     pt: Rc<ProtoThread<P>>,
-    sig: Rc<ConnSignal>,
+    sig: Rc<TaskSignal>,
     session: P::Session,
     ctl: Control,
 }
 
 impl<P: Protocol> Pending<P> {
-    /// The driver for `io`. Takes the box so that it is freed before the
-    /// connection runs.
-    #[allow(clippy::boxed_local)] // the point: the box is freed here
-    fn into_conn(self: Box<Self>, io: Transport, role: Role) -> Conn<P> {
-        let Pending {
-            pt,
-            sig,
-            session,
-            ctl,
-        } = *self;
-        Conn::new(pt, sig, session, ctl, io, role)
-    }
-
     /// The upgrade failed: report `closed` without a connection.
     fn abandon(self) {
         let Pending {
             pt, sig, session, ..
         } = self;
         pt.remove(&sig);
-        pt.shared.conn_closed(pt.tsi, sig.reg.get());
-        pt.call(&sig, &mut Control::default(), |p, cx| {
+        pt.shared.conn_closed(pt.tsi, sig.sig.reg.get());
+        pt.call(&sig.sig, &mut Control::default(), |p, cx| {
             p.closed(cx, session, None)
         });
     }
@@ -337,18 +442,19 @@ impl<P: Protocol> Pending<P> {
 
 impl<P: Protocol> StartConn for Pending<P> {
     fn spawn_upgrade(self: Box<Self>, upgrade: hyper::upgrade::OnUpgrade, guard: Rc<LiveGuard>) {
-        // One task per connection, holding the driver inline: an idle
-        // connection costs one task allocation, not a task and a boxed future.
+        // A task only until the HTTP side hands the stream over.
         tokio::task::spawn_local(async move {
             let (io, leftover) = super::upgrade::upgraded(upgrade).await;
             match io {
                 Some(io) => {
-                    let mut conn = self.into_conn(io, Role::Server);
-                    let _ = conn.run(leftover).await;
+                    let pt = self.pt.clone();
+                    pt.start_conn(*self, io, Role::Server, leftover, Some(guard), None);
                 }
-                None => (*self).abandon(),
+                None => {
+                    (*self).abandon();
+                    drop(guard);
+                }
             }
-            drop(guard);
         });
     }
 }
@@ -512,11 +618,12 @@ async fn client_conn<P: Protocol>(pt: &Rc<ProtoThread<P>>, cfg: &ClientConfig, i
             return Attempt::Failed;
         }
     };
-    let mut conn = Box::new(pending).into_conn(io, Role::Client);
-    if conn.run(Bytes::from(opened.leftover)).await {
-        Attempt::ClosedByProtocol
-    } else {
-        Attempt::Ended
+    let (done, ended) = tokio::sync::oneshot::channel();
+    let leftover = Bytes::from(opened.leftover);
+    pt.start_conn(pending, io, Role::Client, leftover, None, Some(done));
+    match ended.await {
+        Ok(true) => Attempt::ClosedByProtocol,
+        _ => Attempt::Ended,
     }
 }
 

@@ -27,7 +27,28 @@ pub struct Writer<'a> {
     pub(crate) limit: usize,
     /// The socket, for writing large frames straight from the caller's
     /// buffer (the connection's queue holds only what this callback wrote and is unsent).
-    pub(crate) direct: Option<&'a tokio::net::TcpStream>,
+    pub(crate) direct: Option<&'a dyn DirectWrite>,
+}
+
+/// A socket a frame can be written to at once, without waiting.
+pub(crate) trait DirectWrite {
+    /// Writes what the socket takes now; 0 if it takes nothing (or fails:
+    /// the error shows up again on the next flush).
+    fn try_writev(&self, bufs: &[std::io::IoSlice<'_>]) -> usize;
+}
+
+impl DirectWrite for tokio::net::TcpStream {
+    fn try_writev(&self, bufs: &[std::io::IoSlice<'_>]) -> usize {
+        self.try_write_vectored(bufs).unwrap_or(0)
+    }
+}
+
+impl DirectWrite for mio::net::TcpStream {
+    fn try_writev(&self, bufs: &[std::io::IoSlice<'_>]) -> usize {
+        use std::io::Write;
+        let mut s: &mio::net::TcpStream = self;
+        s.write_vectored(bufs).unwrap_or(0)
+    }
 }
 
 impl std::fmt::Debug for Writer<'_> {
@@ -113,7 +134,7 @@ impl Writer<'_> {
                 // One vectored write of the queue, header and payload; what the
                 // kernel does not take stays queued. Errors other than
                 // WouldBlock show up again on the next flush.
-                let n = io.try_write_vectored(&t.slices()).unwrap_or(0);
+                let n = io.try_writev(&t.slices());
                 t.advance(n);
             }
         }

@@ -1,0 +1,503 @@
+//! WebSockets on plain TCP as records in their protocol's table on the
+//! service thread, driven by the thread's [`Poller`]: no task, no waker,
+//! no timer of their own. A record is the socket, the connection's
+//! [`Core`] and a few flags; its signal cell sits beside it so that other
+//! connections' callbacks can flag it while it runs.
+//!
+//! The table grows by pages that never move, so a record's address is
+//! stable and growth never copies the live ones.
+
+use std::cell::{Cell, RefCell};
+use std::io::{self, Read, Write};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::core::{Core, Out, Sent};
+use super::driver::READ_BUFFER;
+use super::protocol::Protocol;
+use super::signal::ConnSignal;
+use super::slot::ProtoThread;
+use super::writer::DirectWrite;
+use crate::runtime::{Kind, LiveGuard, Poller, Tag, Token};
+
+/// Records per page.
+const PAGE: usize = 64;
+/// Reads one record may do in one turn before the others get theirs.
+const READS_PER_TURN: u32 = 16;
+/// How long a closed connection may take to flush and see the peer's end.
+const LINGER: Duration = Duration::from_secs(5);
+
+const VACANT: u8 = 0;
+const OPEN: u8 = 1;
+const LINGERING: u8 = 2;
+
+struct Slot<P: Protocol> {
+    sig: ConnSignal,
+    state: Cell<u8>,
+    rec: RefCell<Option<Rec<P>>>,
+}
+
+/// One connection in the table.
+struct Rec<P: Protocol> {
+    sock: mio::net::TcpStream,
+    core: Core<P>,
+    /// Counts the connection on its thread until the record goes.
+    _guard: Option<Rc<LiveGuard>>,
+    /// Readiness reported and not yet used up (the poll is edge-triggered).
+    readable: bool,
+    writable: bool,
+    /// The socket is watched for writability (only while output waits).
+    watching_write: bool,
+    /// Closing: the write side is shut.
+    shut: bool,
+}
+
+/// A protocol's WebSocket records on one thread.
+pub(crate) struct Table<P: Protocol> {
+    pages: RefCell<Vec<Box<[Slot<P>]>>>,
+    free: RefCell<Vec<u32>>,
+    /// Records not yet closing.
+    live: Cell<usize>,
+    sink: Cell<u16>,
+    /// Who waits for a record's end (client connections), by key: told
+    /// whether one of its callbacks closed it.
+    done: RefCell<Vec<(u32, tokio::sync::oneshot::Sender<bool>)>>,
+}
+
+impl<P: Protocol> Default for Table<P> {
+    fn default() -> Self {
+        Table {
+            pages: RefCell::new(Vec::new()),
+            free: RefCell::new(Vec::new()),
+            live: Cell::new(0),
+            sink: Cell::new(0),
+            done: RefCell::new(Vec::new()),
+        }
+    }
+}
+
+/// What to do with a record after driving it.
+#[derive(PartialEq, Eq)]
+enum Verdict {
+    Keep,
+    Drop,
+}
+
+impl<P: Protocol> Table<P> {
+    pub(super) fn set_sink(&self, sink: u16) {
+        self.sink.set(sink);
+    }
+
+    pub(super) fn live(&self) -> usize {
+        self.live.get()
+    }
+
+    fn token(&self, sig: &ConnSignal) -> Token {
+        Token::new(self.sink.get(), sig.gen.get(), sig.slot.get())
+    }
+
+    /// Calls `f` with the signal of every open record.
+    pub(super) fn for_each_open(&self, mut f: impl FnMut(&ConnSignal)) {
+        for page in self.pages.borrow().iter() {
+            for s in page.iter() {
+                if s.state.get() == OPEN {
+                    f(&s.sig);
+                }
+            }
+        }
+    }
+
+    /// Puts `sig` on the poller's queue (once) so that its flags are seen.
+    pub(super) fn schedule(&self, poller: &Poller, sig: &ConnSignal) {
+        if !sig.queued.replace(true) {
+            poller.schedule(self.token(sig));
+        }
+    }
+
+    /// Makes a record of an upgraded connection and runs it up to its
+    /// first wait. `from` is the signal its callbacks used so far.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn insert(
+        &self,
+        pt: &ProtoThread<P>,
+        poller: &Poller,
+        from: &ConnSignal,
+        mut core: Core<P>,
+        mut sock: mio::net::TcpStream,
+        leftover: &[u8],
+        guard: Option<Rc<LiveGuard>>,
+        done: Option<tokio::sync::oneshot::Sender<bool>>,
+    ) {
+        let key = self.vacant_key();
+        let pages = self.pages.borrow();
+        let Some(slot) = slot_at(&pages, key) else {
+            return;
+        };
+        let sig = &slot.sig;
+        let gen = sig.gen.get().wrapping_add(1);
+        sig.copy_from(from);
+        sig.gen.set(gen);
+        sig.slot.set(key);
+        if let Err(e) = poller.register(&mut sock, self.token(sig), mio::Interest::READABLE) {
+            tracing::warn!(conn = %Tag(Kind::Ws, sig.id.get()), error = %e, "cannot watch the connection");
+            core.finish(pt, sig);
+            if let Some(d) = done {
+                let _ = d.send(false);
+            }
+            self.free.borrow_mut().push(key);
+            return;
+        }
+        let _ = sock.set_nodelay(true);
+        core.start(pt, sig, leftover);
+        slot.state.set(OPEN);
+        self.live.set(self.live.get() + 1);
+        if let Some(d) = done {
+            self.done.borrow_mut().push((key, d));
+        }
+        let mut rec = Rec {
+            sock,
+            core,
+            _guard: guard,
+            readable: true,
+            writable: true,
+            watching_write: false,
+            shut: false,
+        };
+        let verdict = rec.drive(self, pt, poller, sig, &slot.state);
+        if verdict == Verdict::Keep {
+            *slot.rec.borrow_mut() = Some(rec);
+        } else {
+            drop(rec);
+            self.vacate(slot, key);
+        }
+    }
+
+    fn vacant_key(&self) -> u32 {
+        if let Some(k) = self.free.borrow_mut().pop() {
+            return k;
+        }
+        let mut pages = self.pages.borrow_mut();
+        let base = pages.len() * PAGE;
+        pages.push((0..PAGE).map(|_| Slot::vacant()).collect());
+        let mut free = self.free.borrow_mut();
+        // Hand out the lowest key first.
+        free.extend((base + 1..base + PAGE).rev().map(|k| k as u32));
+        base as u32
+    }
+
+    fn vacate(&self, slot: &Slot<P>, key: u32) {
+        if slot.state.replace(VACANT) == OPEN {
+            self.live.set(self.live.get().saturating_sub(1));
+        }
+        slot.sig.armed.set(0);
+        slot.sig.queued.set(false);
+        self.free.borrow_mut().push(key);
+    }
+
+    /// Runs `f` on record `key` if it is still generation `gen`.
+    fn with(
+        &self,
+        key: u32,
+        gen: u16,
+        f: impl FnOnce(&mut Rec<P>, &ConnSignal, &Cell<u8>) -> Verdict,
+    ) {
+        let pages = self.pages.borrow();
+        let Some(slot) = slot_at(&pages, key) else {
+            return;
+        };
+        if slot.sig.gen.get() != gen || slot.state.get() == VACANT {
+            return;
+        }
+        let Ok(mut r) = slot.rec.try_borrow_mut() else {
+            return;
+        };
+        let Some(rec) = r.as_mut() else { return };
+        if f(rec, &slot.sig, &slot.state) == Verdict::Drop {
+            *r = None;
+            drop(r);
+            self.vacate(slot, key);
+        }
+    }
+
+    pub(super) fn ready(
+        &self,
+        pt: &ProtoThread<P>,
+        poller: &Poller,
+        key: u32,
+        gen: u16,
+        readable: bool,
+        writable: bool,
+    ) {
+        self.with(key, gen, |rec, sig, state| {
+            rec.readable |= readable;
+            rec.writable |= writable;
+            rec.drive(self, pt, poller, sig, state)
+        });
+    }
+
+    pub(super) fn run(&self, pt: &ProtoThread<P>, poller: &Poller, key: u32, gen: u16) {
+        self.with(key, gen, |rec, sig, state| {
+            sig.queued.set(false);
+            rec.drive(self, pt, poller, sig, state)
+        });
+    }
+
+    pub(super) fn expired(
+        &self,
+        pt: &ProtoThread<P>,
+        poller: &Poller,
+        key: u32,
+        gen: u16,
+        at: u64,
+    ) {
+        self.with(key, gen, |rec, sig, state| {
+            if sig.armed.get() != at {
+                // Replaced by an earlier timer.
+                return Verdict::Keep;
+            }
+            sig.armed.set(0);
+            let now = Instant::now();
+            if state.get() == LINGERING {
+                if rec.core.deadline().is_none_or(|t| t <= now) {
+                    return Verdict::Drop;
+                }
+            } else {
+                rec.core.on_time(pt, sig, now);
+            }
+            rec.drive(self, pt, poller, sig, state)
+        });
+    }
+}
+
+fn slot_at<P: Protocol>(pages: &[Box<[Slot<P>]>], key: u32) -> Option<&Slot<P>> {
+    let k = key as usize;
+    pages.get(k / PAGE).and_then(|p| p.get(k % PAGE))
+}
+
+impl<P: Protocol> Slot<P> {
+    fn vacant() -> Self {
+        Slot {
+            sig: ConnSignal::new(0, std::net::SocketAddr::from(([0, 0, 0, 0], 0)), 0),
+            state: Cell::new(VACANT),
+            rec: RefCell::new(None),
+        }
+    }
+}
+
+/// The socket as the core writes to it.
+struct SockOut<'a> {
+    sock: &'a mio::net::TcpStream,
+    writable: &'a mut bool,
+}
+
+impl Out for SockOut<'_> {
+    fn send(&mut self, buf: &[u8]) -> Sent {
+        if !*self.writable {
+            return Sent::Blocked;
+        }
+        let mut s = self.sock;
+        loop {
+            return match s.write(buf) {
+                Ok(n) => Sent::Wrote(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    *self.writable = false;
+                    Sent::Blocked
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => Sent::Failed,
+            };
+        }
+    }
+
+    fn flush(&mut self) -> Sent {
+        Sent::Wrote(0)
+    }
+
+    fn buffers(&self) -> bool {
+        false
+    }
+
+    fn direct(&self) -> Option<&dyn DirectWrite> {
+        Some(self.sock)
+    }
+}
+
+impl<P: Protocol> Rec<P> {
+    /// Runs the record until it has to wait for the socket, a timer or a
+    /// signal.
+    fn drive(
+        &mut self,
+        table: &Table<P>,
+        pt: &ProtoThread<P>,
+        poller: &Poller,
+        sig: &ConnSignal,
+        state: &Cell<u8>,
+    ) -> Verdict {
+        if state.get() == LINGERING {
+            return self.linger(table, poller, sig);
+        }
+        let mut reads = 0;
+        loop {
+            let f = sig.take();
+            if f != 0 {
+                self.core.on_flags(sig, f);
+            }
+            let mut out = SockOut {
+                sock: &self.sock,
+                writable: &mut self.writable,
+            };
+            if self.core.settle(pt, sig, &mut out) {
+                table.schedule(poller, sig);
+            }
+            if self.core.over() {
+                return self.close(table, pt, poller, sig, state);
+            }
+            if !(self.readable && self.core.reading()) {
+                break;
+            }
+            if reads == READS_PER_TURN {
+                // The rest on a later turn, after the others.
+                table.schedule(poller, sig);
+                break;
+            }
+            reads += 1;
+            self.read(pt, sig);
+        }
+        self.watch(table, poller, sig, false);
+        self.arm(table, poller, sig, self.core.deadline());
+        Verdict::Keep
+    }
+
+    /// One read into the thread's buffer, handed to the core.
+    fn read(&mut self, pt: &ProtoThread<P>, sig: &ConnSignal) {
+        READ_BUFFER.with(|b| {
+            let Ok(mut buf) = b.try_borrow_mut() else {
+                return;
+            };
+            let mut s = &self.sock;
+            match s.read(&mut buf[..]) {
+                Ok(n) => {
+                    // A short read emptied the socket: the next data brings a new event.
+                    if n < buf.len() {
+                        self.readable = false;
+                    }
+                    self.core.on_read(pt, sig, &mut buf[..n]);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => self.core.on_eof(),
+            }
+        });
+    }
+
+    /// Watches for writability only while output waits for it.
+    fn watch(&mut self, table: &Table<P>, poller: &Poller, sig: &ConnSignal, lingering: bool) {
+        let want = !self.writable
+            && if lingering {
+                !self.core.rest_is_empty()
+            } else {
+                self.core.has_output()
+            };
+        if want != self.watching_write {
+            let interest = if want {
+                mio::Interest::READABLE | mio::Interest::WRITABLE
+            } else {
+                mio::Interest::READABLE
+            };
+            if poller
+                .reregister(&mut self.sock, table.token(sig), interest)
+                .is_ok()
+            {
+                self.watching_write = want;
+            }
+        }
+    }
+
+    /// Makes sure a timer is armed no later than `at`.
+    fn arm(&self, table: &Table<P>, poller: &Poller, sig: &ConnSignal, at: Option<Instant>) {
+        let Some(at) = at else { return };
+        let ms = poller.ms_of(at).max(1);
+        let armed = sig.armed.get();
+        if armed == 0 || ms < armed {
+            sig.armed.set(ms);
+            poller.arm(table.token(sig), ms);
+        }
+    }
+
+    /// The connection is over: `closed`, then flush and wait for the peer's end.
+    fn close(
+        &mut self,
+        table: &Table<P>,
+        pt: &ProtoThread<P>,
+        poller: &Poller,
+        sig: &ConnSignal,
+        state: &Cell<u8>,
+    ) -> Verdict {
+        if state.replace(LINGERING) == OPEN {
+            table.live.set(table.live.get().saturating_sub(1));
+        }
+        self.core.finish(pt, sig);
+        let waiting = {
+            let mut done = table.done.borrow_mut();
+            let i = done.iter().position(|(k, _)| *k == sig.slot.get());
+            i.map(|i| done.swap_remove(i).1)
+        };
+        if let Some(d) = waiting {
+            let _ = d.send(self.core.closed_by_protocol());
+        }
+        self.core.linger_until(Instant::now() + LINGER);
+        self.linger(table, poller, sig)
+    }
+
+    /// Flushes what is left, shuts the write side, reads to the end.
+    fn linger(&mut self, table: &Table<P>, poller: &Poller, sig: &ConnSignal) -> Verdict {
+        let mut s = &self.sock;
+        loop {
+            let rest = self.core.rest();
+            if rest.is_empty() {
+                break;
+            }
+            match s.write(rest) {
+                Ok(0) => return Verdict::Drop,
+                Ok(n) => self.core.advance(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.writable = false;
+                    self.watch(table, poller, sig, true);
+                    self.arm(table, poller, sig, self.core.deadline());
+                    return Verdict::Keep;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Verdict::Drop,
+            }
+        }
+        if !self.shut {
+            self.shut = true;
+            if self.sock.shutdown(std::net::Shutdown::Write).is_err() {
+                return Verdict::Drop;
+            }
+        }
+        let mut scratch = [0u8; 512];
+        loop {
+            match s.read(&mut scratch) {
+                Ok(0) => return Verdict::Drop,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Verdict::Drop,
+            }
+        }
+        self.watch(table, poller, sig, true);
+        self.arm(table, poller, sig, self.core.deadline());
+        Verdict::Keep
+    }
+}
+#[cfg(test)]
+mod tests {
+    /// The record of an idle echo connection, signal cell included: what
+    /// an idle WebSocket costs beyond the registry's line.
+    #[test]
+    fn an_echo_record_stays_compact() {
+        let slot = std::mem::size_of::<super::Slot<crate::builtin::Echo>>();
+        assert!(slot <= 408, "Slot<Echo> grew to {slot} bytes");
+    }
+}
