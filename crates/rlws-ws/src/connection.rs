@@ -484,7 +484,10 @@ impl Connection {
 
     /// Queues a frame; the payload is copied into the send queue.
     pub fn send(&mut self, what: Outgoing, data: &[u8]) -> Result<(), SendError> {
-        self.send_vectored(what, data).map(drop)
+        let f = frame_parts(self.state, self.pmd.as_deref_mut(), what, data)?;
+        let key = self.tx.key();
+        encode_frame(&mut self.tx.buf, f.op, f.fin, f.rsv1, f.payload, key);
+        Ok(())
     }
 
     /// Encodes a frame without copying its payload: the returned [`Transmit`]
@@ -499,42 +502,12 @@ impl Connection {
         what: Outgoing,
         data: &'a [u8],
     ) -> Result<Transmit<'a>, SendError> {
-        if !matches!(self.state, State::Open | State::CloseReceived) {
-            return Err(SendError);
-        }
-        let (op, fin, compress) = match what {
-            Outgoing::Message(kind) => (data_op(kind), true, true),
-            Outgoing::Uncompressed(kind) => (data_op(kind), true, false),
-            Outgoing::Fragment { kind, first, fin } => (
-                if first {
-                    data_op(kind)
-                } else {
-                    OpCode::Continuation
-                },
-                fin,
-                false,
-            ),
-            Outgoing::Ping => (OpCode::Ping, true, false),
-            Outgoing::Pong => (OpCode::Pong, true, false),
-        };
-        let data = if op.is_control() {
-            &data[..data.len().min(125)]
-        } else {
-            data
-        };
-        let mut payload = data;
-        let mut rsv1 = false;
-        if let Some(p) = self.pmd.as_deref_mut() {
-            if compress && p.compress && data.len() >= p.min_size {
-                if p.out.capacity() > KEEP {
-                    p.out = Vec::new();
-                }
-                p.out.clear();
-                p.deflater.compress(data, &mut p.out);
-                payload = &p.out;
-                rsv1 = true;
-            }
-        }
+        let FrameParts {
+            op,
+            fin,
+            rsv1,
+            payload,
+        } = frame_parts(self.state, self.pmd.as_deref_mut(), what, data)?;
         if let Some(key) = self.tx.key() {
             encode_frame(&mut self.tx.buf, op, fin, rsv1, payload, Some(key));
             return Ok(Transmit::queued(&mut self.tx));
@@ -635,6 +608,69 @@ impl Connection {
             self.state = State::Closed;
         }
     }
+}
+
+/// A frame about to be encoded.
+struct FrameParts<'a> {
+    op: OpCode,
+    fin: bool,
+    rsv1: bool,
+    /// The caller's data, or its compressed form.
+    payload: &'a [u8],
+}
+
+/// What frame `what` of `data` is in state `state`, compressed with `pmd`
+/// where it applies.
+fn frame_parts<'a>(
+    state: State,
+    pmd: Option<&'a mut Pmd>,
+    what: Outgoing,
+    data: &'a [u8],
+) -> Result<FrameParts<'a>, SendError> {
+    if !matches!(state, State::Open | State::CloseReceived) {
+        return Err(SendError);
+    }
+    let (op, fin, compress) = match what {
+        Outgoing::Message(kind) => (data_op(kind), true, true),
+        Outgoing::Uncompressed(kind) => (data_op(kind), true, false),
+        Outgoing::Fragment { kind, first, fin } => (
+            if first {
+                data_op(kind)
+            } else {
+                OpCode::Continuation
+            },
+            fin,
+            false,
+        ),
+        Outgoing::Ping => (OpCode::Ping, true, false),
+        Outgoing::Pong => (OpCode::Pong, true, false),
+    };
+    let data = if op.is_control() {
+        &data[..data.len().min(125)]
+    } else {
+        data
+    };
+    if let Some(p) = pmd {
+        if compress && p.compress && data.len() >= p.min_size {
+            if p.out.capacity() > KEEP {
+                p.out = Vec::new();
+            }
+            p.out.clear();
+            p.deflater.compress(data, &mut p.out);
+            return Ok(FrameParts {
+                op,
+                fin,
+                rsv1: true,
+                payload: &p.out,
+            });
+        }
+    }
+    Ok(FrameParts {
+        op,
+        fin,
+        rsv1: false,
+        payload: data,
+    })
 }
 
 /// The send queue, and the masking state of a client.

@@ -30,7 +30,14 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
         }
     }
     // Every full chunk is a multiple of 4 bytes, so the key phase is unchanged.
-    let rest = chunks.into_remainder();
+    let mut words = chunks.into_remainder().chunks_exact_mut(8);
+    for w in &mut words {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(w);
+        let v = u64::from_ne_bytes(a) ^ k64;
+        w.copy_from_slice(&v.to_ne_bytes());
+    }
+    let rest = words.into_remainder();
     for (i, b) in rest.iter_mut().enumerate() {
         *b ^= key[i & 3];
     }

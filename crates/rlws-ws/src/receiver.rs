@@ -226,6 +226,23 @@ impl Receiver {
     }
 
     fn read_header(&mut self, buf: &[u8]) -> Result<usize, ProtocolError> {
+        if self.hdr_have == 0 && buf.len() >= 2 {
+            // The common case: the whole header is in `buf`.
+            let b1 = buf[1];
+            let need =
+                2 + match b1 & 0x7F {
+                    126 => 2,
+                    127 => 8,
+                    _ => 0,
+                } + if b1 & 0x80 != 0 { 4 } else { 0 };
+            if buf.len() >= need {
+                self.hdr[..need].copy_from_slice(&buf[..need]);
+                self.hdr_have = need as u8;
+                self.check_first_bytes()?;
+                self.start_frame()?;
+                return Ok(need);
+            }
+        }
         let mut used = 0;
         loop {
             let need = if self.hdr_have < 2 {

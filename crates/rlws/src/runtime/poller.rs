@@ -277,6 +277,9 @@ impl Poller {
                 *q = v;
             }
         }
+        if self.timers.borrow().is_empty() {
+            return full;
+        }
         let now = self.now_ms();
         loop {
             let due = {

@@ -197,10 +197,10 @@ async fn sweeper(core: Rc<ThreadCore>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
+        let now = core.clock.tick();
         if !core.validity.any() {
             continue;
         }
-        let now = core.clock.now();
         for (p, slot) in sh.services.iter().zip(core.slots.iter()) {
             p.sweep(slot, now, &core.validity);
         }

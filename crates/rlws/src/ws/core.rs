@@ -12,7 +12,7 @@ use std::time::Instant;
 use rlws_ws::{CloseCode, Config, Connection, Event, Role, State};
 
 use super::cx::{Control, Cx};
-use super::protocol::{Close, DeflateParams, Protocol, Received, RxMode};
+use super::protocol::{Close, Protocol, Received, RxMode};
 use super::signal::ConnSignal;
 use super::slot::ProtoThread;
 use super::writer::{DirectWrite, Writer};
@@ -52,10 +52,8 @@ pub(super) struct Core<P: Protocol> {
     timer_at: Option<Instant>,
     /// The deadline a callback set, and why (boxed: rarely set).
     hard: Option<Box<(Instant, &'static str)>>,
-    /// What permessage-deflate negotiated.
-    deflate: Option<DeflateParams>,
-    /// RX flow control: input is not read.
-    paused: bool,
+    /// Flow control and what callbacks asked for; `paused`: input is not read.
+    ctl: Control,
     want_writeable: bool,
     eof: bool,
     /// Bytes handed to a buffering transport (TLS) and not yet flushed.
@@ -81,25 +79,21 @@ impl<P: Protocol> Core<P> {
             held: None,
             timer_at: None,
             hard: None,
-            deflate: ctl.deflate,
-            paused: false,
+            ctl: Control {
+                paused: false,
+                deflate: ctl.deflate,
+                changes: None,
+            },
             want_writeable: false,
             eof: false,
             unflushed: false,
             closed_by_protocol: false,
         };
         // What `established` asked for.
-        core.apply(ctl);
+        core.ctl.paused = ctl.paused;
+        core.ctl.changes = ctl.changes;
+        core.apply();
         core
-    }
-
-    /// A fresh control block for one callback.
-    fn control(&self) -> Control {
-        Control {
-            paused: self.paused,
-            deflate: self.deflate,
-            ..Control::default()
-        }
     }
 
     /// Takes what the callbacks set before the connection started, and the
@@ -114,7 +108,7 @@ impl<P: Protocol> Core<P> {
 
     /// True while input should be read.
     pub(super) fn reading(&self) -> bool {
-        !self.paused && !self.eof
+        !self.ctl.paused && !self.eof
     }
 
     /// Bytes are waiting to go out (in the connection or inside the transport).
@@ -174,7 +168,7 @@ impl<P: Protocol> Core<P> {
             self.want_writeable = true;
         }
         if f & ConnSignal::RESUME_RX != 0 {
-            self.paused = false;
+            self.ctl.paused = false;
         }
         if f & ConnSignal::PING != 0 && self.conn.state() == State::Open {
             let _ = self.conn.send_ping(b"rlws");
@@ -196,7 +190,7 @@ impl<P: Protocol> Core<P> {
     ) -> bool {
         loop {
             let owed = self.service(pt, sig, out);
-            if !self.paused && self.held.is_some() && self.conn.state() == State::Open {
+            if !self.ctl.paused && self.held.is_some() && self.conn.state() == State::Open {
                 if let Some(mut held) = self.held.take() {
                     self.process(pt, sig, &mut held.0);
                 }
@@ -238,15 +232,14 @@ impl<P: Protocol> Core<P> {
         sig: &ConnSignal,
         f: impl FnOnce(&P, &mut Cx<'_, P>, &mut P::Session) -> Result<(), Close>,
     ) {
-        let mut ctl = self.control();
         let Some(session) = self.session.as_mut() else {
             return;
         };
         if self.conn.state() != State::Open {
             return;
         }
-        let res = pt.call(sig, &mut ctl, |p, cx| f(p, cx, session));
-        self.after_callback(sig, res, ctl);
+        let res = pt.call(sig, &mut self.ctl, |p, cx| f(p, cx, session));
+        self.after_callback(sig, res);
     }
 
     /// One [`Protocol::writeable`] callback.
@@ -257,12 +250,11 @@ impl<P: Protocol> Core<P> {
         direct: Option<&dyn DirectWrite>,
     ) {
         let limit = pt.opts.write_buffer;
-        let mut ctl = self.control();
         let Some(session) = self.session.as_mut() else {
             return;
         };
         let conn = &mut self.conn;
-        let res = pt.call(sig, &mut ctl, |p, cx| {
+        let res = pt.call(sig, &mut self.ctl, |p, cx| {
             let mut w = Writer {
                 conn,
                 limit,
@@ -270,7 +262,7 @@ impl<P: Protocol> Core<P> {
             };
             p.writeable(cx, session, &mut w)
         });
-        self.after_callback(sig, res, ctl);
+        self.after_callback(sig, res);
     }
 
     /// Writes the connection's queue and flushes the transport. True when
@@ -344,7 +336,7 @@ impl<P: Protocol> Core<P> {
         // A frame of zero length at the end comes with its header, so
         // nothing is left once every byte is used.
         while pos < buf.len() {
-            if self.paused {
+            if self.ctl.paused {
                 self.held
                     .get_or_insert_with(Box::default)
                     .0
@@ -368,13 +360,8 @@ impl<P: Protocol> Core<P> {
                 // Once our close is out, what the peer still sends is dropped (as lws does).
                 Some(Event::Data(_)) if !open => {}
                 Some(Event::Data(msg)) => {
-                    let mut ctl = Control {
-                        paused: self.paused,
-                        deflate: self.deflate,
-                        ..Control::default()
-                    };
-                    let res = deliver(pt, sig, &mut ctl, &mut self.session, msg);
-                    self.after_callback(sig, res, ctl);
+                    let res = deliver(pt, sig, &mut self.ctl, &mut self.session, msg);
+                    self.after_callback(sig, res);
                 }
                 Some(Event::Close { code, reason }) => {
                     tracing::debug!(conn = %Tag(Kind::Ws, sig.id.get()), ?code, reason, "peer closed");
@@ -398,8 +385,10 @@ impl<P: Protocol> Core<P> {
         }
     }
 
-    fn after_callback(&mut self, sig: &ConnSignal, res: Result<(), Close>, ctl: Control) {
-        self.apply(ctl);
+    fn after_callback(&mut self, sig: &ConnSignal, res: Result<(), Close>) {
+        if self.ctl.changes.is_some() {
+            self.apply();
+        }
         self.take_writeable(sig);
         if let Err(c) = res {
             self.closed_by_protocol |= self.conn.state() == State::Open;
@@ -417,8 +406,11 @@ impl<P: Protocol> Core<P> {
     }
 
     /// What a callback asked for through its control block.
-    fn apply(&mut self, ctl: Control) {
-        self.paused = ctl.paused;
+    #[cold]
+    fn apply(&mut self) {
+        let Some(ctl) = self.ctl.changes.take() else {
+            return;
+        };
         if let Some(c) = ctl.compress {
             if let Some(e) = c.enabled {
                 self.conn.set_compression(e);

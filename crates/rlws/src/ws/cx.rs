@@ -10,17 +10,31 @@ use super::signal::ConnSignal;
 use super::slot::{ClientHandle, ClientStartError, ProtoThread};
 use crate::runtime::{ConnId, ThreadIndex};
 
-/// Per-connection control state that the driver reads after each callback.
+/// Per-connection control state that callbacks change and the driver
+/// reads after each one (16 bytes: what is rarely asked for is boxed).
 #[derive(Debug, Default)]
 pub(crate) struct Control {
     pub(crate) paused: bool,
+    /// What permessage-deflate negotiated (read-only for callbacks).
+    pub(crate) deflate: Option<DeflateParams>,
+    /// Timers and compression changes asked for, not yet applied.
+    pub(crate) changes: Option<Box<Changes>>,
+}
+
+/// What a callback asked for besides flow control.
+#[derive(Debug, Default)]
+pub(crate) struct Changes {
     pub(crate) timer: Option<Option<Duration>>,
     /// A deadline to set (with its reason) or cancel (`Some(None)`).
     pub(crate) timeout: Option<Option<(Duration, &'static str)>>,
-    /// What permessage-deflate negotiated (read-only for callbacks).
-    pub(crate) deflate: Option<DeflateParams>,
     /// Changes to outgoing compression requested by a callback.
     pub(crate) compress: Option<CompressChange>,
+}
+
+impl Control {
+    fn changes(&mut self) -> &mut Changes {
+        self.changes.get_or_insert_with(Box::default)
+    }
 }
 
 /// A change to a connection's outgoing compression (lws' `lws_set_extension_option`).
@@ -117,13 +131,13 @@ impl<'a, P: Protocol> Cx<'a, P> {
     /// Calls [`Protocol::timer`] once after `after` (replacing any earlier timer).
     #[doc(alias = "lws_set_timer_usecs")]
     pub fn set_timer(&mut self, after: Duration) {
-        self.ctl.timer = Some(Some(after));
+        self.ctl.changes().timer = Some(Some(after));
     }
 
     /// Cancels the timer.
     #[doc(alias = "lws_set_timer_usecs")]
     pub fn cancel_timer(&mut self) {
-        self.ctl.timer = Some(None);
+        self.ctl.changes().timer = Some(None);
     }
 
     /// Gives the connection a deadline (lws' `lws_set_timeout`): if it is
@@ -132,13 +146,13 @@ impl<'a, P: Protocol> Cx<'a, P> {
     /// or shortens it.
     #[doc(alias = "lws_set_timeout")]
     pub fn set_timeout(&mut self, reason: &'static str, after: Duration) {
-        self.ctl.timeout = Some(Some((after, reason)));
+        self.ctl.changes().timeout = Some(Some((after, reason)));
     }
 
     /// Cancels the deadline.
     #[doc(alias = "lws_set_timeout")]
     pub fn cancel_timeout(&mut self) {
-        self.ctl.timeout = Some(None);
+        self.ctl.changes().timeout = Some(None);
     }
 
     /// The permessage-deflate parameters in force, if the extension was negotiated.
@@ -171,6 +185,7 @@ impl<'a, P: Protocol> Cx<'a, P> {
         }
         f(self
             .ctl
+            .changes()
             .compress
             .get_or_insert_with(CompressChange::default));
         true

@@ -125,6 +125,10 @@ impl Writer<'_> {
 
     fn frame(&mut self, what: Outgoing, data: &[u8]) -> Result<(), WriteFull> {
         self.check(data.len() + 14)?;
+        if self.direct.is_none() || data.len() + 14 < DIRECT_MIN {
+            // Small frames (and frames for a buffering transport) are queued.
+            return self.conn.send(what, data).map_err(|_| WriteFull);
+        }
         // Writeable callbacks run only while the connection may send.
         let Ok(t) = self.conn.send_vectored(what, data) else {
             return Err(WriteFull);
