@@ -928,6 +928,23 @@ fn rss_kib(pid: u32) -> Result<u64, BoxError> {
     Ok(kib)
 }
 
+/// The server's VmRSS once it holds still: sampled every 500 ms (after
+/// 2.5 s, time for a server to tidy up after the burst) until two samples
+/// agree, for at most 5 s more.
+async fn settled_rss(pid: u32) -> Result<u64, BoxError> {
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let mut last = rss_kib(pid)?;
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = rss_kib(pid)?;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    Ok(last)
+}
+
 async fn idle(url: &str, conns: usize, pid: u32, json: bool) -> Result<(), BoxError> {
     let t = std::sync::Arc::new(parse_url(url)?);
     // Warm the server up with a few connections so one-time allocations are not counted.
@@ -954,8 +971,7 @@ async fn idle(url: &str, conns: usize, pid: u32, json: bool) -> Result<(), BoxEr
     for h in tasks {
         open.push(h.await.map_err(|e| format!("task: {e}"))??);
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let after = rss_kib(pid)?;
+    let after = settled_rss(pid).await?;
     let per = (after.saturating_sub(before) as f64 * 1024.0) / conns as f64;
     if json {
         println!("{{\"mode\":\"idle\",\"connections\":{conns},\"rss_before_kib\":{before},\"rss_after_kib\":{after},\"bytes_per_conn\":{per:.0}}}");

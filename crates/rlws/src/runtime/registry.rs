@@ -58,32 +58,57 @@ impl Record {
     }
 }
 
+/// Records per page of the registry.
+const PAGE: usize = 64;
+
 /// The live connections of one service thread: a slab, so that slots are
-/// reused and the table stays dense.
+/// reused and the table stays dense. It grows by pages, so that growing
+/// never copies it nor leaves it half empty.
 #[derive(Default)]
 pub(crate) struct Registry {
-    pub(crate) slots: Vec<Option<Record>>,
+    pages: Vec<Box<[Option<Record>]>>,
     free: Vec<u32>,
 }
 
 impl Registry {
     pub(crate) fn insert(&mut self, rec: Record) -> u32 {
-        if let Some(i) = self.free.pop() {
-            if let Some(s) = self.slots.get_mut(i as usize) {
-                *s = Some(rec);
-                return i;
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                let base = self.pages.len() * PAGE;
+                self.pages.push((0..PAGE).map(|_| None).collect());
+                self.free
+                    .extend((base + 1..base + PAGE).rev().map(|k| k as u32));
+                base as u32
             }
+        };
+        match self.slot(i) {
+            Some(s) => {
+                *s = Some(rec);
+                i
+            }
+            None => u32::MAX,
         }
-        self.slots.push(Some(rec));
-        u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+    }
+
+    fn slot(&mut self, i: u32) -> Option<&mut Option<Record>> {
+        let i = i as usize;
+        self.pages
+            .get_mut(i / PAGE)
+            .and_then(|p| p.get_mut(i % PAGE))
     }
 
     pub(crate) fn remove(&mut self, slot: u32) {
-        if let Some(s) = self.slots.get_mut(slot as usize) {
+        if let Some(s) = self.slot(slot) {
             if s.take().is_some() {
                 self.free.push(slot);
             }
         }
+    }
+
+    /// The live records.
+    pub(crate) fn records(&self) -> impl Iterator<Item = &Record> {
+        self.pages.iter().flat_map(|p| p.iter().flatten())
     }
 }
 
@@ -107,11 +132,18 @@ mod tests {
         assert_eq!((a, b), (0, 1));
         r.remove(a);
         r.remove(a); // twice: no double free of the slot
-        assert_eq!(r.free, vec![0]);
+        assert_eq!(r.free.last(), Some(&0));
         let c = r.insert(Record::new(3, peer, 1, "/c", None));
         assert_eq!(c, 0);
-        assert_eq!(r.slots.len(), 2);
-        assert_eq!(&*r.slots[0].as_ref().unwrap().text, "/c");
+        assert_eq!(r.records().count(), 2);
+        assert_eq!(&*r.records().next().unwrap().text, "/c");
+        // Past a page: a second one, the keys go on.
+        let more: Vec<u32> = (0..super::PAGE as u64)
+            .map(|i| r.insert(Record::new(10 + i, peer, 0, "/m", None)))
+            .collect();
+        // Keys 2..63 fill the first page, 64 and 65 start the second.
+        assert_eq!(more.iter().max(), Some(&(super::PAGE as u32 + 1)));
+        assert_eq!(r.records().count(), 2 + super::PAGE);
         assert_eq!(&*Record::new(4, peer, 0, "/p", Some("x")).text, "/p\nx");
         // A line feed cannot come from a valid request; if one does, the
         // agent is dropped rather than misread as part of the path.

@@ -205,6 +205,11 @@ impl Shared {
         }
     }
 
+    /// How many ids were handed out so far.
+    pub(crate) fn ids_issued(&self) -> u64 {
+        self.next_id.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
@@ -232,7 +237,7 @@ impl Shared {
         let mut v = Vec::new();
         for (tsi, r) in self.registry.iter().enumerate() {
             let Ok(r) = r.lock() else { continue };
-            v.extend(r.slots.iter().flatten().map(|rec| {
+            v.extend(r.records().map(|rec| {
                 let (path, ua) = match rec.text.split_once('\n') {
                     Some((p, u)) => (p, Some(u.to_string())),
                     None => (&*rec.text, None),

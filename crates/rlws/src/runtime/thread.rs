@@ -195,14 +195,71 @@ pub(crate) fn spawn_accept(core: &Rc<ThreadCore>, l: StdListener, key: u32) {
 async fn sweeper(core: Rc<ThreadCore>) {
     let sh = &core.shared;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut burst = Burst::default();
     loop {
         tick.tick().await;
         let now = core.clock.tick();
+        if core.tsi == 0 && burst.over(sh.ids_issued()) {
+            give_back_memory();
+        }
         if !core.validity.any() {
             continue;
         }
         for (p, slot) in sh.services.iter().zip(core.slots.iter()) {
             p.sweep(slot, now, &core.validity);
         }
+    }
+}
+
+/// Tells when a burst of new connections is over: at least [`Burst::SIZE`]
+/// ids handed out since the last time, and fewer than [`Burst::QUIET`] in
+/// the last second.
+#[derive(Default)]
+struct Burst {
+    at_last: u64,
+    at_tick: u64,
+}
+
+impl Burst {
+    const SIZE: u64 = 1024;
+    const QUIET: u64 = 64;
+
+    fn over(&mut self, issued: u64) -> bool {
+        let recent = issued.saturating_sub(self.at_tick);
+        self.at_tick = issued;
+        if issued.saturating_sub(self.at_last) >= Self::SIZE && recent < Self::QUIET {
+            self.at_last = issued;
+            return true;
+        }
+        false
+    }
+}
+
+/// Hands the heap pages that a burst's transient buffers (HTTP parsing,
+/// handshakes, tasks) left free back to the system: glibc keeps them
+/// otherwise, scattered between the long-lived connection records.
+fn give_back_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes a plain integer and works only on the
+    // allocator's own state under its own locks; glibc allows it from any
+    // thread at any time. Tested by `a_burst_is_over_once_it_is_quiet`
+    // (the trigger) and by the soak test, which trims after 19 000 connections.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Burst;
+
+    #[test]
+    fn a_burst_is_over_once_it_is_quiet() {
+        let mut b = Burst::default();
+        assert!(!b.over(10), "too few");
+        assert!(!b.over(2000), "still busy");
+        assert!(b.over(2010), "quiet after a burst");
+        assert!(!b.over(2011), "once per burst");
+        super::give_back_memory();
     }
 }
