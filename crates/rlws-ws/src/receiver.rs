@@ -137,8 +137,13 @@ pub struct Receiver {
     msg_compressed: bool,
     msg_len: u64,
     utf8: Utf8Stream,
-    ctrl: Vec<u8>,
+    /// A control frame's payload split across reads (boxed: rarely used).
+    ctrl: Option<Box<Ctrl>>,
 }
+
+/// See [`Receiver`]'s `ctrl`.
+#[derive(Debug, Default)]
+struct Ctrl(Vec<u8>);
 
 impl Receiver {
     /// A parser for the given role and limits.
@@ -161,7 +166,7 @@ impl Receiver {
             msg_compressed: false,
             msg_len: 0,
             utf8: Utf8Stream::new(),
-            ctrl: Vec::new(),
+            ctrl: None,
         }
     }
 
@@ -359,7 +364,9 @@ impl Receiver {
         self.remaining = len;
         self.mask_off = 0;
         if opcode.is_control() {
-            self.ctrl.clear();
+            if let Some(c) = self.ctrl.as_mut() {
+                c.0.clear();
+            }
             self.state = State::Control;
             return Ok(());
         }
@@ -457,19 +464,20 @@ impl Receiver {
         let len = self.remaining as usize;
         let payload: &'c mut [u8];
         let used;
-        if self.ctrl.is_empty() && buf.len() >= len {
+        if self.ctrl.as_ref().is_none_or(|c| c.0.is_empty()) && buf.len() >= len {
             // Whole control frame in the buffer: no copy.
             used = len;
             payload = &mut buf[..len];
         } else {
-            let want = len - self.ctrl.len();
+            let c = &mut self.ctrl.get_or_insert_with(Box::default).0;
+            let want = len - c.len();
             let take = want.min(buf.len());
-            self.ctrl.extend_from_slice(&buf[..take]);
+            c.extend_from_slice(&buf[..take]);
             if take < want {
                 return Ok((take, None));
             }
             used = take;
-            payload = &mut self.ctrl[..];
+            payload = &mut c[..];
         }
         if self.masked {
             apply_mask(payload, self.mask, 0);

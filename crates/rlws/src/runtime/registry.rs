@@ -1,7 +1,9 @@
 //! The live connections of every service thread, for listing (lws' server
 //! status): one compact record per WebSocket in a per-thread slab.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// One live WebSocket connection, as listed by [`crate::Cx::connections`].
@@ -23,8 +25,11 @@ pub struct ConnEntry {
     pub tsi: super::ThreadIndex,
 }
 
-/// A live connection as the registry keeps it: one small record and one
-/// string, so that listing connections costs idle connections little.
+/// A live connection as the registry keeps it: one small record and a
+/// string shared by every connection with the same path and agent, so that
+/// listing connections costs idle connections little (and no small
+/// allocation per connection stays behind in the heap between the
+/// handshakes' short-lived buffers).
 pub(crate) struct Record {
     pub(crate) id: u64,
     pub(crate) since_ms: u64,
@@ -33,7 +38,7 @@ pub(crate) struct Record {
     pub(crate) proto: u32,
     /// The request path, then `\n` and the `User-Agent` if one was sent
     /// (neither can contain a line feed).
-    pub(crate) text: Box<str>,
+    pub(crate) text: Arc<str>,
 }
 
 impl Record {
@@ -53,7 +58,7 @@ impl Record {
             since_ms: now_ms(),
             peer,
             proto: u32::try_from(proto).unwrap_or(u32::MAX),
-            text: text.into_boxed_str(),
+            text: Arc::from(text),
         }
     }
 }
@@ -68,10 +73,18 @@ const PAGE: usize = 64;
 pub(crate) struct Registry {
     pages: Vec<Box<[Option<Record>]>>,
     free: Vec<u32>,
+    /// The distinct texts of the live records.
+    texts: HashSet<Arc<str>>,
 }
 
 impl Registry {
-    pub(crate) fn insert(&mut self, rec: Record) -> u32 {
+    pub(crate) fn insert(&mut self, mut rec: Record) -> u32 {
+        match self.texts.get(&*rec.text) {
+            Some(t) => rec.text = t.clone(),
+            None => {
+                self.texts.insert(rec.text.clone());
+            }
+        }
         let i = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -99,11 +112,20 @@ impl Registry {
     }
 
     pub(crate) fn remove(&mut self, slot: u32) {
-        if let Some(s) = self.slot(slot) {
-            if s.take().is_some() {
-                self.free.push(slot);
-            }
+        let Some(rec) = self.slot(slot).and_then(Option::take) else {
+            return;
+        };
+        self.free.push(slot);
+        // The last record with this text: only the set holds it now.
+        if Arc::strong_count(&rec.text) == 2 {
+            self.texts.remove(&*rec.text);
         }
+    }
+
+    /// The record in `slot`, if it is live.
+    pub(crate) fn get(&self, slot: u32) -> Option<&Record> {
+        let i = slot as usize;
+        self.pages.get(i / PAGE)?.get(i % PAGE)?.as_ref()
     }
 
     /// The live records.
@@ -122,6 +144,7 @@ pub(crate) fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::{Record, Registry};
+    use std::sync::Arc;
 
     #[test]
     fn registry_reuses_slots_and_keeps_path_and_agent_apart() {
@@ -145,6 +168,16 @@ mod tests {
         assert_eq!(more.iter().max(), Some(&(super::PAGE as u32 + 1)));
         assert_eq!(r.records().count(), 2 + super::PAGE);
         assert_eq!(&*Record::new(4, peer, 0, "/p", Some("x")).text, "/p\nx");
+        // One text for every record with the same path and agent, gone
+        // with the last of them.
+        let x = r.insert(Record::new(90, peer, 0, "/s", Some("ua")));
+        let y = r.insert(Record::new(91, peer, 0, "/s", Some("ua")));
+        let text = |r: &Registry, id: u64| r.records().find(|c| c.id == id).unwrap().text.clone();
+        assert!(Arc::ptr_eq(&text(&r, 90), &text(&r, 91)));
+        r.remove(x);
+        assert!(r.texts.contains("/s\nua"));
+        r.remove(y);
+        assert!(!r.texts.contains("/s\nua"));
         // A line feed cannot come from a valid request; if one does, the
         // agent is dropped rather than misread as part of the path.
         assert_eq!(&*Record::new(5, peer, 0, "/p\nq", Some("x")).text, "/p q");

@@ -233,6 +233,12 @@ impl Shared {
         self.generation.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The peer of the connection in registry slot `slot` of thread `tsi`.
+    pub(crate) fn peer_of(&self, tsi: usize, slot: u32) -> Option<std::net::SocketAddr> {
+        let r = self.registry.get(tsi)?.lock().ok()?;
+        r.get(slot).map(|rec| rec.peer)
+    }
+
     pub(crate) fn connections(&self) -> Vec<ConnEntry> {
         let mut v = Vec::new();
         for (tsi, r) in self.registry.iter().enumerate() {

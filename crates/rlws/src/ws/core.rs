@@ -442,13 +442,14 @@ impl<P: Protocol> Core<P> {
 
     /// Takes the connection off its protocol's lists and reports `closed`.
     pub(super) fn finish(&mut self, pt: &ProtoThread<P>, sig: &ConnSignal) {
-        pt.shared.conn_closed(pt.tsi, sig.reg.get());
         if let Some(session) = self.session.take() {
             let code = self.conn.peer_close_code();
             pt.call(sig, &mut Control::default(), |p, cx| {
                 p.closed(cx, session, code)
             });
         }
+        // Unlisted after `closed`, which may still ask for its peer.
+        pt.shared.conn_closed(pt.tsi, sig.reg.get());
         self.held = None;
     }
 

@@ -59,7 +59,7 @@ impl<P: Protocol> std::fmt::Debug for Cx<'_, P> {
         f.debug_struct("Cx")
             .field("protocol", &self.pt.proto.name())
             .field("id", &self.conn.id.get())
-            .field("peer", &self.conn.peer.get())
+            .field("peer", &self.peer())
             .field("tsi", &self.pt.tsi)
             .finish_non_exhaustive()
     }
@@ -83,7 +83,10 @@ impl<'a, P: Protocol> Cx<'a, P> {
 
     /// The peer address.
     pub fn peer(&self) -> SocketAddr {
-        self.conn.peer.get()
+        self.pt
+            .shared
+            .peer_of(self.pt.tsi, self.conn.reg.get())
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
     /// The service thread.

@@ -3,7 +3,6 @@
 //! and shutdown (going away).
 
 use std::cell::Cell;
-use std::net::SocketAddr;
 use std::task::Waker;
 
 /// What others on the thread may set on one connection, and what its
@@ -11,7 +10,6 @@ use std::task::Waker;
 /// the sweeper or shutdown; read by whoever drives the connection).
 pub(crate) struct ConnSignal {
     pub(crate) id: Cell<u64>,
-    pub(crate) peer: Cell<SocketAddr>,
     /// For a record in a table: the poller time its timer is armed for; 0: none.
     pub(super) armed: Cell<u64>,
     /// Coarse time (thread clock seconds) of the last data received.
@@ -38,10 +36,9 @@ impl ConnSignal {
     pub(crate) const PING: u8 = 8;
     pub(crate) const HANGUP: u8 = 16;
 
-    pub(crate) fn new(id: u64, peer: SocketAddr, now: u32) -> Self {
+    pub(crate) fn new(id: u64, now: u32) -> Self {
         ConnSignal {
             id: Cell::new(id),
-            peer: Cell::new(peer),
             armed: Cell::new(0),
             last_rx: Cell::new(now),
             ping_sent: Cell::new(0),
@@ -58,7 +55,6 @@ impl ConnSignal {
     /// keeping this one's generation.
     pub(super) fn copy_from(&self, other: &ConnSignal) {
         self.id.set(other.id.get());
-        self.peer.set(other.peer.get());
         self.armed.set(0);
         self.last_rx.set(other.last_rx.get());
         self.ping_sent.set(other.ping_sent.get());

@@ -106,20 +106,11 @@ impl<P: Protocol> ProtoThread<P> {
         deflate: Option<DeflateParams>,
         validity: Option<Validity>,
     ) -> Result<Pending<P>, Close> {
-        let sig = Rc::new(TaskSignal::new(ConnSignal::new(
-            id,
-            hs.peer,
-            self.clock.now(),
-        )));
+        let sig = Rc::new(TaskSignal::new(ConnSignal::new(id, self.clock.now())));
         sig.sig
             .validity
             .set(self.validity.index(validity.or(self.opts.validity)));
-        let mut ctl = Control {
-            deflate,
-            ..Control::default()
-        };
-        let session = self.call(&sig.sig, &mut ctl, |p, cx| p.established(cx, hs))?;
-        self.add(&sig);
+        // Listed first: the registry keeps the peer address `Cx::peer` reads.
         let ua = hs
             .headers
             .get(http::header::USER_AGENT)
@@ -127,6 +118,18 @@ impl<P: Protocol> ProtoThread<P> {
             .and_then(|v| v.to_str().ok());
         let rec = Record::new(id, hs.peer, self.index, hs.path, ua);
         sig.sig.reg.set(self.shared.conn_opened(self.tsi, rec));
+        let mut ctl = Control {
+            deflate,
+            ..Control::default()
+        };
+        let session = match self.call(&sig.sig, &mut ctl, |p, cx| p.established(cx, hs)) {
+            Ok(s) => s,
+            Err(c) => {
+                self.shared.conn_closed(self.tsi, sig.sig.reg.get());
+                return Err(c);
+            }
+        };
+        self.add(&sig);
         Ok(Pending {
             pt: self.clone(),
             sig,
@@ -433,10 +436,10 @@ impl<P: Protocol> Pending<P> {
             pt, sig, session, ..
         } = self;
         pt.remove(&sig);
-        pt.shared.conn_closed(pt.tsi, sig.sig.reg.get());
         pt.call(&sig.sig, &mut Control::default(), |p, cx| {
             p.closed(cx, session, None)
         });
+        pt.shared.conn_closed(pt.tsi, sig.sig.reg.get());
     }
 }
 
