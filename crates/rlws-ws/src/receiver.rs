@@ -145,6 +145,17 @@ pub struct Receiver {
 #[derive(Debug, Default)]
 struct Ctrl(Vec<u8>);
 
+/// The length of a frame header whose second byte is `b1`: 2, plus the
+/// extended length, plus the masking key.
+fn header_len(b1: u8) -> usize {
+    let ext = match b1 & 0x7F {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    2 + ext + if b1 & 0x80 != 0 { 4 } else { 0 }
+}
+
 impl Receiver {
     /// A parser for the given role and limits.
     pub fn new(role: Role, limits: Limits) -> Self {
@@ -233,13 +244,7 @@ impl Receiver {
     fn read_header(&mut self, buf: &[u8]) -> Result<usize, ProtocolError> {
         if self.hdr_have == 0 && buf.len() >= 2 {
             // The common case: the whole header is in `buf`.
-            let b1 = buf[1];
-            let need =
-                2 + match b1 & 0x7F {
-                    126 => 2,
-                    127 => 8,
-                    _ => 0,
-                } + if b1 & 0x80 != 0 { 4 } else { 0 };
+            let need = header_len(buf[1]);
             if buf.len() >= need {
                 self.hdr[..need].copy_from_slice(&buf[..need]);
                 self.hdr_have = need as u8;
@@ -253,13 +258,7 @@ impl Receiver {
             let need = if self.hdr_have < 2 {
                 2
             } else {
-                let b1 = self.hdr[1];
-                let ext = match b1 & 0x7F {
-                    126 => 2,
-                    127 => 8,
-                    _ => 0,
-                };
-                2 + ext + if b1 & 0x80 != 0 { 4 } else { 0 }
+                header_len(self.hdr[1])
             };
             let have = self.hdr_have as usize;
             if have == need {

@@ -360,6 +360,17 @@ impl Protocol for Nailed {
     }
 }
 
+/// A one-thread context with the `nailed` protocol, and what it reports.
+fn nailed_context() -> (Context, mpsc::Receiver<(std::time::Instant, &'static str)>) {
+    let (tx, rx) = mpsc::channel();
+    let ctx = Context::builder()
+        .threads(1)
+        .protocol(Nailed(Mutex::new(tx)))
+        .start()
+        .unwrap();
+    (ctx, rx)
+}
+
 /// A nailed-up client against a port that refuses twice, then accepts one
 /// connection (and closes it), then refuses again: the attempts come at
 /// the policy's delays within its jitter, the count restarts after the
@@ -367,12 +378,7 @@ impl Protocol for Nailed {
 #[test]
 fn nailed_up_client_reconnects_at_the_policy_delays_and_gives_up() {
     let ms = Duration::from_millis;
-    let (tx, rx) = mpsc::channel();
-    let ctx = Context::builder()
-        .threads(1)
-        .protocol(Nailed(Mutex::new(tx)))
-        .start()
-        .unwrap();
+    let (ctx, rx) = nailed_context();
     let refusing = Refusing::new();
     let addr = refusing.addr;
     let mut cfg = ClientConfig::new(&format!("ws://{addr}/")).unwrap();
@@ -429,12 +435,7 @@ fn nailed_up_client_reconnects_at_the_policy_delays_and_gives_up() {
 #[test]
 fn a_nailed_up_client_closed_by_its_protocol_is_not_reopened() {
     let ms = Duration::from_millis;
-    let (tx, rx) = mpsc::channel();
-    let ctx = Context::builder()
-        .threads(1)
-        .protocol(Nailed(Mutex::new(tx)))
-        .start()
-        .unwrap();
+    let (ctx, rx) = nailed_context();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let mut cfg = ClientConfig::new(&format!("ws://{addr}/")).unwrap();

@@ -33,7 +33,7 @@ pub(crate) use keepalive::apply as apply_keepalive;
 pub use keepalive::TcpKeepalive;
 pub(crate) use poller::{Poller, Sink, Token};
 pub use registry::ConnEntry;
-pub(crate) use registry::Record;
+pub(crate) use registry::Listing;
 pub use retry::RetryPolicy;
 pub(crate) use shared::{
     Acceptor, LiveGuard, RuntimeConfig, Service, Shared, ThreadAcceptor, ThreadMsg,

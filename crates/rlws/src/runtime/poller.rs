@@ -201,6 +201,9 @@ impl Poller {
                     }
                 }
                 if ready {
+                    // Schedules and timers armed during the turn are seen
+                    // after it: no wake-up of the running loop for them.
+                    self.waker.set(None);
                     return Poll::Ready(());
                 }
                 waited = true;

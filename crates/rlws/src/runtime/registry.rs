@@ -41,24 +41,32 @@ pub(crate) struct Record {
     pub(crate) text: Arc<str>,
 }
 
-impl Record {
+/// A connection to list, before the registry shares its text.
+pub(crate) struct Listing {
+    id: u64,
+    peer: SocketAddr,
+    proto: u32,
+    /// As [`Record::text`].
+    text: String,
+}
+
+impl Listing {
     pub(crate) fn new(
         id: u64,
         peer: SocketAddr,
         proto: usize,
         path: &str,
         user_agent: Option<&str>,
-    ) -> Record {
+    ) -> Listing {
         let text = match user_agent {
             Some(ua) if !path.contains('\n') && !ua.contains('\n') => format!("{path}\n{ua}"),
             _ => path.replace('\n', " "),
         };
-        Record {
+        Listing {
             id,
-            since_ms: now_ms(),
             peer,
             proto: u32::try_from(proto).unwrap_or(u32::MAX),
-            text: Arc::from(text),
+            text,
         }
     }
 }
@@ -78,13 +86,22 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    pub(crate) fn insert(&mut self, mut rec: Record) -> u32 {
-        match self.texts.get(&*rec.text) {
-            Some(t) => rec.text = t.clone(),
+    pub(crate) fn insert(&mut self, l: Listing) -> u32 {
+        let text = match self.texts.get(l.text.as_str()) {
+            Some(t) => t.clone(),
             None => {
-                self.texts.insert(rec.text.clone());
+                let t: Arc<str> = Arc::from(l.text);
+                self.texts.insert(t.clone());
+                t
             }
-        }
+        };
+        let rec = Record {
+            id: l.id,
+            since_ms: now_ms(),
+            peer: l.peer,
+            proto: l.proto,
+            text,
+        };
         let i = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -143,35 +160,35 @@ pub(crate) fn now_ms() -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{Record, Registry};
+    use super::{Listing, Registry};
     use std::sync::Arc;
 
     #[test]
     fn registry_reuses_slots_and_keeps_path_and_agent_apart() {
         let peer = "127.0.0.1:1".parse().unwrap();
         let mut r = Registry::default();
-        let a = r.insert(Record::new(1, peer, 0, "/a", Some("ua 1")));
-        let b = r.insert(Record::new(2, peer, 0, "/b", None));
+        let a = r.insert(Listing::new(1, peer, 0, "/a", Some("ua 1")));
+        let b = r.insert(Listing::new(2, peer, 0, "/b", None));
         assert_eq!((a, b), (0, 1));
         r.remove(a);
         r.remove(a); // twice: no double free of the slot
         assert_eq!(r.free.last(), Some(&0));
-        let c = r.insert(Record::new(3, peer, 1, "/c", None));
+        let c = r.insert(Listing::new(3, peer, 1, "/c", None));
         assert_eq!(c, 0);
         assert_eq!(r.records().count(), 2);
         assert_eq!(&*r.records().next().unwrap().text, "/c");
         // Past a page: a second one, the keys go on.
         let more: Vec<u32> = (0..super::PAGE as u64)
-            .map(|i| r.insert(Record::new(10 + i, peer, 0, "/m", None)))
+            .map(|i| r.insert(Listing::new(10 + i, peer, 0, "/m", None)))
             .collect();
         // Keys 2..63 fill the first page, 64 and 65 start the second.
         assert_eq!(more.iter().max(), Some(&(super::PAGE as u32 + 1)));
         assert_eq!(r.records().count(), 2 + super::PAGE);
-        assert_eq!(&*Record::new(4, peer, 0, "/p", Some("x")).text, "/p\nx");
+        assert_eq!(&*Listing::new(4, peer, 0, "/p", Some("x")).text, "/p\nx");
         // One text for every record with the same path and agent, gone
         // with the last of them.
-        let x = r.insert(Record::new(90, peer, 0, "/s", Some("ua")));
-        let y = r.insert(Record::new(91, peer, 0, "/s", Some("ua")));
+        let x = r.insert(Listing::new(90, peer, 0, "/s", Some("ua")));
+        let y = r.insert(Listing::new(91, peer, 0, "/s", Some("ua")));
         let text = |r: &Registry, id: u64| r.records().find(|c| c.id == id).unwrap().text.clone();
         assert!(Arc::ptr_eq(&text(&r, 90), &text(&r, 91)));
         r.remove(x);
@@ -180,6 +197,6 @@ mod tests {
         assert!(!r.texts.contains("/s\nua"));
         // A line feed cannot come from a valid request; if one does, the
         // agent is dropped rather than misread as part of the path.
-        assert_eq!(&*Record::new(5, peer, 0, "/p\nq", Some("x")).text, "/p q");
+        assert_eq!(&*Listing::new(5, peer, 0, "/p\nq", Some("x")).text, "/p q");
     }
 }

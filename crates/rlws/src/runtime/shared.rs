@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::mpsc;
 
 use super::clock::Clock;
-use super::registry::{ConnEntry, Record, Registry};
+use super::registry::{ConnEntry, Listing, Registry};
 use super::thread::ThreadCore;
 
 /// Work for a service thread, run inside its loop.
@@ -215,7 +215,7 @@ impl Shared {
     }
 
     /// Lists a new connection on thread `tsi`; returns its registry slot.
-    pub(crate) fn conn_opened(&self, tsi: usize, rec: Record) -> u32 {
+    pub(crate) fn conn_opened(&self, tsi: usize, rec: Listing) -> u32 {
         let slot = self
             .registry
             .get(tsi)

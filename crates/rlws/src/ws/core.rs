@@ -18,6 +18,15 @@ use super::slot::ProtoThread;
 use super::writer::{DirectWrite, Writer};
 use crate::runtime::{Kind, Tag};
 
+/// Size of the read buffer shared by all connections of a thread.
+const READ_BUF: usize = 64 * 1024;
+
+thread_local! {
+    /// Both shells read into it; the core parses (and unmasks) in place.
+    pub(super) static READ_BUFFER: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0u8; READ_BUF].into_boxed_slice());
+}
+
 /// How a write to the transport went.
 pub(super) enum Sent {
     Wrote(usize),

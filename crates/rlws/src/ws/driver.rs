@@ -3,7 +3,6 @@
 //! [`Core`] over an `AsyncRead + AsyncWrite` transport, with one sleep for
 //! its earliest deadline.
 
-use std::cell::RefCell;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -13,19 +12,12 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::Sleep;
 
-use super::core::{Core, Out, Sent};
+use super::core::{Core, Out, Sent, READ_BUFFER};
 use super::protocol::Protocol;
 use super::signal::TaskSignal;
 use super::slot::ProtoThread;
 use super::writer::DirectWrite;
 use crate::runtime::Transport;
-
-/// Size of the per-thread read buffer shared by all connections of a thread.
-pub(super) const READ_BUF: usize = 64 * 1024;
-
-thread_local! {
-    pub(super) static READ_BUFFER: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; READ_BUF].into_boxed_slice());
-}
 
 /// The transport and a task context, as the core writes to it.
 struct TaskOut<'a, 'b> {

@@ -18,7 +18,7 @@ use super::signal::{ConnSignal, TaskSignal};
 use super::table::Table;
 use crate::client::ClientConfig;
 use crate::runtime::{
-    Clock, ConnId, Kind, LiveGuard, Poller, Record, Service, Shared, Sink, Tag, ThreadCore,
+    Clock, ConnId, Kind, Listing, LiveGuard, Poller, Service, Shared, Sink, Tag, ThreadCore,
     ThreadIndex, Transport, Validity, ValidityTable,
 };
 
@@ -116,7 +116,7 @@ impl<P: Protocol> ProtoThread<P> {
             .get(http::header::USER_AGENT)
             .filter(|_| !hs.client)
             .and_then(|v| v.to_str().ok());
-        let rec = Record::new(id, hs.peer, self.index, hs.path, ua);
+        let rec = Listing::new(id, hs.peer, self.index, hs.path, ua);
         sig.sig.reg.set(self.shared.conn_opened(self.tsi, rec));
         let mut ctl = Control {
             deflate,

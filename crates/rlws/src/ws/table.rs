@@ -12,8 +12,7 @@ use std::io::{self, Read, Write};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::core::{Core, Out, Sent};
-use super::driver::READ_BUFFER;
+use super::core::{Core, Out, Sent, READ_BUFFER};
 use super::protocol::Protocol;
 use super::signal::ConnSignal;
 use super::slot::ProtoThread;
