@@ -99,7 +99,8 @@ enum Mode {
     },
     /// Memory per idle connection: opens N connections to the server with `--pid`.
     Idle {
-        /// ws://host:port/path of a WebSocket endpoint.
+        /// ws://host:port/path (or wss://, for TLS: the server's
+        /// certificate is not checked) of a WebSocket endpoint.
         url: String,
         /// Connections to open.
         #[arg(short, long, default_value_t = 10000)]
@@ -945,13 +946,36 @@ async fn settled_rss(pid: u32) -> Result<u64, BoxError> {
     Ok(last)
 }
 
+/// An idle connection's handle: a plain socket, or a TLS WebSocket of
+/// rlws' client.
+type Held = Box<dyn std::any::Any + Send>;
+
+/// Opens an idle WebSocket to `url`: over plain TCP with a minimal
+/// handshake, or over TLS with rlws' client (no compression offered, as
+/// on plain TCP; the certificate is not checked).
+async fn hold(url: &str, plain: Option<&Target>) -> Result<Held, BoxError> {
+    if let Some(t) = plain {
+        return Ok(Box::new(connect(t).await?));
+    }
+    let mut cfg = rlws::client::ClientConfig::new(url)?;
+    cfg.tls.insecure = true;
+    cfg.deflate = None;
+    Ok(Box::new(rlws::client::connect(cfg).await?))
+}
+
 async fn idle(url: &str, conns: usize, pid: u32, json: bool) -> Result<(), BoxError> {
-    let t = std::sync::Arc::new(parse_url(url)?);
+    let plain = if url.starts_with("wss://") {
+        None
+    } else {
+        Some(parse_url(url)?)
+    };
+    let plain = std::sync::Arc::new(plain);
+    let url: std::sync::Arc<str> = url.into();
     // Warm the server up with a few connections so one-time allocations are not counted.
     {
         let mut warm = Vec::new();
         for _ in 0..50 {
-            warm.push(connect(&t).await?);
+            warm.push(hold(&url, plain.as_ref().as_ref()).await?);
         }
         drop(warm);
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -961,11 +985,11 @@ async fn idle(url: &str, conns: usize, pid: u32, json: bool) -> Result<(), BoxEr
     let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(100));
     let mut tasks = Vec::with_capacity(conns);
     for _ in 0..conns {
-        let t = t.clone();
+        let (url, plain) = (url.clone(), plain.clone());
         let sem = sem.clone();
         tasks.push(tokio::spawn(async move {
             let _p = sem.acquire().await;
-            connect(&t).await
+            hold(&url, plain.as_ref().as_ref()).await
         }));
     }
     for h in tasks {

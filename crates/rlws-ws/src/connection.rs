@@ -218,18 +218,56 @@ pub struct Connection {
     state: State,
     /// Code of the peer's close frame, echoed in the reply.
     peer_code: Option<CloseCode>,
-    deadline: Option<Instant>,
+    /// The close deadline, as [`Deadline`] keeps it.
+    deadline: Deadline,
     tx: Out,
-    /// Reassembly buffer.
-    msg: Vec<u8>,
-    msg_kind: DataKind,
-    /// `msg` (and the inflate piece) was handed out; reset on the next read.
+    /// Reassembly (boxed when first needed: most messages arrive whole).
+    asm: Option<Box<Assembly>>,
+    /// `asm` (and the inflate piece) was handed out; reset on the next read.
     delivered: bool,
     /// Deliver whole messages ([`Config::reassemble`]).
     reassemble: bool,
-    /// [`Config::close_timeout`] in milliseconds (the limits live in `rx`).
-    close_timeout_ms: u32,
     pmd: Option<Box<Pmd>>,
+}
+
+/// A message being put together from its fragments (or inflated).
+#[derive(Debug)]
+struct Assembly {
+    msg: Vec<u8>,
+    kind: DataKind,
+}
+
+impl Default for Assembly {
+    fn default() -> Self {
+        Assembly {
+            msg: Vec::new(),
+            kind: DataKind::Binary,
+        }
+    }
+}
+
+/// An optional instant in 8 bytes (an `Option<Instant>` takes 16):
+/// nanoseconds after the first instant any connection asked about (584
+/// years fit), 0 for none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Deadline(u64);
+
+impl Deadline {
+    const NONE: Deadline = Deadline(0);
+
+    fn base() -> Instant {
+        static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        *BASE.get_or_init(Instant::now)
+    }
+
+    fn at(t: Instant) -> Deadline {
+        let ns = t.saturating_duration_since(Self::base()).as_nanos();
+        Deadline(u64::try_from(ns).unwrap_or(u64::MAX).max(1))
+    }
+
+    fn get(self) -> Option<Instant> {
+        (self.0 != 0).then(|| Self::base() + Duration::from_nanos(self.0))
+    }
 }
 
 impl Connection {
@@ -245,21 +283,21 @@ impl Connection {
             ),
             state: State::Open,
             peer_code: None,
-            deadline: None,
+            deadline: Deadline::NONE,
             tx: Out {
                 buf: Vec::new(),
                 pos: 0,
+                close_timeout_ms: u32::try_from(config.close_timeout.as_millis())
+                    .unwrap_or(u32::MAX),
                 mask: if role == Role::Client {
                     random_u64() | 1
                 } else {
                     0
                 },
             },
-            msg: Vec::new(),
-            msg_kind: DataKind::Binary,
+            asm: None,
             delivered: false,
             reassemble: config.reassemble,
-            close_timeout_ms: u32::try_from(config.close_timeout.as_millis()).unwrap_or(u32::MAX),
             pmd: None,
         }
     }
@@ -313,7 +351,7 @@ impl Connection {
             max_message: limits.max_message,
             max_frame: limits.max_frame,
             reassemble: self.reassemble,
-            close_timeout: Duration::from_millis(u64::from(self.close_timeout_ms)),
+            close_timeout: Duration::from_millis(u64::from(self.tx.close_timeout_ms)),
         }
     }
 
@@ -383,7 +421,9 @@ impl Connection {
     ) -> Result<(usize, Option<Event<'a>>), ProtocolError> {
         if self.delivered {
             self.delivered = false;
-            reuse(&mut self.msg);
+            if let Some(a) = self.asm.as_deref_mut() {
+                reuse(&mut a.msg);
+            }
             if let Some(p) = self.pmd.as_deref_mut() {
                 reuse(&mut p.piece);
             }
@@ -424,17 +464,18 @@ impl Connection {
                     // The common case, straight from the caller's buffer: no copy.
                     return Ok((used, Some(Event::Data(piece))));
                 }
+                let asm = self.asm.get_or_insert_with(Box::default);
                 let delivered = if compressed {
                     inflate(
                         max_message,
                         self.reassemble,
                         self.pmd.as_deref_mut(),
-                        &mut self.msg,
-                        &mut self.msg_kind,
+                        &mut asm.msg,
+                        &mut asm.kind,
                         piece,
                     )
                 } else {
-                    Ok(reassemble(&mut self.msg, &mut self.msg_kind, piece))
+                    Ok(reassemble(&mut asm.msg, &mut asm.kind, piece))
                 };
                 match delivered {
                     Ok(Some(d)) => {
@@ -461,7 +502,7 @@ impl Connection {
                     State::Open => State::CloseReceived,
                     _ => State::Closed,
                 };
-                self.deadline = None;
+                self.deadline = Deadline::NONE;
                 Ok((used, Some(Event::Close { code, reason })))
             }
         }
@@ -546,7 +587,8 @@ impl Connection {
             State::Open => {
                 self.tx.close(code, reason);
                 self.state = State::CloseSent;
-                self.deadline = Some(now + Duration::from_millis(u64::from(self.close_timeout_ms)));
+                self.deadline =
+                    Deadline::at(now + Duration::from_millis(u64::from(self.tx.close_timeout_ms)));
                 Ok(())
             }
             State::CloseReceived => {
@@ -566,7 +608,7 @@ impl Connection {
     /// gone or unresponsive).
     pub fn abort(&mut self) {
         self.state = State::Closed;
-        self.deadline = None;
+        self.deadline = Deadline::NONE;
         self.tx.buf.clear();
         self.tx.pos = 0;
     }
@@ -577,7 +619,7 @@ impl Connection {
         if self.state == State::CloseReceived {
             self.reply_close();
         }
-        &self.tx.buf[self.tx.pos..]
+        &self.tx.buf[self.tx.pos as usize..]
     }
 
     /// `n` bytes of [`Connection::poll_transmit`] were written.
@@ -597,14 +639,14 @@ impl Connection {
 
     /// When [`Connection::handle_timeout`] must be called: the close deadline.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.deadline
+        self.deadline.get()
     }
 
     /// The clock reached `now`: past the close deadline the connection is
     /// [`State::Closed`] (what is queued may still be flushed).
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.deadline.is_some_and(|d| now >= d) {
-            self.deadline = None;
+        if self.deadline.get().is_some_and(|d| now >= d) {
+            self.deadline = Deadline::NONE;
             self.state = State::Closed;
         }
     }
@@ -678,7 +720,10 @@ fn frame_parts<'a>(
 struct Out {
     buf: Vec<u8>,
     /// Bytes of `buf` already written.
-    pos: usize,
+    pos: u32,
+    /// [`Config::close_timeout`] in milliseconds (kept here, where it fits
+    /// beside `pos`; the limits live in the receiver).
+    close_timeout_ms: u32,
     /// Client connections mask: xorshift state for the keys (never 0);
     /// 0 for a server.
     mask: u64,
@@ -700,12 +745,21 @@ impl Out {
     }
 
     fn queued(&self) -> usize {
-        self.buf.len() - self.pos
+        self.buf.len() - self.pos as usize
     }
 
     fn advance(&mut self, n: usize) {
-        self.pos = (self.pos + n).min(self.buf.len());
-        if self.pos == self.buf.len() {
+        let pos = (self.pos as usize).saturating_add(n).min(self.buf.len());
+        match u32::try_from(pos) {
+            Ok(p) => self.pos = p,
+            Err(_) => {
+                // More than 4 GiB written from one queue: drop what went out.
+                self.buf.drain(..pos);
+                self.pos = 0;
+                return;
+            }
+        }
+        if pos == self.buf.len() {
             // The queue is kept only while small: idle connections hold nothing big.
             if self.buf.capacity() > 16 * 1024 {
                 self.buf = Vec::new();
@@ -719,12 +773,12 @@ impl Out {
 
 /// A protocol error: our close frame with its code (unless ours is already
 /// out), then nothing more. (Free-standing so the parser's borrow can live on.)
-fn fail(tx: &mut Out, state: &mut State, deadline: &mut Option<Instant>, e: ProtocolError) {
+fn fail(tx: &mut Out, state: &mut State, deadline: &mut Deadline, e: ProtocolError) {
     if *state == State::Open {
         tx.close(Some(e.code), e.reason);
     }
     *state = State::Closed;
-    *deadline = None;
+    *deadline = Deadline::NONE;
 }
 
 fn data_op(kind: DataKind) -> OpCode {
@@ -861,7 +915,7 @@ impl<'a> Transmit<'a> {
     /// The three slices to write, in order: queued bytes, header, payload.
     pub fn slices(&self) -> [IoSlice<'_>; 3] {
         [
-            IoSlice::new(&self.tx.buf[self.tx.pos..]),
+            IoSlice::new(&self.tx.buf[self.tx.pos as usize..]),
             IoSlice::new(&self.header[..self.header_len as usize]),
             IoSlice::new(self.payload),
         ]

@@ -127,9 +127,7 @@ pub struct Receiver {
     // current frame
     opcode: OpCode,
     fin: bool,
-    masked: bool,
     mask: [u8; 4],
-    mask_off: u8,
     remaining: u64,
     // current message
     msg: Option<DataKind>,
@@ -168,9 +166,7 @@ impl Receiver {
             hdr_have: 0,
             opcode: OpCode::Binary,
             fin: false,
-            masked: false,
             mask: [0; 4],
-            mask_off: 0,
             remaining: 0,
             msg: None,
             msg_first: false,
@@ -351,8 +347,8 @@ impl Receiver {
                 "frame length has its top bit set",
             ));
         }
-        self.masked = b1 & 0x80 != 0;
-        if self.masked {
+        // Masked exactly when the peer is a client (checked above).
+        if b1 & 0x80 != 0 {
             self.mask.copy_from_slice(&self.hdr[p..p + 4]);
             p += 4;
         }
@@ -361,7 +357,6 @@ impl Receiver {
         self.opcode = opcode;
         self.fin = b0 & 0x80 != 0;
         self.remaining = len;
-        self.mask_off = 0;
         if opcode.is_control() {
             if let Some(c) = self.ctrl.as_mut() {
                 c.0.clear();
@@ -418,9 +413,10 @@ impl Receiver {
         }
         let kind = self.msg.unwrap_or(DataKind::Binary);
         let chunk = &mut buf[..take];
-        if self.masked {
-            apply_mask(chunk, self.mask, self.mask_off as usize);
-            self.mask_off = ((self.mask_off as usize + take) & 3) as u8;
+        if self.role == Role::Server {
+            apply_mask(chunk, self.mask, 0);
+            // The key as it stands for the frame's next byte.
+            self.mask.rotate_left(take & 3);
         }
         self.remaining -= take as u64;
         let frame_done = self.remaining == 0;
@@ -478,7 +474,7 @@ impl Receiver {
             used = take;
             payload = &mut c[..];
         }
-        if self.masked {
+        if self.role == Role::Server {
             apply_mask(payload, self.mask, 0);
         }
         self.remaining = 0;

@@ -236,7 +236,7 @@ impl Shared {
     /// The peer of the connection in registry slot `slot` of thread `tsi`.
     pub(crate) fn peer_of(&self, tsi: usize, slot: u32) -> Option<std::net::SocketAddr> {
         let r = self.registry.get(tsi)?.lock().ok()?;
-        r.get(slot).map(|rec| rec.peer)
+        r.get(slot).map(super::registry::Record::peer)
     }
 
     pub(crate) fn connections(&self) -> Vec<ConnEntry> {
@@ -244,13 +244,14 @@ impl Shared {
         for (tsi, r) in self.registry.iter().enumerate() {
             let Ok(r) = r.lock() else { continue };
             v.extend(r.records().map(|rec| {
-                let (path, ua) = match rec.text.split_once('\n') {
+                let text = r.text(rec);
+                let (path, ua) = match text.split_once('\n') {
                     Some((p, u)) => (p, Some(u.to_string())),
-                    None => (&*rec.text, None),
+                    None => (text, None),
                 };
                 ConnEntry {
                     id: super::ConnId(rec.id),
-                    peer: rec.peer,
+                    peer: rec.peer(),
                     protocol: self
                         .services
                         .get(rec.proto as usize)

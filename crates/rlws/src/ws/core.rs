@@ -51,6 +51,14 @@ pub(super) trait Out {
 #[derive(Default)]
 struct Held(Vec<u8>);
 
+/// What callbacks asked for: [`Protocol::timer`]'s time, and the deadline
+/// of `set_timeout` with its reason.
+#[derive(Default)]
+struct Timers {
+    timer: Option<Instant>,
+    hard: Option<(Instant, &'static str)>,
+}
+
 /// One connection's state apart from its transport.
 pub(super) struct Core<P: Protocol> {
     session: Option<P::Session>,
@@ -58,9 +66,8 @@ pub(super) struct Core<P: Protocol> {
     conn: Connection,
     /// Bytes read while RX was paused, to process on resume.
     held: Option<Box<Held>>,
-    timer_at: Option<Instant>,
-    /// The deadline a callback set, and why (boxed: rarely set).
-    hard: Option<Box<(Instant, &'static str)>>,
+    /// The deadlines callbacks set (boxed: most connections set none).
+    timers: Option<Box<Timers>>,
     /// Flow control and what callbacks asked for; `paused`: input is not read.
     ctl: Control,
     want_writeable: bool,
@@ -86,8 +93,7 @@ impl<P: Protocol> Core<P> {
             session: Some(session),
             conn,
             held: None,
-            timer_at: None,
-            hard: None,
+            timers: None,
             ctl: Control {
                 paused: false,
                 deflate: ctl.deflate,
@@ -140,26 +146,30 @@ impl<P: Protocol> Core<P> {
 
     /// The earliest of its deadlines.
     pub(super) fn deadline(&self) -> Option<Instant> {
-        [
-            self.timer_at,
-            self.hard.as_ref().map(|h| h.0),
-            self.conn.poll_timeout(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        let (timer, hard) = self
+            .timers
+            .as_ref()
+            .map_or((None, None), |t| (t.timer, t.hard.map(|h| h.0)));
+        [timer, hard, self.conn.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Handles what is due at `now`.
     pub(super) fn on_time(&mut self, pt: &ProtoThread<P>, sig: &ConnSignal, now: Instant) {
-        if let Some((_, reason)) = self.hard.take_if(|h| h.0 <= now).map(|h| *h) {
+        let (mut timer_due, mut hard_due) = (false, None);
+        if let Some(t) = self.timers.as_mut() {
+            hard_due = t.hard.take_if(|h| h.0 <= now).map(|h| h.1);
+            timer_due = t.timer.take_if(|t| *t <= now).is_some();
+        }
+        if let Some(reason) = hard_due {
             tracing::info!(conn = %Tag(Kind::Ws, sig.id.get()), reason, "connection timed out: closing");
             self.conn.abort();
             self.eof = true;
             return;
         }
-        if self.timer_at.is_some_and(|t| t <= now) {
-            self.timer_at = None;
+        if timer_due {
             self.callback(pt, sig, |p, cx, s| p.timer(cx, s));
         }
         if self.conn.poll_timeout().is_some_and(|t| t <= now) {
@@ -431,21 +441,11 @@ impl<P: Protocol> Core<P> {
                 self.conn.set_compression_min_size(m);
             }
         }
-        match ctl.timeout {
-            None => {}
-            Some(None) => self.hard = None,
-            Some(Some((d, reason))) => {
-                let at = (Instant::now() + d, reason);
-                match self.hard.as_mut() {
-                    Some(h) => **h = at,
-                    None => self.hard = Some(Box::new(at)),
-                }
-            }
+        if let Some(t) = ctl.timeout {
+            self.timers().hard = t.map(|(d, reason)| (Instant::now() + d, reason));
         }
-        match ctl.timer {
-            None => {}
-            Some(None) => self.timer_at = None,
-            Some(Some(d)) => self.timer_at = Some(Instant::now() + d),
+        if let Some(t) = ctl.timer {
+            self.timers().timer = t.map(|d| Instant::now() + d);
         }
     }
 
@@ -465,8 +465,15 @@ impl<P: Protocol> Core<P> {
     /// After [`Core::finish`]: the connection's only deadline is `at`
     /// (flushing and waiting for the peer's end).
     pub(super) fn linger_until(&mut self, at: Instant) {
-        self.timer_at = Some(at);
-        self.hard = None;
+        *self.timers() = Timers {
+            timer: Some(at),
+            hard: None,
+        };
+    }
+
+    /// The callbacks' deadlines, boxed when first set and kept after.
+    fn timers(&mut self) -> &mut Timers {
+        self.timers.get_or_insert_with(Box::default)
     }
 
     /// What is still queued to go out after [`Core::finish`].

@@ -27,6 +27,11 @@ pub(crate) struct ConnSignal {
     pub(crate) validity: Cell<u8>,
     /// For a record in a table: it is in the poller's queue.
     pub(super) queued: Cell<bool>,
+    /// For a slot in a table: vacant, open or lingering (the table's
+    /// constants; kept here, where it fits in the padding).
+    pub(super) state: Cell<u8>,
+    /// For a record in a table: it counts itself on its thread.
+    pub(super) counted: Cell<bool>,
 }
 
 impl ConnSignal {
@@ -48,6 +53,8 @@ impl ConnSignal {
             flags: Cell::new(0),
             validity: Cell::new(0),
             queued: Cell::new(false),
+            state: Cell::new(0),
+            counted: Cell::new(false),
         }
     }
 
