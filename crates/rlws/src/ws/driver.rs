@@ -1,5 +1,6 @@
-//! A WebSocket connection run as a task of its own, for streams that are
-//! not a plain TCP socket (TLS, HTTP/2 streams, test pipes): the
+//! A WebSocket connection run as a task of its own, for streams a
+//! service thread's tables do not take (HTTP/2 streams, client TLS, test
+//! pipes, threads without a poller): the
 //! [`Core`] over an `AsyncRead + AsyncWrite` transport, with one sleep for
 //! its earliest deadline.
 

@@ -15,6 +15,7 @@ mod protocol;
 pub mod ring;
 mod signal;
 mod slot;
+mod sock;
 mod table;
 mod upgrade;
 mod writer;

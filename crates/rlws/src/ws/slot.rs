@@ -15,7 +15,9 @@ use super::core::Core;
 use super::cx::{Control, Cx, ThreadCx};
 use super::protocol::{Close, DeflateConfig, DeflateParams, Handshake, Protocol, ProtocolOptions};
 use super::signal::{ConnSignal, TaskSignal};
+use super::sock::{RecSock, Tls};
 use super::table::Table;
+use super::upgrade::Handed;
 use crate::client::ClientConfig;
 use crate::runtime::{
     Clock, ConnId, Kind, Listing, LiveGuard, Poller, Service, Shared, Sink, Tag, ThreadCore,
@@ -30,11 +32,13 @@ pub(crate) struct ProtoThread<P: Protocol> {
     pub(crate) shared: Arc<Shared>,
     pub(crate) opts: ProtocolOptions,
     pub(crate) state: RefCell<P::ThreadState>,
-    /// Connections run as tasks (not on plain TCP, or without a poller).
+    /// Connections run as tasks (HTTP/2 streams, client TLS, or without a poller).
     conns: RefCell<Vec<Option<Rc<TaskSignal>>>>,
     free: RefCell<Vec<usize>>,
     /// Connections on plain TCP, as records under the thread's poller.
     table: Table<P>,
+    /// Connections on TLS over TCP, likewise.
+    tls_table: Table<P, Tls>,
     poller: Option<Rc<Poller>>,
     pub(crate) clock: Rc<Clock>,
     validity: Rc<ValidityTable>,
@@ -57,6 +61,13 @@ impl<P: Protocol> ProtoThread<P> {
                 f(sig);
                 if sig.flags.get() != before {
                     self.table.schedule(poller, sig);
+                }
+            });
+            self.tls_table.for_each_open(|sig| {
+                let before = sig.flags.get();
+                f(sig);
+                if sig.flags.get() != before {
+                    self.tls_table.schedule(poller, sig);
                 }
             });
         }
@@ -184,16 +195,18 @@ impl<P: Protocol> ProtoThread<P> {
     }
 
     pub(crate) fn live(&self) -> usize {
-        self.conns.borrow().len() - self.free.borrow().len() + self.table.live()
+        self.conns.borrow().len() - self.free.borrow().len()
+            + self.table.live()
+            + self.tls_table.live()
     }
 
-    /// Runs an upgraded connection: as a record in the table on plain TCP
-    /// (with a poller), else as a task. `done` hears whether a callback
-    /// closed it, when it ends.
+    /// Runs an upgraded connection: as a record in a table on plain TCP
+    /// or TLS over TCP (with a poller), else as a task. `done` hears
+    /// whether a callback closed it, when it ends.
     fn start_conn(
         self: &Rc<Self>,
         pending: Pending<P>,
-        io: Transport,
+        io: Handed,
         role: Role,
         leftover: Bytes,
         guard: Option<Rc<LiveGuard>>,
@@ -208,11 +221,16 @@ impl<P: Protocol> ProtoThread<P> {
         self.remove(&sig);
         let core = Core::new(self, session, ctl, role);
         let io = match (io, &self.poller) {
-            (Transport::Tcp(s), Some(poller)) => {
-                match s.into_std() {
+            (Handed::Tls(tls), Some(poller)) => {
+                let (tcp, conn) = (*tls).into_inner();
+                match tcp.into_std() {
                     Ok(s) => {
-                        let sock = mio::net::TcpStream::from_std(s);
-                        let t = &self.table;
+                        let sock = Tls {
+                            tcp: mio::net::TcpStream::from_std(s),
+                            conn: Box::new(rustls::Connection::Server(conn)),
+                            closing: false,
+                        };
+                        let t = &self.tls_table;
                         t.insert(self, poller, &sig.sig, core, sock, &leftover, guard, done);
                     }
                     Err(e) => {
@@ -226,7 +244,27 @@ impl<P: Protocol> ProtoThread<P> {
                 }
                 return;
             }
-            (io, _) => io,
+            (Handed::Tls(tls), None) => Transport::Other(tls),
+            (Handed::Io(Transport::Tcp(s)), Some(poller)) => {
+                match s.into_std() {
+                    Ok(s) => {
+                        let sock = mio::net::TcpStream::from_std(s);
+                        let t = &self.table;
+                        let sock = super::sock::Plain(sock);
+                        t.insert(self, poller, &sig.sig, core, sock, &leftover, guard, done);
+                    }
+                    Err(e) => {
+                        tracing::warn!(conn = %Tag(Kind::Ws, sig.sig.id.get()), error = %e, "cannot serve the connection");
+                        let mut core = core;
+                        core.finish(self, &sig.sig);
+                        if let Some(d) = done {
+                            let _ = d.send(false);
+                        }
+                    }
+                }
+                return;
+            }
+            (Handed::Io(io), _) => io,
         };
         self.add(&sig);
         let pt = self.clone();
@@ -240,22 +278,38 @@ impl<P: Protocol> ProtoThread<P> {
     }
 }
 
+/// The key in `Tls`' table, when `key` names one of its records.
+fn tls_key(key: u32) -> Option<u32> {
+    (key & Tls::KEY_TAG != 0).then_some(key & !Tls::KEY_TAG)
+}
+
 impl<P: Protocol> Sink for ProtoThread<P> {
     fn ready(&self, key: u32, gen: u16, readable: bool, writable: bool) {
         if let Some(poller) = &self.poller {
-            self.table.ready(self, poller, key, gen, readable, writable);
+            match tls_key(key) {
+                Some(k) => self
+                    .tls_table
+                    .ready(self, poller, k, gen, readable, writable),
+                None => self.table.ready(self, poller, key, gen, readable, writable),
+            }
         }
     }
 
     fn run(&self, key: u32, gen: u16) {
         if let Some(poller) = &self.poller {
-            self.table.run(self, poller, key, gen);
+            match tls_key(key) {
+                Some(k) => self.tls_table.run(self, poller, k, gen),
+                None => self.table.run(self, poller, key, gen),
+            }
         }
     }
 
     fn expired(&self, key: u32, gen: u16, at: u64) {
         if let Some(poller) = &self.poller {
-            self.table.expired(self, poller, key, gen, at);
+            match tls_key(key) {
+                Some(k) => self.tls_table.expired(self, poller, k, gen, at),
+                None => self.table.expired(self, poller, key, gen, at),
+            }
         }
     }
 }
@@ -330,13 +384,16 @@ impl<P: Protocol> Service for Entry<P> {
             conns: RefCell::new(Vec::new()),
             free: RefCell::new(Vec::new()),
             table: Table::default(),
+            tls_table: Table::default(),
             poller,
             clock,
             validity,
         });
         if let Some(poller) = &pt.poller {
             let sink: std::rc::Weak<dyn Sink> = Rc::downgrade(&pt) as std::rc::Weak<ProtoThread<P>>;
-            pt.table.set_sink(poller.add_sink(sink));
+            let id = poller.add_sink(sink);
+            pt.table.set_sink(id);
+            pt.tls_table.set_sink(id);
         }
         pt
     }
@@ -623,7 +680,14 @@ async fn client_conn<P: Protocol>(pt: &Rc<ProtoThread<P>>, cfg: &ClientConfig, i
     };
     let (done, ended) = tokio::sync::oneshot::channel();
     let leftover = Bytes::from(opened.leftover);
-    pt.start_conn(pending, io, Role::Client, leftover, None, Some(done));
+    pt.start_conn(
+        pending,
+        Handed::Io(io),
+        Role::Client,
+        leftover,
+        None,
+        Some(done),
+    );
     match ended.await {
         Ok(true) => Attempt::ClosedByProtocol,
         _ => Attempt::Ended,

@@ -1,14 +1,15 @@
-//! WebSockets on plain TCP as records in their protocol's table on the
-//! service thread, driven by the thread's [`Poller`]: no task, no waker,
-//! no timer of their own. A record is the socket, the connection's
-//! [`Core`] and a few flags; its signal cell sits beside it so that other
-//! connections' callbacks can flag it while it runs.
+//! WebSockets on plain TCP, or on TLS over TCP, as records in their
+//! protocol's table on the service thread, driven by the thread's
+//! [`Poller`]: no task, no waker, no timer of their own. A record is the
+//! socket (with its rustls connection, for TLS: [`RecSock`]), the
+//! connection's [`Core`] and a few flags; its signal cell sits beside it so
+//! that other connections' callbacks can flag it while it runs.
 //!
 //! The table grows by pages that never move, so a record's address is
 //! stable and growth never copies the live ones.
 
 use std::cell::{Cell, RefCell};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,7 @@ use super::core::{Core, Out, Sent, READ_BUFFER};
 use super::protocol::Protocol;
 use super::signal::ConnSignal;
 use super::slot::ProtoThread;
-use super::writer::DirectWrite;
+use super::sock::{Plain, RecSock};
 use crate::runtime::{Growth, Kind, LiveGuard, Poller, Tag, Token};
 
 /// Records per page: 64 in the first (18 KiB), then 512 (144 KiB, which
@@ -37,14 +38,14 @@ const LINGERING: u8 = 2;
 /// A record's place: its signal (which also holds the slot's state,
 /// [`VACANT`], [`OPEN`] or [`LINGERING`], and whether the record counts
 /// itself) and the record.
-struct Slot<P: Protocol> {
+struct Slot<P: Protocol, S: RecSock> {
     sig: ConnSignal,
-    rec: RefCell<Option<Rec<P>>>,
+    rec: RefCell<Option<Rec<P, S>>>,
 }
 
 /// One connection in the table.
-struct Rec<P: Protocol> {
-    sock: mio::net::TcpStream,
+struct Rec<P: Protocol, S: RecSock> {
+    sock: S,
     core: Core<P>,
     /// Readiness reported and not yet used up (the poll is edge-triggered).
     readable: bool,
@@ -55,9 +56,12 @@ struct Rec<P: Protocol> {
     shut: bool,
 }
 
+/// A page of slots; pages never move.
+type Page<P, S> = Box<[Slot<P, S>]>;
+
 /// A protocol's WebSocket records on one thread.
-pub(crate) struct Table<P: Protocol> {
-    pages: RefCell<Vec<Box<[Slot<P>]>>>,
+pub(crate) struct Table<P: Protocol, S: RecSock = Plain> {
+    pages: RefCell<Vec<Page<P, S>>>,
     free: RefCell<Vec<u32>>,
     /// Records not yet closing.
     live: Cell<usize>,
@@ -67,7 +71,7 @@ pub(crate) struct Table<P: Protocol> {
     done: RefCell<Vec<(u32, tokio::sync::oneshot::Sender<bool>)>>,
 }
 
-impl<P: Protocol> Default for Table<P> {
+impl<P: Protocol, S: RecSock> Default for Table<P, S> {
     fn default() -> Self {
         Table {
             pages: RefCell::new(Vec::new()),
@@ -86,7 +90,7 @@ enum Verdict {
     Drop,
 }
 
-impl<P: Protocol> Table<P> {
+impl<P: Protocol, S: RecSock> Table<P, S> {
     pub(super) fn set_sink(&self, sink: u16) {
         self.sink.set(sink);
     }
@@ -96,7 +100,7 @@ impl<P: Protocol> Table<P> {
     }
 
     fn token(&self, sig: &ConnSignal) -> Token {
-        Token::new(self.sink.get(), sig.gen.get(), sig.slot.get())
+        Token::new(self.sink.get(), sig.gen.get(), sig.slot.get() | S::KEY_TAG)
     }
 
     /// Calls `f` with the signal of every open record.
@@ -126,7 +130,7 @@ impl<P: Protocol> Table<P> {
         poller: &Poller,
         from: &ConnSignal,
         mut core: Core<P>,
-        mut sock: mio::net::TcpStream,
+        mut sock: S,
         leftover: &[u8],
         guard: Option<Rc<LiveGuard>>,
         done: Option<tokio::sync::oneshot::Sender<bool>>,
@@ -148,7 +152,7 @@ impl<P: Protocol> Table<P> {
         sig.copy_from(from);
         sig.gen.set(gen);
         sig.slot.set(key);
-        if let Err(e) = poller.register(&mut sock, self.token(sig), mio::Interest::READABLE) {
+        if let Err(e) = poller.register(sock.tcp(), self.token(sig), mio::Interest::READABLE) {
             tracing::warn!(conn = %Tag(Kind::Ws, sig.id.get()), error = %e, "cannot watch the connection");
             if counted {
                 pt.shared.unreserve(pt.tsi);
@@ -160,7 +164,7 @@ impl<P: Protocol> Table<P> {
             self.free.borrow_mut().push(key);
             return;
         }
-        let _ = sock.set_nodelay(true);
+        let _ = sock.tcp().set_nodelay(true);
         core.start(pt, sig, leftover);
         sig.state.set(OPEN);
         // The record counts itself on its thread (lws' connection count) until it goes.
@@ -199,7 +203,7 @@ impl<P: Protocol> Table<P> {
         base as u32
     }
 
-    fn vacate(&self, slot: &Slot<P>, key: u32) {
+    fn vacate(&self, slot: &Slot<P, S>, key: u32) {
         if slot.sig.state.replace(VACANT) == OPEN {
             self.live.set(self.live.get().saturating_sub(1));
         }
@@ -214,7 +218,7 @@ impl<P: Protocol> Table<P> {
         pt: &ProtoThread<P>,
         key: u32,
         gen: u16,
-        f: impl FnOnce(&mut Rec<P>, &ConnSignal, &Cell<u8>) -> Verdict,
+        f: impl FnOnce(&mut Rec<P, S>, &ConnSignal, &Cell<u8>) -> Verdict,
     ) {
         let pages = self.pages.borrow();
         let Some(slot) = slot_at(&pages, key) else {
@@ -286,55 +290,17 @@ impl<P: Protocol> Table<P> {
     }
 }
 
-fn slot_at<P: Protocol>(pages: &[Box<[Slot<P>]>], key: u32) -> Option<&Slot<P>> {
+fn slot_at<P: Protocol, S: RecSock>(pages: &[Page<P, S>], key: u32) -> Option<&Slot<P, S>> {
     let (page, i) = PAGES.locate(key as usize);
     pages.get(page).and_then(|p| p.get(i))
 }
 
-impl<P: Protocol> Slot<P> {
+impl<P: Protocol, S: RecSock> Slot<P, S> {
     fn vacant() -> Self {
         Slot {
             sig: ConnSignal::new(0, 0),
             rec: RefCell::new(None),
         }
-    }
-}
-
-/// The socket as the core writes to it.
-struct SockOut<'a> {
-    sock: &'a mio::net::TcpStream,
-    writable: &'a mut bool,
-}
-
-impl Out for SockOut<'_> {
-    fn send(&mut self, buf: &[u8]) -> Sent {
-        if !*self.writable {
-            return Sent::Blocked;
-        }
-        let mut s = self.sock;
-        loop {
-            return match s.write(buf) {
-                Ok(n) => Sent::Wrote(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    *self.writable = false;
-                    Sent::Blocked
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => Sent::Failed,
-            };
-        }
-    }
-
-    fn flush(&mut self) -> Sent {
-        Sent::Wrote(0)
-    }
-
-    fn buffers(&self) -> bool {
-        false
-    }
-
-    fn direct(&self) -> Option<&dyn DirectWrite> {
-        Some(self.sock)
     }
 }
 
@@ -345,12 +311,12 @@ fn release<P: Protocol>(pt: &ProtoThread<P>, sig: &ConnSignal) {
     }
 }
 
-impl<P: Protocol> Rec<P> {
+impl<P: Protocol, S: RecSock> Rec<P, S> {
     /// Runs the record until it has to wait for the socket, a timer or a
     /// signal.
     fn drive(
         &mut self,
-        table: &Table<P>,
+        table: &Table<P, S>,
         pt: &ProtoThread<P>,
         poller: &Poller,
         sig: &ConnSignal,
@@ -365,12 +331,20 @@ impl<P: Protocol> Rec<P> {
             if f != 0 {
                 self.core.on_flags(sig, f);
             }
-            let mut out = SockOut {
-                sock: &self.sock,
-                writable: &mut self.writable,
+            let owed = {
+                let mut out = self.sock.out(&mut self.writable);
+                self.core.settle(pt, sig, &mut out)
             };
-            if self.core.settle(pt, sig, &mut out) {
+            if owed {
                 table.schedule(poller, sig);
+            }
+            // What the transport itself has to send (TLS: replies to
+            // what it read), once the connection's own output is out.
+            if self.sock.holds_output() && !self.core.has_output() {
+                let failed = matches!(self.sock.out(&mut self.writable).flush(), Sent::Failed);
+                if failed {
+                    self.core.on_eof();
+                }
             }
             if self.core.over() {
                 return self.close(table, pt, poller, sig, state);
@@ -397,16 +371,9 @@ impl<P: Protocol> Rec<P> {
             let Ok(mut buf) = b.try_borrow_mut() else {
                 return;
             };
-            let mut s = &self.sock;
-            match s.read(&mut buf[..]) {
-                Ok(n) => {
-                    // A short read emptied the socket: the next data brings a new event.
-                    if n < buf.len() {
-                        self.readable = false;
-                    }
-                    self.core.on_read(pt, sig, &mut buf[..n]);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable = false,
+            match self.sock.read(&mut buf[..], &mut self.readable) {
+                Ok(n) => self.core.on_read(pt, sig, &mut buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => self.core.on_eof(),
             }
@@ -414,13 +381,14 @@ impl<P: Protocol> Rec<P> {
     }
 
     /// Watches for writability only while output waits for it.
-    fn watch(&mut self, table: &Table<P>, poller: &Poller, sig: &ConnSignal, lingering: bool) {
+    fn watch(&mut self, table: &Table<P, S>, poller: &Poller, sig: &ConnSignal, lingering: bool) {
         let want = !self.writable
-            && if lingering {
-                !self.core.rest_is_empty()
-            } else {
-                self.core.has_output()
-            };
+            && (self.sock.holds_output()
+                || if lingering {
+                    !self.core.rest_is_empty()
+                } else {
+                    self.core.has_output()
+                });
         if want != self.watching_write {
             let interest = if want {
                 mio::Interest::READABLE | mio::Interest::WRITABLE
@@ -428,7 +396,7 @@ impl<P: Protocol> Rec<P> {
                 mio::Interest::READABLE
             };
             if poller
-                .reregister(&mut self.sock, table.token(sig), interest)
+                .reregister(self.sock.tcp(), table.token(sig), interest)
                 .is_ok()
             {
                 self.watching_write = want;
@@ -437,7 +405,7 @@ impl<P: Protocol> Rec<P> {
     }
 
     /// Makes sure a timer is armed no later than `at`.
-    fn arm(&self, table: &Table<P>, poller: &Poller, sig: &ConnSignal, at: Option<Instant>) {
+    fn arm(&self, table: &Table<P, S>, poller: &Poller, sig: &ConnSignal, at: Option<Instant>) {
         let Some(at) = at else { return };
         let ms = poller.ms_of(at).max(1);
         let armed = sig.armed.get();
@@ -450,7 +418,7 @@ impl<P: Protocol> Rec<P> {
     /// The connection is over: `closed`, then flush and wait for the peer's end.
     fn close(
         &mut self,
-        table: &Table<P>,
+        table: &Table<P, S>,
         pt: &ProtoThread<P>,
         poller: &Poller,
         sig: &ConnSignal,
@@ -473,32 +441,39 @@ impl<P: Protocol> Rec<P> {
     }
 
     /// Flushes what is left, shuts the write side, reads to the end.
-    fn linger(&mut self, table: &Table<P>, poller: &Poller, sig: &ConnSignal) -> Verdict {
-        let mut s = &self.sock;
-        loop {
+    fn linger(&mut self, table: &Table<P, S>, poller: &Poller, sig: &ConnSignal) -> Verdict {
+        let blocked = loop {
             let rest = self.core.rest();
             if rest.is_empty() {
-                break;
+                match self.sock.finish() {
+                    Ok(true) => break false,
+                    Ok(false) => break true,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => return Verdict::Drop,
+                }
             }
-            match s.write(rest) {
+            match self.sock.write_rest(rest) {
                 Ok(0) => return Verdict::Drop,
                 Ok(n) => self.core.advance(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.writable = false;
-                    self.watch(table, poller, sig, true);
-                    self.arm(table, poller, sig, self.core.deadline());
-                    return Verdict::Keep;
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return Verdict::Drop,
             }
+        };
+        if blocked {
+            self.writable = false;
+            self.watch(table, poller, sig, true);
+            self.arm(table, poller, sig, self.core.deadline());
+            return Verdict::Keep;
         }
         if !self.shut {
             self.shut = true;
-            if self.sock.shutdown(std::net::Shutdown::Write).is_err() {
+            if self.sock.tcp().shutdown(std::net::Shutdown::Write).is_err() {
                 return Verdict::Drop;
             }
         }
+        // What the peer still sends is read and dropped, TLS or not.
+        let mut s: &mio::net::TcpStream = self.sock.tcp();
         let mut scratch = [0u8; 512];
         loop {
             match s.read(&mut scratch) {
@@ -551,7 +526,7 @@ mod tests {
     /// mio socket's selector id and its padding add 16.
     #[test]
     fn a_record_stays_compact() {
-        let slot = std::mem::size_of::<super::Slot<Forty>>();
+        let slot = std::mem::size_of::<super::Slot<Forty, super::Plain>>();
         let mio_debug = if cfg!(debug_assertions) { 16 } else { 0 };
         assert!(slot <= 280 + mio_debug, "Slot grew to {slot} bytes");
         assert!(std::mem::size_of::<rlws_ws::Connection>() <= 144);

@@ -6,21 +6,31 @@ use tokio::net::TcpStream;
 
 use crate::runtime::Transport;
 
+/// What an upgrade hands over: a transport, or TLS over TCP (which a
+/// service thread's table runs through rustls directly).
+pub(crate) enum Handed {
+    Io(Transport),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
 /// The stream hyper hands over after a `101 Switching Protocols` (or an
 /// HTTP/2 extended CONNECT), and the bytes it had already read past the
 /// request; `None` if the upgrade failed.
-pub(crate) async fn upgraded(upgrade: hyper::upgrade::OnUpgrade) -> (Option<Transport>, Bytes) {
+pub(crate) async fn upgraded(upgrade: hyper::upgrade::OnUpgrade) -> (Option<Handed>, Bytes) {
     match upgrade.await {
         Ok(up) => match up.downcast::<TokioIo<TcpStream>>() {
-            Ok(parts) => (Some(Transport::Tcp(parts.io.into_inner())), parts.read_buf),
+            Ok(parts) => (
+                Some(Handed::Io(Transport::Tcp(parts.io.into_inner()))),
+                parts.read_buf,
+            ),
             Err(up) => match up.downcast::<TokioIo<tokio_rustls::server::TlsStream<TcpStream>>>() {
                 Ok(parts) => (
-                    Some(Transport::Other(Box::new(parts.io.into_inner()))),
+                    Some(Handed::Tls(Box::new(parts.io.into_inner()))),
                     parts.read_buf,
                 ),
                 // An HTTP/2 stream: run on the upgraded stream.
                 Err(up) => (
-                    Some(Transport::Other(Box::new(TokioIo::new(up)))),
+                    Some(Handed::Io(Transport::Other(Box::new(TokioIo::new(up))))),
                     Bytes::new(),
                 ),
             },

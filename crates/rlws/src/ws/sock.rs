@@ -1,0 +1,260 @@
+//! The socket side of a record in a table: plain TCP, or TLS over TCP
+//! through rustls' connection (its records read from and written to the
+//! same non-blocking socket the poller watches).
+
+use std::io::{self, Read, Write};
+
+use super::core::{Out, Sent};
+use super::writer::DirectWrite;
+
+/// What a record reads from and writes to.
+pub(super) trait RecSock: Sized + 'static {
+    /// Set in the keys of this transport's table, so that the poller's
+    /// events find the right table.
+    const KEY_TAG: u32;
+    /// The writer the connection's core sends through.
+    type Out<'a>: Out
+    where
+        Self: 'a;
+
+    /// The TCP socket (for the poller and for shutting it down).
+    fn tcp(&mut self) -> &mut mio::net::TcpStream;
+
+    /// Reads the connection's next bytes into `buf` (0: the peer's end).
+    /// Clears `readable` once both the socket and the transport's own
+    /// buffers are empty.
+    fn read(&mut self, buf: &mut [u8], readable: &mut bool) -> io::Result<usize>;
+
+    /// The writer for `settle`; it clears `writable` when the socket is full.
+    fn out<'a>(&'a mut self, writable: &'a mut bool) -> Self::Out<'a>;
+
+    /// Takes bytes of what is left to send after the connection closed.
+    fn write_rest(&mut self, rest: &[u8]) -> io::Result<usize>;
+
+    /// After the rest: pushes out what the transport holds (TLS: its
+    /// close_notify and records). `Ok(false)`: the socket is full.
+    fn finish(&mut self) -> io::Result<bool>;
+
+    /// True while the transport holds bytes to write.
+    fn holds_output(&self) -> bool;
+}
+
+/// Plain TCP.
+pub(super) struct Plain(pub(super) mio::net::TcpStream);
+
+impl RecSock for Plain {
+    const KEY_TAG: u32 = 0;
+    type Out<'a> = PlainOut<'a>;
+
+    fn tcp(&mut self) -> &mut mio::net::TcpStream {
+        &mut self.0
+    }
+
+    fn read(&mut self, buf: &mut [u8], readable: &mut bool) -> io::Result<usize> {
+        let mut s = &self.0;
+        let res = s.read(buf);
+        match &res {
+            // A short read emptied the socket: the next data brings a new event.
+            Ok(n) if *n < buf.len() => *readable = false,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => *readable = false,
+            _ => {}
+        }
+        res
+    }
+
+    fn out<'a>(&'a mut self, writable: &'a mut bool) -> PlainOut<'a> {
+        PlainOut {
+            sock: &self.0,
+            writable,
+        }
+    }
+
+    fn write_rest(&mut self, rest: &[u8]) -> io::Result<usize> {
+        (&self.0).write(rest)
+    }
+
+    fn finish(&mut self) -> io::Result<bool> {
+        Ok(true)
+    }
+
+    fn holds_output(&self) -> bool {
+        false
+    }
+}
+
+/// The plain socket as the core writes to it.
+pub(super) struct PlainOut<'a> {
+    sock: &'a mio::net::TcpStream,
+    writable: &'a mut bool,
+}
+
+impl Out for PlainOut<'_> {
+    fn send(&mut self, buf: &[u8]) -> Sent {
+        if !*self.writable {
+            return Sent::Blocked;
+        }
+        let mut s = self.sock;
+        loop {
+            return match s.write(buf) {
+                Ok(n) => Sent::Wrote(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    *self.writable = false;
+                    Sent::Blocked
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => Sent::Failed,
+            };
+        }
+    }
+
+    fn flush(&mut self) -> Sent {
+        Sent::Wrote(0)
+    }
+
+    fn buffers(&self) -> bool {
+        false
+    }
+
+    fn direct(&self) -> Option<&dyn DirectWrite> {
+        Some(self.sock)
+    }
+}
+
+/// TLS over TCP: the socket and the rustls connection whose handshake is
+/// done (boxed: the record stays small for its table's page).
+pub(super) struct Tls {
+    pub(super) tcp: mio::net::TcpStream,
+    pub(super) conn: Box<rustls::Connection>,
+    /// close_notify was queued.
+    pub(super) closing: bool,
+}
+
+impl Tls {
+    /// Writes TLS records until rustls holds none (`Ok(true)`) or the
+    /// socket is full (`Ok(false)`).
+    fn write_tls(&mut self) -> io::Result<bool> {
+        while self.conn.wants_write() {
+            match self.conn.write_tls(&mut self.tcp) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl RecSock for Tls {
+    const KEY_TAG: u32 = 1 << 31;
+    type Out<'a> = TlsOut<'a>;
+
+    fn tcp(&mut self) -> &mut mio::net::TcpStream {
+        &mut self.tcp
+    }
+
+    fn read(&mut self, buf: &mut [u8], readable: &mut bool) -> io::Result<usize> {
+        loop {
+            // What rustls already decrypted comes first.
+            match self.conn.reader().read(buf) {
+                // 0: the peer's close_notify, after all its data.
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            match self.conn.read_tls(&mut self.tcp) {
+                Ok(0) => return Ok(0),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    *readable = false;
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            }
+            if let Err(e) = self.conn.process_new_packets() {
+                // Tell the peer why (the alert rustls queued), as far as
+                // the socket takes it.
+                let _ = self.write_tls();
+                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            }
+        }
+    }
+
+    fn out<'a>(&'a mut self, writable: &'a mut bool) -> TlsOut<'a> {
+        TlsOut {
+            tls: self,
+            writable,
+        }
+    }
+
+    fn write_rest(&mut self, rest: &[u8]) -> io::Result<usize> {
+        let n = self.conn.writer().write(rest)?;
+        if !self.write_tls()? && n == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    }
+
+    fn finish(&mut self) -> io::Result<bool> {
+        if !self.closing {
+            self.closing = true;
+            self.conn.send_close_notify();
+        }
+        self.write_tls()
+    }
+
+    fn holds_output(&self) -> bool {
+        self.conn.wants_write()
+    }
+}
+
+/// The TLS connection as the core writes to it: plaintext into rustls,
+/// records out to the socket on flush.
+pub(super) struct TlsOut<'a> {
+    tls: &'a mut Tls,
+    writable: &'a mut bool,
+}
+
+impl Out for TlsOut<'_> {
+    fn send(&mut self, buf: &[u8]) -> Sent {
+        match self.tls.conn.writer().write(buf) {
+            Ok(0) => {
+                // rustls' buffer is full: make room, then try once more.
+                match self.flush() {
+                    Sent::Wrote(_) => {}
+                    other => return other,
+                }
+                match self.tls.conn.writer().write(buf) {
+                    Ok(0) => Sent::Blocked,
+                    Ok(n) => Sent::Wrote(n),
+                    Err(_) => Sent::Failed,
+                }
+            }
+            Ok(n) => Sent::Wrote(n),
+            Err(_) => Sent::Failed,
+        }
+    }
+
+    fn flush(&mut self) -> Sent {
+        if !*self.writable {
+            return Sent::Blocked;
+        }
+        match self.tls.write_tls() {
+            Ok(true) => Sent::Wrote(0),
+            Ok(false) => {
+                *self.writable = false;
+                Sent::Blocked
+            }
+            Err(_) => Sent::Failed,
+        }
+    }
+
+    fn buffers(&self) -> bool {
+        true
+    }
+
+    fn direct(&self) -> Option<&dyn DirectWrite> {
+        None
+    }
+}
