@@ -126,7 +126,7 @@ async fn dial_inner(t: &Target<'_>, counters: &Counters) -> Result<Dialed, Conne
             }
             let h2 = conn.alpn_protocol() == Some(b"h2");
             Dialed {
-                io: Transport::Other(Box::new(s)),
+                io: Transport::Tls(crate::runtime::ClientTls(Box::new(s))),
                 peer,
                 h2,
             }

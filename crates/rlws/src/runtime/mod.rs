@@ -42,6 +42,6 @@ pub(crate) use shared::{
 };
 pub(crate) use tag::{Kind, Tag};
 pub(crate) use thread::{service_loop, service_thread, ThreadCore};
-pub use transport::{Stream, Transport};
+pub use transport::{ClientTls, Stream, Transport};
 pub use validity::Validity;
 pub(crate) use validity::ValidityTable;

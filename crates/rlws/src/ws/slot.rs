@@ -15,7 +15,7 @@ use super::core::Core;
 use super::cx::{Control, Cx, ThreadCx};
 use super::protocol::{Close, DeflateConfig, DeflateParams, Handshake, Protocol, ProtocolOptions};
 use super::signal::{ConnSignal, TaskSignal};
-use super::sock::{RecSock, Tls};
+use super::sock::{Plain, RecSock, Tls};
 use super::table::Table;
 use super::upgrade::Handed;
 use crate::client::ClientConfig;
@@ -220,19 +220,39 @@ impl<P: Protocol> ProtoThread<P> {
         } = pending;
         self.remove(&sig);
         let core = Core::new(self, session, ctl, role);
-        let io = match (io, &self.poller) {
-            (Handed::Tls(tls), Some(poller)) => {
-                let (tcp, conn) = (*tls).into_inner();
-                match tcp.into_std() {
-                    Ok(s) => {
-                        let sock = Tls {
-                            tcp: mio::net::TcpStream::from_std(s),
-                            conn: Box::new(rustls::Connection::Server(conn)),
-                            closing: false,
-                        };
-                        let t = &self.tls_table;
-                        t.insert(self, poller, &sig.sig, core, sock, &leftover, guard, done);
-                    }
+        let io = match &self.poller {
+            None => match io {
+                Handed::Tls(tls) => Transport::Other(tls),
+                Handed::Io(io) => io,
+            },
+            Some(poller) => {
+                let io = match io.tls_parts() {
+                    Ok((tcp, conn)) => match tcp.into_std() {
+                        Ok(s) => {
+                            let sock = Tls {
+                                tcp: mio::net::TcpStream::from_std(s),
+                                conn: Box::new(conn),
+                                closing: false,
+                            };
+                            let t = &self.tls_table;
+                            t.insert(self, poller, &sig.sig, core, sock, &leftover, guard, done);
+                            return;
+                        }
+                        Err(e) => Err(e),
+                    },
+                    Err(Transport::Tcp(s)) => match s.into_std() {
+                        Ok(s) => {
+                            let sock = Plain(mio::net::TcpStream::from_std(s));
+                            let t = &self.table;
+                            t.insert(self, poller, &sig.sig, core, sock, &leftover, guard, done);
+                            return;
+                        }
+                        Err(e) => Err(e),
+                    },
+                    Err(io) => Ok(io),
+                };
+                match io {
+                    Ok(io) => io,
                     Err(e) => {
                         tracing::warn!(conn = %Tag(Kind::Ws, sig.sig.id.get()), error = %e, "cannot serve the connection");
                         let mut core = core;
@@ -240,32 +260,24 @@ impl<P: Protocol> ProtoThread<P> {
                         if let Some(d) = done {
                             let _ = d.send(false);
                         }
+                        return;
                     }
                 }
-                return;
             }
-            (Handed::Tls(tls), None) => Transport::Other(tls),
-            (Handed::Io(Transport::Tcp(s)), Some(poller)) => {
-                match s.into_std() {
-                    Ok(s) => {
-                        let sock = mio::net::TcpStream::from_std(s);
-                        let t = &self.table;
-                        let sock = super::sock::Plain(sock);
-                        t.insert(self, poller, &sig.sig, core, sock, &leftover, guard, done);
-                    }
-                    Err(e) => {
-                        tracing::warn!(conn = %Tag(Kind::Ws, sig.sig.id.get()), error = %e, "cannot serve the connection");
-                        let mut core = core;
-                        core.finish(self, &sig.sig);
-                        if let Some(d) = done {
-                            let _ = d.send(false);
-                        }
-                    }
-                }
-                return;
-            }
-            (Handed::Io(io), _) => io,
         };
+        self.spawn_task(sig, core, io, leftover, guard, done);
+    }
+
+    /// Runs a connection as a task of its own on `io`.
+    fn spawn_task(
+        self: &Rc<Self>,
+        sig: Rc<TaskSignal>,
+        core: Core<P>,
+        io: Transport,
+        leftover: Bytes,
+        guard: Option<Rc<LiveGuard>>,
+        done: Option<tokio::sync::oneshot::Sender<bool>>,
+    ) {
         self.add(&sig);
         let pt = self.clone();
         tokio::task::spawn_local(async move {

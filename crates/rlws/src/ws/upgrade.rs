@@ -7,10 +7,28 @@ use tokio::net::TcpStream;
 use crate::runtime::Transport;
 
 /// What an upgrade hands over: a transport, or TLS over TCP (which a
-/// service thread's table runs through rustls directly).
+/// service thread's table runs through rustls directly, as it does a
+/// client's [`Transport::Tls`]).
 pub(crate) enum Handed {
     Io(Transport),
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+impl Handed {
+    /// TLS over TCP, taken apart into the socket and the rustls connection.
+    pub(crate) fn tls_parts(self) -> Result<(TcpStream, rustls::Connection), Transport> {
+        match self {
+            Handed::Tls(t) => {
+                let (tcp, conn) = (*t).into_inner();
+                Ok((tcp, rustls::Connection::Server(conn)))
+            }
+            Handed::Io(Transport::Tls(t)) => {
+                let (tcp, conn) = (*t.0).into_inner();
+                Ok((tcp, rustls::Connection::Client(conn)))
+            }
+            Handed::Io(io) => Err(io),
+        }
+    }
 }
 
 /// The stream hyper hands over after a `101 Switching Protocols` (or an
