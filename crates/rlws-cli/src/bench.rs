@@ -108,6 +108,11 @@ enum Mode {
         /// Process id of the server, to read its resident memory.
         #[arg(long)]
         pid: u32,
+        /// Before going idle, each connection sends one binary message of
+        /// this many bytes and reads it back (what an idle connection holds
+        /// after some traffic); 0: none.
+        #[arg(long, default_value_t = 0)]
+        echo: usize,
         /// Print one JSON object instead of a line of text.
         #[arg(long)]
         json: bool,
@@ -201,8 +206,9 @@ pub fn run(args: BenchArgs) -> ExitCode {
                 url,
                 connections,
                 pid,
+                echo,
                 json,
-            } => idle(&url, connections, pid, json).await,
+            } => idle(&url, connections, pid, echo, json).await,
         }
     });
     match res {
@@ -952,18 +958,66 @@ type Held = Box<dyn std::any::Any + Send>;
 
 /// Opens an idle WebSocket to `url`: over plain TCP with a minimal
 /// handshake, or over TLS with rlws' client (no compression offered, as
-/// on plain TCP; the certificate is not checked).
-async fn hold(url: &str, plain: Option<&Target>) -> Result<Held, BoxError> {
+/// on plain TCP; the certificate is not checked). With `echo` > 0, one
+/// binary message of that size goes out and comes back first.
+async fn hold(url: &str, plain: Option<&Target>, echo: usize) -> Result<Held, BoxError> {
     if let Some(t) = plain {
-        return Ok(Box::new(connect(t).await?));
+        let (mut s, pending) = connect(t).await?;
+        if echo > 0 {
+            echo_once(&mut s, pending, echo).await?;
+        }
+        return Ok(Box::new(s));
     }
     let mut cfg = rlws::client::ClientConfig::new(url)?;
     cfg.tls.insecure = true;
     cfg.deflate = None;
-    Ok(Box::new(rlws::client::connect(cfg).await?))
+    let mut ws = rlws::client::connect(cfg).await?;
+    if echo > 0 {
+        let m = rlws::client::Message::Binary(vec![b'x'; echo]);
+        ws.send(m.clone()).await?;
+        match ws.recv().await {
+            Some(Ok(r)) if r == m => {}
+            other => return Err(format!("echo came back as {other:?}").into()),
+        }
+    }
+    Ok(Box::new(ws))
 }
 
-async fn idle(url: &str, conns: usize, pid: u32, json: bool) -> Result<(), BoxError> {
+/// Sends one masked binary message of `size` bytes and reads the echo
+/// (an unmasked frame of the same size) to its end.
+async fn echo_once(s: &mut TcpStream, pending: Vec<u8>, size: usize) -> Result<(), BoxError> {
+    let mut frame = Vec::new();
+    encode_frame(
+        &mut frame,
+        OpCode::Binary,
+        true,
+        false,
+        &vec![b'x'; size],
+        Some([0x37, 0xfa, 0x21, 0x3d]),
+    );
+    s.write_all(&frame).await?;
+    let ext = match size {
+        0..=125 => 0,
+        126..=65535 => 2,
+        _ => 8,
+    };
+    let want = 2 + ext + size;
+    let mut got = pending.len();
+    let mut buf = vec![0u8; 16 * 1024];
+    while got < want {
+        let n = s.read(&mut buf).await?;
+        if n == 0 {
+            return Err("server closed the connection before the echo".into());
+        }
+        got += n;
+    }
+    if got > want {
+        return Err("more than the echo came back".into());
+    }
+    Ok(())
+}
+
+async fn idle(url: &str, conns: usize, pid: u32, echo: usize, json: bool) -> Result<(), BoxError> {
     let plain = if url.starts_with("wss://") {
         None
     } else {
@@ -975,7 +1029,7 @@ async fn idle(url: &str, conns: usize, pid: u32, json: bool) -> Result<(), BoxEr
     {
         let mut warm = Vec::new();
         for _ in 0..50 {
-            warm.push(hold(&url, plain.as_ref().as_ref()).await?);
+            warm.push(hold(&url, plain.as_ref().as_ref(), echo).await?);
         }
         drop(warm);
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -989,7 +1043,7 @@ async fn idle(url: &str, conns: usize, pid: u32, json: bool) -> Result<(), BoxEr
         let sem = sem.clone();
         tasks.push(tokio::spawn(async move {
             let _p = sem.acquire().await;
-            hold(&url, plain.as_ref().as_ref()).await
+            hold(&url, plain.as_ref().as_ref(), echo).await
         }));
     }
     for h in tasks {
@@ -998,9 +1052,14 @@ async fn idle(url: &str, conns: usize, pid: u32, json: bool) -> Result<(), BoxEr
     let after = settled_rss(pid).await?;
     let per = (after.saturating_sub(before) as f64 * 1024.0) / conns as f64;
     if json {
-        println!("{{\"mode\":\"idle\",\"connections\":{conns},\"rss_before_kib\":{before},\"rss_after_kib\":{after},\"bytes_per_conn\":{per:.0}}}");
+        println!("{{\"mode\":\"idle\",\"connections\":{conns},\"echo\":{echo},\"rss_before_kib\":{before},\"rss_after_kib\":{after},\"bytes_per_conn\":{per:.0}}}");
     } else {
-        println!("idle {conns} conns: server RSS {before} KiB -> {after} KiB, {per:.0} bytes per connection");
+        let after_echo = if echo > 0 {
+            format!(" (after echoing {echo} B each)")
+        } else {
+            String::new()
+        };
+        println!("idle {conns} conns{after_echo}: server RSS {before} KiB -> {after} KiB, {per:.0} bytes per connection");
     }
     drop(open);
     Ok(())

@@ -273,12 +273,13 @@ pub struct EchoSession {
     paused: bool,
 }
 
-/// [`Echo`]'s state on a service thread: spare message buffers, so that
-/// steady echo traffic does not allocate per message and idle connections
-/// hold none.
+/// [`Echo`]'s state on a service thread: spare message buffers and
+/// queues, so that steady echo traffic does not allocate per message and
+/// idle connections hold none.
 #[derive(Debug, Default)]
 pub struct EchoThread {
     spare: Vec<Vec<u8>>,
+    queues: Vec<VecDeque<(DataKind, Vec<u8>)>>,
 }
 
 /// Spare buffers kept per thread, and the largest kept.
@@ -328,8 +329,14 @@ impl Protocol for Echo {
         s.queued = s
             .queued
             .saturating_add(u32::try_from(msg.data.len()).unwrap_or(u32::MAX));
-        let mut buf = cx.thread_state().spare.pop().unwrap_or_default();
+        let ts = cx.thread_state();
+        let mut buf = ts.spare.pop().unwrap_or_default();
         buf.extend_from_slice(msg.data);
+        if s.queue.capacity() == 0 {
+            if let Some(q) = ts.queues.pop() {
+                s.queue = q;
+            }
+        }
         s.queue.push_back((msg.kind, buf));
         if s.queued >= ECHO_HIGH_WATER || s.queue.len() >= 256 {
             s.paused = true;
@@ -362,8 +369,13 @@ impl Protocol for Echo {
         }
         if !s.queue.is_empty() {
             cx.request_writeable();
-        } else if s.queue.capacity() > 64 {
-            s.queue = VecDeque::new();
+        } else if s.queue.capacity() > 0 {
+            // An empty queue goes back to the thread (a large one is dropped).
+            let q = std::mem::take(&mut s.queue);
+            let queues = &mut cx.thread_state().queues;
+            if q.capacity() <= 64 && queues.len() < ECHO_SPARES {
+                queues.push(q);
+            }
         }
         if s.paused && s.queued < ECHO_HIGH_WATER / 2 && s.queue.len() < 128 {
             s.paused = false;
