@@ -627,28 +627,15 @@ impl Connection {
         self.tx.advance(n);
     }
 
-    /// Lends the send queue's buffer out while nothing is queued, so that
-    /// an idle connection holds none: a driver keeps one per thread and
-    /// hands it to whichever connection runs ([`Connection::lend_send_buffer`]).
-    /// `None` when something is queued or there is no buffer.
+    /// Takes the send queue's buffer away while nothing is queued, so that
+    /// an idle connection holds none (a driver frees it, or keeps it for
+    /// another connection); the queue gets a new one when it next needs
+    /// one. `None` when something is queued or there is no buffer.
     pub fn take_send_buffer(&mut self) -> Option<Vec<u8>> {
         (self.tx.queued() == 0 && self.tx.buf.capacity() > 0).then(|| {
             self.tx.pos = 0;
             std::mem::take(&mut self.tx.buf)
         })
-    }
-
-    /// Gives the send queue `buf` (emptied) to fill, if it has no buffer
-    /// of its own; otherwise hands `buf` back.
-    pub fn lend_send_buffer(&mut self, mut buf: Vec<u8>) -> Option<Vec<u8>> {
-        if self.tx.buf.capacity() == 0 {
-            buf.clear();
-            self.tx.buf = buf;
-            self.tx.pos = 0;
-            None
-        } else {
-            Some(buf)
-        }
     }
 
     /// Bytes queued and not yet written.

@@ -49,7 +49,7 @@ pub(crate) trait Service: Send + Sync {
     /// The thread is shutting down: close connections (WebSocket 1001).
     fn going_away(&self, slot: &Rc<dyn Any>);
     /// Once a second: idle checks (`now` in thread-clock seconds) by each
-    /// connection's rule in `rules`.
+    /// connection's rule in `rules`, and idle connections' buffers freed.
     fn sweep(&self, slot: &Rc<dyn Any>, now: u32, rules: &super::ValidityTable);
     /// Live connections on this thread.
     fn live(&self, slot: &Rc<dyn Any>) -> usize;

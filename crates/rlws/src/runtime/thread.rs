@@ -202,9 +202,6 @@ async fn sweeper(core: Rc<ThreadCore>) {
         if core.tsi == 0 && burst.over(sh.ids_issued()) {
             give_back_memory();
         }
-        if !core.validity.any() {
-            continue;
-        }
         for (p, slot) in sh.services.iter().zip(core.slots.iter()) {
             p.sweep(slot, now, &core.validity);
         }

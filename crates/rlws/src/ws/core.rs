@@ -121,11 +121,6 @@ impl<P: Protocol> Core<P> {
         }
     }
 
-    /// See [`Connection::lend_send_buffer`].
-    pub(super) fn lend_send_buffer(&mut self, buf: Vec<u8>) -> Option<Vec<u8>> {
-        self.conn.lend_send_buffer(buf)
-    }
-
     /// See [`Connection::take_send_buffer`].
     pub(super) fn take_send_buffer(&mut self) -> Option<Vec<u8>> {
         self.conn.take_send_buffer()

@@ -418,16 +418,20 @@ impl<P: Protocol> Service for Entry<P> {
 
     fn sweep(&self, slot: &Rc<dyn Any>, now: u32, rules: &ValidityTable) {
         let Some(pt) = slot_of::<P>(slot) else { return };
-        for c in pt.conns.borrow().iter().flatten() {
-            if let Some(flag) = validity_due(&c.sig, now, rules) {
-                c.notify(flag);
+        if rules.any() {
+            for c in pt.conns.borrow().iter().flatten() {
+                if let Some(flag) = validity_due(&c.sig, now, rules) {
+                    c.notify(flag);
+                }
             }
+            pt.each_record(|sig| {
+                if let Some(flag) = validity_due(sig, now, rules) {
+                    sig.request(flag);
+                }
+            });
         }
-        pt.each_record(|sig| {
-            if let Some(flag) = validity_due(sig, now, rules) {
-                sig.request(flag);
-            }
-        });
+        pt.table.drop_idle_buffers();
+        pt.tls_table.drop_idle_buffers();
     }
 
     fn live(&self, slot: &Rc<dyn Any>) -> usize {

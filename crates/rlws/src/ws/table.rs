@@ -69,8 +69,6 @@ pub(crate) struct Table<P: Protocol, S: RecSock = Plain> {
     /// Who waits for a record's end (client connections), by key: told
     /// whether one of its callbacks closed it.
     done: RefCell<Vec<(u32, tokio::sync::oneshot::Sender<bool>)>>,
-    /// The send buffer lent to the record that runs (see [`Rec::drive`]).
-    send_buffer: Cell<Vec<u8>>,
 }
 
 impl<P: Protocol, S: RecSock> Default for Table<P, S> {
@@ -81,7 +79,6 @@ impl<P: Protocol, S: RecSock> Default for Table<P, S> {
             live: Cell::new(0),
             sink: Cell::new(0),
             done: RefCell::new(Vec::new()),
-            send_buffer: Cell::new(Vec::new()),
         }
     }
 }
@@ -112,6 +109,24 @@ impl<P: Protocol, S: RecSock> Table<P, S> {
             for s in page.iter() {
                 if s.sig.state.get() == OPEN {
                     f(&s.sig);
+                }
+            }
+        }
+    }
+
+    /// Frees the send buffers of open records that have nothing queued
+    /// (once a second, from the sweeper): an idle record holds none, and
+    /// a busy one reuses its own between sweeps.
+    pub(super) fn drop_idle_buffers(&self) {
+        for page in self.pages.borrow().iter() {
+            for s in page.iter() {
+                if s.sig.state.get() != OPEN {
+                    continue;
+                }
+                if let Ok(mut r) = s.rec.try_borrow_mut() {
+                    if let Some(rec) = r.as_mut() {
+                        drop(rec.core.take_send_buffer());
+                    }
                 }
             }
         }
@@ -328,30 +343,6 @@ impl<P: Protocol, S: RecSock> Rec<P, S> {
         if state.get() == LINGERING {
             return self.linger(table, poller, sig);
         }
-        // The table's send buffer, for what this turn sends; taken back
-        // below once it is all out, so that idle records hold none.
-        let spare = table.send_buffer.take();
-        if spare.capacity() > 0 {
-            if let Some(b) = self.core.lend_send_buffer(spare) {
-                table.send_buffer.set(b);
-            }
-        }
-        let verdict = self.turn(table, pt, poller, sig, state);
-        if let Some(b) = self.core.take_send_buffer() {
-            table.send_buffer.set(b);
-        }
-        verdict
-    }
-
-    /// [`Rec::drive`] on an open record.
-    fn turn(
-        &mut self,
-        table: &Table<P, S>,
-        pt: &ProtoThread<P>,
-        poller: &Poller,
-        sig: &ConnSignal,
-        state: &Cell<u8>,
-    ) -> Verdict {
         let mut reads = 0;
         loop {
             let f = sig.take();
