@@ -40,7 +40,10 @@
 //!   ws            site             tls
 //!   Protocol,     mounts, files,   rustls client and
 //!   Cx, Writer,   redirects,       server configuration
-//!   driver, ring  response body
+//!   tables of     response body
+//!   records (TCP,
+//!   TLS), driver
+//!   task, ring
 //!     │
 //!     │         raw (beside ws, under server): RawProtocol callbacks,
 //!     │         adopted sockets and fds, raw client, RawProxy
@@ -48,8 +51,8 @@
 //!   client      ws:// wss:// connect, HTTP/2 WebSockets (RFC 8441),
 //!     │         the HTTP client (h1 queue on a leader, h2 streams,
 //!     │         proxies, redirects) async and on service threads
-//!   runtime     service threads, messages, placement, registry,
-//!               clock, accept loop, Transport
+//!   runtime     service threads, the poller, messages, placement,
+//!               registry, clock, accept loop, Transport
 //!
 //!   rlws_ws     the sans-IO WebSocket Connection (separate crate)
 //! ```

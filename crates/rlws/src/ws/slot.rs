@@ -56,20 +56,8 @@ impl<P: Protocol> ProtoThread<P> {
     /// poller look at each.
     fn each_record(&self, mut f: impl FnMut(&ConnSignal)) {
         if let Some(poller) = &self.poller {
-            self.table.for_each_open(|sig| {
-                let before = sig.flags.get();
-                f(sig);
-                if sig.flags.get() != before {
-                    self.table.schedule(poller, sig);
-                }
-            });
-            self.tls_table.for_each_open(|sig| {
-                let before = sig.flags.get();
-                f(sig);
-                if sig.flags.get() != before {
-                    self.tls_table.schedule(poller, sig);
-                }
-            });
+            self.table.flag_each(poller, &mut f);
+            self.tls_table.flag_each(poller, &mut f);
         }
     }
 

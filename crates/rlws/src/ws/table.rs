@@ -104,7 +104,7 @@ impl<P: Protocol, S: RecSock> Table<P, S> {
     }
 
     /// Calls `f` with the signal of every open record.
-    pub(super) fn for_each_open(&self, mut f: impl FnMut(&ConnSignal)) {
+    fn for_each_open(&self, mut f: impl FnMut(&ConnSignal)) {
         for page in self.pages.borrow().iter() {
             for s in page.iter() {
                 if s.sig.state.get() == OPEN {
@@ -130,6 +130,18 @@ impl<P: Protocol, S: RecSock> Table<P, S> {
                 }
             }
         }
+    }
+
+    /// Calls `f` on the signal of every open record, and schedules those
+    /// whose flags it changed.
+    pub(super) fn flag_each(&self, poller: &Poller, f: &mut impl FnMut(&ConnSignal)) {
+        self.for_each_open(|sig| {
+            let before = sig.flags.get();
+            f(sig);
+            if sig.flags.get() != before {
+                self.schedule(poller, sig);
+            }
+        });
     }
 
     /// Puts `sig` on the poller's queue (once) so that its flags are seen.
