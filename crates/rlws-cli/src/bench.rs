@@ -113,6 +113,9 @@ enum Mode {
         /// after some traffic); 0: none.
         #[arg(long, default_value_t = 0)]
         echo: usize,
+        /// Offer permessage-deflate (through rlws' client, as for wss://).
+        #[arg(long)]
+        deflate: bool,
         /// Print one JSON object instead of a line of text.
         #[arg(long)]
         json: bool,
@@ -207,8 +210,9 @@ pub fn run(args: BenchArgs) -> ExitCode {
                 connections,
                 pid,
                 echo,
+                deflate,
                 json,
-            } => idle(&url, connections, pid, echo, json).await,
+            } => idle(&url, connections, pid, echo, deflate, json).await,
         }
     });
     match res {
@@ -958,9 +962,15 @@ type Held = Box<dyn std::any::Any + Send>;
 
 /// Opens an idle WebSocket to `url`: over plain TCP with a minimal
 /// handshake, or over TLS with rlws' client (no compression offered, as
-/// on plain TCP; the certificate is not checked). With `echo` > 0, one
-/// binary message of that size goes out and comes back first.
-async fn hold(url: &str, plain: Option<&Target>, echo: usize) -> Result<Held, BoxError> {
+/// on plain TCP, unless `deflate`; the certificate is not checked). With
+/// `echo` > 0, one binary message of that size goes out and comes back
+/// first.
+async fn hold(
+    url: &str,
+    plain: Option<&Target>,
+    echo: usize,
+    deflate: bool,
+) -> Result<Held, BoxError> {
     if let Some(t) = plain {
         let (mut s, pending) = connect(t).await?;
         if echo > 0 {
@@ -970,7 +980,9 @@ async fn hold(url: &str, plain: Option<&Target>, echo: usize) -> Result<Held, Bo
     }
     let mut cfg = rlws::client::ClientConfig::new(url)?;
     cfg.tls.insecure = true;
-    cfg.deflate = None;
+    if !deflate {
+        cfg.deflate = None;
+    }
     let mut ws = rlws::client::connect(cfg).await?;
     if echo > 0 {
         let m = rlws::client::Message::Binary(vec![b'x'; echo]);
@@ -1017,8 +1029,15 @@ async fn echo_once(s: &mut TcpStream, pending: Vec<u8>, size: usize) -> Result<(
     Ok(())
 }
 
-async fn idle(url: &str, conns: usize, pid: u32, echo: usize, json: bool) -> Result<(), BoxError> {
-    let plain = if url.starts_with("wss://") {
+async fn idle(
+    url: &str,
+    conns: usize,
+    pid: u32,
+    echo: usize,
+    deflate: bool,
+    json: bool,
+) -> Result<(), BoxError> {
+    let plain = if url.starts_with("wss://") || deflate {
         None
     } else {
         Some(parse_url(url)?)
@@ -1029,7 +1048,7 @@ async fn idle(url: &str, conns: usize, pid: u32, echo: usize, json: bool) -> Res
     {
         let mut warm = Vec::new();
         for _ in 0..50 {
-            warm.push(hold(&url, plain.as_ref().as_ref(), echo).await?);
+            warm.push(hold(&url, plain.as_ref().as_ref(), echo, deflate).await?);
         }
         drop(warm);
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -1043,7 +1062,7 @@ async fn idle(url: &str, conns: usize, pid: u32, echo: usize, json: bool) -> Res
         let sem = sem.clone();
         tasks.push(tokio::spawn(async move {
             let _p = sem.acquire().await;
-            hold(&url, plain.as_ref().as_ref(), echo).await
+            hold(&url, plain.as_ref().as_ref(), echo, deflate).await
         }));
     }
     for h in tasks {

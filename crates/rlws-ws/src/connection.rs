@@ -627,15 +627,40 @@ impl Connection {
         self.tx.advance(n);
     }
 
-    /// Takes the send queue's buffer away while nothing is queued, so that
-    /// an idle connection holds none (a driver frees it, or keeps it for
-    /// another connection); the queue gets a new one when it next needs
-    /// one. `None` when something is queued or there is no buffer.
-    pub fn take_send_buffer(&mut self) -> Option<Vec<u8>> {
-        (self.tx.queued() == 0 && self.tx.buf.capacity() > 0).then(|| {
+    /// Frees the buffers an idle connection does not need: the send
+    /// queue's (when nothing is queued) and, between messages, those of
+    /// reassembly and compression, and zlib's state where it is reset
+    /// after each message anyway (no context takeover; with context
+    /// takeover it stays). Each comes back when next needed. A driver
+    /// calls this for connections that went quiet.
+    pub fn release_buffers(&mut self) {
+        if self.tx.queued() == 0 {
+            self.tx.buf = Vec::new();
             self.tx.pos = 0;
-            std::mem::take(&mut self.tx.buf)
-        })
+        }
+        if !self.rx.in_message() {
+            self.asm = None;
+            self.delivered = false;
+            if let Some(p) = self.pmd.as_deref_mut() {
+                p.out = Vec::new();
+                p.piece = Vec::new();
+                p.inflater.release();
+            }
+        }
+        // Messages go out whole, so the compressor is between messages here.
+        if let Some(p) = self.pmd.as_deref_mut() {
+            p.deflater.release();
+        }
+    }
+
+    /// Bytes of buffer capacity the connection holds (send queue,
+    /// reassembly, compression output and inflated pieces; not zlib's own).
+    pub fn buffered_capacity(&self) -> usize {
+        let pmd = self
+            .pmd
+            .as_deref()
+            .map_or(0, |p| p.out.capacity() + p.piece.capacity());
+        self.tx.buf.capacity() + self.asm.as_ref().map_or(0, |a| a.msg.capacity()) + pmd
     }
 
     /// Bytes queued and not yet written.

@@ -303,6 +303,19 @@ impl Deflater {
         }
     }
 
+    /// Frees the zlib state between messages when it is reset after each
+    /// one anyway (no context takeover); it is made again on next use.
+    pub fn release(&mut self) {
+        if self.reset_each {
+            self.c = None;
+        }
+    }
+
+    /// True while the zlib state is allocated.
+    pub fn is_allocated(&self) -> bool {
+        self.c.is_some()
+    }
+
     /// Appends the compressed form of `data` (one whole message) to `out`.
     pub fn compress(&mut self, data: &[u8], out: &mut Vec<u8>) {
         let (window, level) = (self.window, self.level);
@@ -368,6 +381,19 @@ impl Inflater {
         }
     }
 
+    /// Frees the zlib state between messages when it is reset after each
+    /// one anyway (no context takeover); it is made again on next use.
+    pub fn release(&mut self) {
+        if self.reset_each {
+            self.d = None;
+        }
+    }
+
+    /// True while the zlib state is allocated.
+    pub fn is_allocated(&self) -> bool {
+        self.d.is_some()
+    }
+
     /// Inflates `input` (part of a compressed message), appending to `out`,
     /// which must not grow past `limit` bytes.
     pub fn inflate(
@@ -426,6 +452,28 @@ impl Inflater {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zlib_state_is_released_only_without_context_takeover() {
+        let text = b"the same words, the same words, the same words".repeat(20);
+        for takeover in [false, true] {
+            let (mut d, mut i) = (Deflater::new(15, 6, !takeover), Inflater::new(!takeover));
+            for round in 0..3 {
+                let mut z = Vec::new();
+                d.compress(&text, &mut z);
+                let mut out = Vec::new();
+                i.inflate(&z, &mut out, 1 << 20).unwrap();
+                i.finish(&mut out, 1 << 20).unwrap();
+                assert_eq!(out, text, "round {round}, takeover {takeover}");
+                assert!(d.is_allocated() && i.is_allocated());
+                d.release();
+                i.release();
+                // With context takeover the state is the context: it stays.
+                assert_eq!(d.is_allocated(), takeover);
+                assert_eq!(i.is_allocated(), takeover);
+            }
+        }
+    }
 
     #[test]
     fn server_negotiation() {

@@ -622,20 +622,34 @@ fn abort_discards_the_queue() {
 }
 
 #[test]
-fn the_send_buffer_can_be_taken_while_nothing_is_queued() {
-    let (mut client, mut server) = pair(Config::default());
-    server.send_text("first").unwrap();
-    // Queued: not taken.
-    assert!(server.take_send_buffer().is_none());
-    let n = server.poll_transmit().len();
-    server.advance(n);
-    let buf = server
-        .take_send_buffer()
-        .expect("drained: the buffer comes out");
-    assert!(buf.capacity() > 0);
-    assert!(server.take_send_buffer().is_none(), "it holds none now");
-    // The next message gets a buffer of its own and goes out whole.
-    server.send_text("second").unwrap();
-    let got = feed(&mut client, &wire(&mut server), usize::MAX);
-    assert_eq!(got, vec![text("second")]);
+fn buffers_are_released_between_messages_and_come_back_when_needed() {
+    let mut config = Config::default();
+    config.reassemble = true;
+    let (mut client, mut server) = deflate_pair(DeflateConfig::default(), config);
+    // A compressed message: the server inflates it into its reassembly
+    // buffer, and compressing its reply fills its compression output.
+    let big = "a compressible line of text, again and again. ".repeat(200);
+    client.send_text(&big).unwrap();
+    let got = feed(&mut server, &wire(&mut client), usize::MAX);
+    assert_eq!(got, vec![text(&big)]);
+    server.send_text(&big).unwrap();
+    assert!(server.buffered_capacity() > 0);
+    // Something queued: the send queue keeps its buffer.
+    server.release_buffers();
+    assert!(server.queued() > 0);
+    let out = wire(&mut server);
+    server.release_buffers();
+    assert_eq!(server.buffered_capacity(), 0);
+    // Released, and working as before: the next messages come through.
+    assert_eq!(feed(&mut client, &out, usize::MAX), vec![text(&big)]);
+    client.send_text(&big).unwrap();
+    assert_eq!(
+        feed(&mut server, &wire(&mut client), usize::MAX),
+        vec![text(&big)]
+    );
+    server.send_text("after").unwrap();
+    assert_eq!(
+        feed(&mut client, &wire(&mut server), usize::MAX),
+        vec![text("after")]
+    );
 }

@@ -121,9 +121,9 @@ impl<P: Protocol> Core<P> {
         }
     }
 
-    /// See [`Connection::take_send_buffer`].
-    pub(super) fn take_send_buffer(&mut self) -> Option<Vec<u8>> {
-        self.conn.take_send_buffer()
+    /// See [`Connection::release_buffers`].
+    pub(super) fn release_buffers(&mut self) {
+        self.conn.release_buffers();
     }
 
     /// True while input should be read.

@@ -114,9 +114,9 @@ impl<P: Protocol, S: RecSock> Table<P, S> {
         }
     }
 
-    /// Frees the send buffers of open records that have nothing queued
-    /// (once a second, from the sweeper): an idle record holds none, and
-    /// a busy one reuses its own between sweeps.
+    /// Frees the buffers open records do not need between messages (once
+    /// a second, from the sweeper): an idle record holds none, and a busy
+    /// one gets them back as it goes on.
     pub(super) fn drop_idle_buffers(&self) {
         for page in self.pages.borrow().iter() {
             for s in page.iter() {
@@ -125,7 +125,7 @@ impl<P: Protocol, S: RecSock> Table<P, S> {
                 }
                 if let Ok(mut r) = s.rec.try_borrow_mut() {
                     if let Some(rec) = r.as_mut() {
-                        drop(rec.core.take_send_buffer());
+                        rec.core.release_buffers();
                     }
                 }
             }
