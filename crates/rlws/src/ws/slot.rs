@@ -214,33 +214,42 @@ impl<P: Protocol> ProtoThread<P> {
                 Handed::Io(io) => io,
             },
             Some(poller) => {
-                let io = match io.tls_parts() {
-                    Ok((tcp, conn)) => match tcp.into_std() {
-                        Ok(s) => {
-                            let sock = Tls {
-                                tcp: mio::net::TcpStream::from_std(s),
-                                conn: Box::new(conn),
-                                closing: false,
-                            };
-                            let t = &self.tls_table;
-                            t.insert(self, poller, &sig.sig, core, sock, &leftover, guard, done);
-                            return;
-                        }
-                        Err(e) => Err(e),
-                    },
-                    Err(Transport::Tcp(s)) => match s.into_std() {
-                        Ok(s) => {
-                            let sock = Plain(mio::net::TcpStream::from_std(s));
-                            let t = &self.table;
-                            t.insert(self, poller, &sig.sig, core, sock, &leftover, guard, done);
-                            return;
-                        }
-                        Err(e) => Err(e),
-                    },
-                    Err(io) => Ok(io),
+                // TCP, with the rustls connection over it for TLS, goes to a
+                // table; anything else runs as a task.
+                let tcp = match io.tls_parts() {
+                    Ok((tcp, conn)) => tcp.into_std().map(|s| Ok((s, Some(conn)))),
+                    Err(Transport::Tcp(s)) => s.into_std().map(|s| Ok((s, None))),
+                    Err(io) => Ok(Err(io)),
                 };
-                match io {
-                    Ok(io) => io,
+                match tcp {
+                    Ok(Ok((s, conn))) => {
+                        let tcp = mio::net::TcpStream::from_std(s);
+                        let from = &sig.sig;
+                        match conn {
+                            Some(conn) => self.tls_table.insert(
+                                self,
+                                poller,
+                                from,
+                                core,
+                                Tls::new(tcp, conn),
+                                &leftover,
+                                guard,
+                                done,
+                            ),
+                            None => self.table.insert(
+                                self,
+                                poller,
+                                from,
+                                core,
+                                Plain(tcp),
+                                &leftover,
+                                guard,
+                                done,
+                            ),
+                        }
+                        return;
+                    }
+                    Ok(Err(io)) => io,
                     Err(e) => {
                         tracing::warn!(conn = %Tag(Kind::Ws, sig.sig.id.get()), error = %e, "cannot serve the connection");
                         let mut core = core;

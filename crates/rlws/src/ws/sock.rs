@@ -123,13 +123,21 @@ impl Out for PlainOut<'_> {
 /// TLS over TCP: the socket and the rustls connection whose handshake is
 /// done (boxed: the record stays small for its table's page).
 pub(super) struct Tls {
-    pub(super) tcp: mio::net::TcpStream,
-    pub(super) conn: Box<rustls::Connection>,
+    tcp: mio::net::TcpStream,
+    conn: Box<rustls::Connection>,
     /// close_notify was queued.
-    pub(super) closing: bool,
+    closing: bool,
 }
 
 impl Tls {
+    pub(super) fn new(tcp: mio::net::TcpStream, conn: rustls::Connection) -> Self {
+        Tls {
+            tcp,
+            conn: Box::new(conn),
+            closing: false,
+        }
+    }
+
     /// Writes TLS records until rustls holds none (`Ok(true)`) or the
     /// socket is full (`Ok(false)`).
     fn write_tls(&mut self) -> io::Result<bool> {

@@ -103,12 +103,12 @@ impl<P: Protocol, S: RecSock> Table<P, S> {
         Token::new(self.sink.get(), sig.gen.get(), sig.slot.get() | S::KEY_TAG)
     }
 
-    /// Calls `f` with the signal of every open record.
-    fn for_each_open(&self, mut f: impl FnMut(&ConnSignal)) {
+    /// Calls `f` with every open slot.
+    fn for_each_open(&self, mut f: impl FnMut(&Slot<P, S>)) {
         for page in self.pages.borrow().iter() {
             for s in page.iter() {
                 if s.sig.state.get() == OPEN {
-                    f(&s.sig);
+                    f(s);
                 }
             }
         }
@@ -118,28 +118,23 @@ impl<P: Protocol, S: RecSock> Table<P, S> {
     /// a second, from the sweeper): an idle record holds none, and a busy
     /// one gets them back as it goes on.
     pub(super) fn drop_idle_buffers(&self) {
-        for page in self.pages.borrow().iter() {
-            for s in page.iter() {
-                if s.sig.state.get() != OPEN {
-                    continue;
-                }
-                if let Ok(mut r) = s.rec.try_borrow_mut() {
-                    if let Some(rec) = r.as_mut() {
-                        rec.core.release_buffers();
-                    }
+        self.for_each_open(|s| {
+            if let Ok(mut r) = s.rec.try_borrow_mut() {
+                if let Some(rec) = r.as_mut() {
+                    rec.core.release_buffers();
                 }
             }
-        }
+        });
     }
 
     /// Calls `f` on the signal of every open record, and schedules those
     /// whose flags it changed.
     pub(super) fn flag_each(&self, poller: &Poller, f: &mut impl FnMut(&ConnSignal)) {
-        self.for_each_open(|sig| {
-            let before = sig.flags.get();
-            f(sig);
-            if sig.flags.get() != before {
-                self.schedule(poller, sig);
+        self.for_each_open(|s| {
+            let before = s.sig.flags.get();
+            f(&s.sig);
+            if s.sig.flags.get() != before {
+                self.schedule(poller, &s.sig);
             }
         });
     }
