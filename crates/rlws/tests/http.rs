@@ -399,6 +399,100 @@ async fn a_large_file_is_streamed_whole_with_its_length() {
 }
 
 #[tokio::test]
+async fn a_cached_large_file_goes_out_whole_on_a_kept_alive_connection() {
+    let dir = std::env::temp_dir().join(format!("rlws-http-sendfile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let content =
+        |seed: u8| -> Vec<u8> { (0..1u32 << 20).map(|i| (i % 253) as u8 ^ seed).collect() };
+    // Settled (an hour old): kept in the cache, and sent from the file on
+    // plain TCP.
+    let path = dir.join("m.bin");
+    let write = |data: &[u8], mtime: std::time::SystemTime| {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .unwrap();
+        use std::io::Write;
+        (&f).write_all(data).unwrap();
+        f.set_modified(mtime).unwrap();
+    };
+    write(
+        &content(0),
+        std::time::SystemTime::now() - Duration::from_secs(3600),
+    );
+    let (_ctx, addr) = start_with(
+        rlws::Context::builder()
+            .threads(1)
+            .site(rlws::Files::new(dir.clone())),
+    );
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut pending = Vec::new();
+    // Reads one response with a body of Content-Length bytes.
+    async fn response(s: &mut tokio::net::TcpStream, pending: &mut Vec<u8>) -> (String, Vec<u8>) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&pending[..end + 4]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or_else(|| panic!("no length: {head}"));
+                if pending.len() >= end + 4 + len {
+                    let body = pending[end + 4..end + 4 + len].to_vec();
+                    pending.drain(..end + 4 + len);
+                    return (head, body);
+                }
+            }
+            let mut buf = vec![0u8; 256 * 1024];
+            let n = tokio::time::timeout_at(deadline, s.read(&mut buf))
+                .await
+                .expect("a whole response within 20 s")
+                .unwrap();
+            assert!(n > 0, "closed early");
+            pending.extend_from_slice(&buf[..n]);
+        }
+    }
+    let get = b"GET /m.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+    // The first read fills the cache; two pipelined ones come from it.
+    for round in [1, 2] {
+        for _ in 0..round {
+            s.write_all(get).await.unwrap();
+        }
+        for _ in 0..round {
+            let (head, body) = response(&mut s, &mut pending).await;
+            assert!(head.starts_with("http/1.1 200"), "{head}");
+            assert!(body == content(0), "body differs");
+        }
+    }
+    // Rewritten in place (same size, a new modification time): the next
+    // request on the same connection gets the new bytes, whole.
+    write(
+        &content(7),
+        std::time::SystemTime::now() - Duration::from_secs(1800),
+    );
+    s.write_all(get).await.unwrap();
+    s.write_all(b"HEAD /m.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, body) = response(&mut s, &mut pending).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(body == content(7), "body differs after the change");
+    let mut rest = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
+    pending.extend_from_slice(&rest[..n]);
+    let head = String::from_utf8_lossy(&pending).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("content-length: 1048576"), "{head}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
 async fn a_websocket_route_is_a_mount_upgrades_below_it_and_plain_http_gets_426() {
     let (_ctx, addr) = start(1);
     let r = http_raw(

@@ -20,6 +20,7 @@ mod pages;
 mod poller;
 mod registry;
 mod retry;
+pub(crate) mod sendfile;
 mod shared;
 mod tag;
 mod thread;
@@ -37,6 +38,7 @@ pub(crate) use poller::{Poller, Sink, Token};
 pub use registry::ConnEntry;
 pub(crate) use registry::Listing;
 pub use retry::RetryPolicy;
+pub(crate) use sendfile::FileSendTcp;
 pub(crate) use shared::{
     Acceptor, LiveGuard, RuntimeConfig, Service, Shared, ThreadAcceptor, ThreadMsg,
 };

@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use super::route::handle;
 use super::vhost::select;
 use super::ServerThread;
-use crate::runtime::{ConnTimeout, Kind, LiveGuard, Tag};
+use crate::runtime::{ConnTimeout, FileSendTcp, Kind, LiveGuard, Tag};
 
 /// Facts about a connection that each request on it needs.
 pub(super) struct ConnInfo {
@@ -46,15 +46,26 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 pub(crate) trait Served:
     tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static
 {
+    /// The stream HTTP runs on when there is no TLS.
+    type Plain: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static;
     /// Socket options before serving.
     fn prepare(&self) {}
     /// True when the client opens with the HTTP/2 preface.
     async fn sniff_h2(&self, limit: Duration) -> bool;
+    /// This stream, to serve without TLS.
+    fn plain(self) -> Self::Plain;
 }
 
 impl Served for TcpStream {
+    /// Cached files go out with `sendfile`.
+    type Plain = FileSendTcp;
+
     fn prepare(&self) {
         let _ = self.set_nodelay(true);
+    }
+
+    fn plain(self) -> FileSendTcp {
+        FileSendTcp::new(self)
     }
 
     async fn sniff_h2(&self, limit: Duration) -> bool {
@@ -63,6 +74,12 @@ impl Served for TcpStream {
 }
 
 impl Served for tokio::net::UnixStream {
+    type Plain = Self;
+
+    fn plain(self) -> Self {
+        self
+    }
+
     /// HTTP/2 on an adopted Unix socket comes only by TLS ALPN: no prior
     /// knowledge (the stream cannot be looked at without reading it).
     async fn sniff_h2(&self, _: Duration) -> bool {
@@ -117,7 +134,7 @@ pub(crate) async fn serve<S: Served>(
             h2,
             timeout: Rc::default(),
         };
-        serve_http(st, stream, info, guard).await;
+        serve_http(st, stream.plain(), info, guard).await;
     }
 }
 

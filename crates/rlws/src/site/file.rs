@@ -14,6 +14,7 @@ use http_body_util::BodyExt;
 use super::origin::{BoxFuture, Origin, OriginRequest};
 use super::redirect::into_directory;
 use super::response::{full, not_found, text, Body};
+use crate::runtime::sendfile;
 
 /// Files under a directory (lwsws' `file://` origins): the mount's default
 /// document for directories, ETags and `If-None-Match`, the MIME table with
@@ -248,7 +249,9 @@ fn cached_file(
     if let Some(f) = hit {
         return Ok(f);
     }
-    let data = std::fs::read(path).map_err(|_| ())?;
+    let mut file = std::fs::File::open(path).map_err(|_| ())?;
+    let mut data = Vec::with_capacity(meta.len() as usize);
+    std::io::Read::read_to_end(&mut file, &mut data).map_err(|_| ())?;
     let f = CachedFile {
         version,
         body: Bytes::from(data),
@@ -270,12 +273,20 @@ fn cached_file(
             let mount = req.mount_id();
             if let Some(old) = c.map.get_mut(&mount).and_then(|m| m.remove(path)) {
                 c.bytes -= old.body.len();
+                sendfile::unregister(&old.body);
             }
             if c.bytes + f.body.len() > CACHE_TOTAL_MAX {
-                c.map.clear();
+                for old in c.map.drain().flat_map(|(_, m)| m.into_values()) {
+                    sendfile::unregister(&old.body);
+                }
                 c.bytes = 0;
             }
             c.bytes += f.body.len();
+            // Large files go out from the file on plain TCP, when it is
+            // still the version read (it is checked again before each send).
+            if file.metadata().is_ok_and(|m| version_of(&m) == version) {
+                sendfile::register(&f.body, file);
+            }
             c.map
                 .entry(mount)
                 .or_default()

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::runtime::Transport;
+use crate::runtime::{FileSendTcp, Transport};
 
 /// What an upgrade hands over: a transport, or TLS over TCP (which a
 /// service thread's table runs through rustls directly, as it does a
@@ -36,9 +36,11 @@ impl Handed {
 /// request; `None` if the upgrade failed.
 pub(crate) async fn upgraded(upgrade: hyper::upgrade::OnUpgrade) -> (Option<Handed>, Bytes) {
     match upgrade.await {
-        Ok(up) => match up.downcast::<TokioIo<TcpStream>>() {
+        Ok(up) => match up.downcast::<TokioIo<FileSendTcp>>() {
             Ok(parts) => (
-                Some(Handed::Io(Transport::Tcp(parts.io.into_inner()))),
+                Some(Handed::Io(Transport::Tcp(
+                    parts.io.into_inner().into_inner(),
+                ))),
                 parts.read_buf,
             ),
             Err(up) => match up.downcast::<TokioIo<tokio_rustls::server::TlsStream<TcpStream>>>() {
