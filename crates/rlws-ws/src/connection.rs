@@ -630,10 +630,16 @@ impl Connection {
     /// Frees the buffers an idle connection does not need: the send
     /// queue's (when nothing is queued) and, between messages, those of
     /// reassembly and compression, and zlib's state where it is reset
-    /// after each message anyway (no context takeover; with context
-    /// takeover it stays). Each comes back when next needed. A driver
-    /// calls this for connections that went quiet.
-    pub fn release_buffers(&mut self) {
+    /// after each message anyway (no context takeover). With context
+    /// takeover the inflater keeps its window, and the compressor is
+    /// dropped when nothing was compressed since the previous call (see
+    /// [`Deflater::release`](crate::deflate::Deflater::release)). Each
+    /// comes back when next needed. A driver calls this at a steady
+    /// interval (rlws: once a second). Returns how many zlib states were
+    /// freed (each is tens to hundreds of KiB: worth giving back to the
+    /// system).
+    pub fn release_buffers(&mut self) -> usize {
+        let mut freed = 0;
         if self.tx.queued() == 0 {
             self.tx.buf = Vec::new();
             self.tx.pos = 0;
@@ -644,13 +650,14 @@ impl Connection {
             if let Some(p) = self.pmd.as_deref_mut() {
                 p.out = Vec::new();
                 p.piece = Vec::new();
-                p.inflater.release();
+                freed += usize::from(p.inflater.release());
             }
         }
         // Messages go out whole, so the compressor is between messages here.
         if let Some(p) = self.pmd.as_deref_mut() {
-            p.deflater.release();
+            freed += usize::from(p.deflater.release());
         }
+        freed
     }
 
     /// Bytes of buffer capacity the connection holds (send queue,

@@ -254,6 +254,8 @@ pub struct Deflater {
     window: u8,
     level: u32,
     reset_each: bool,
+    /// A message was compressed since the last [`Deflater::release`].
+    used: bool,
 }
 
 impl std::fmt::Debug for Deflater {
@@ -285,6 +287,7 @@ impl Deflater {
             window: window.clamp(9, 15),
             level: level.min(9),
             reset_each: no_context_takeover,
+            used: false,
         }
     }
 
@@ -303,12 +306,22 @@ impl Deflater {
         }
     }
 
-    /// Frees the zlib state between messages when it is reset after each
-    /// one anyway (no context takeover); it is made again on next use.
-    pub fn release(&mut self) {
-        if self.reset_each {
-            self.c = None;
-        }
+    /// Called between messages at a steady interval (a driver's sweep):
+    /// frees the zlib state when it is reset after each message anyway (no
+    /// context takeover), or, with context takeover, when no message was
+    /// compressed since the previous call. It is made again on next use.
+    ///
+    /// Forgetting the context is always allowed to the compressing side:
+    /// a fresh compressor refers back only to what it wrote itself, which
+    /// the peer's inflater also holds, so the peer reads on unchanged. Only
+    /// the first message after a quiet interval compresses without the
+    /// earlier ones' history; in exchange an idle connection keeps none of
+    /// the compressor's state (about 256 KiB at a 15-bit window).
+    /// True when a zlib state was freed.
+    pub fn release(&mut self) -> bool {
+        let freed = (self.reset_each || !self.used) && self.c.take().is_some();
+        self.used = false;
+        freed
     }
 
     /// True while the zlib state is allocated.
@@ -319,6 +332,7 @@ impl Deflater {
     /// Appends the compressed form of `data` (one whole message) to `out`.
     pub fn compress(&mut self, data: &[u8], out: &mut Vec<u8>) {
         let (window, level) = (self.window, self.level);
+        self.used = true;
         let c = self.c.get_or_insert_with(|| {
             Compress::new_with_window_bits(Compression::new(level), false, window)
         });
@@ -383,10 +397,9 @@ impl Inflater {
 
     /// Frees the zlib state between messages when it is reset after each
     /// one anyway (no context takeover); it is made again on next use.
-    pub fn release(&mut self) {
-        if self.reset_each {
-            self.d = None;
-        }
+    /// True when a zlib state was freed.
+    pub fn release(&mut self) -> bool {
+        self.reset_each && self.d.take().is_some()
     }
 
     /// True while the zlib state is allocated.
@@ -468,11 +481,49 @@ mod tests {
                 assert!(d.is_allocated() && i.is_allocated());
                 d.release();
                 i.release();
-                // With context takeover the state is the context: it stays.
+                // With context takeover the inflater's state is the
+                // context: it stays. The compressor's stays for one quiet
+                // interval.
                 assert_eq!(d.is_allocated(), takeover);
                 assert_eq!(i.is_allocated(), takeover);
             }
         }
+    }
+
+    #[test]
+    fn a_compressor_that_forgets_its_context_stays_readable() {
+        let text = b"words that repeat, words that repeat, and some that do not".repeat(8);
+        let (mut d, mut i) = (Deflater::new(15, 6, false), Inflater::new(false));
+        let mut sizes = Vec::new();
+        for round in 0..6 {
+            let mut z = Vec::new();
+            d.compress(&text, &mut z);
+            sizes.push(z.len());
+            let mut out = Vec::new();
+            i.inflate(&z, &mut out, 1 << 20).unwrap();
+            i.finish(&mut out, 1 << 20).unwrap();
+            assert_eq!(out, text, "round {round}");
+            match round {
+                // Used since the last interval: the context stays.
+                1 => {
+                    d.release();
+                    assert!(d.is_allocated());
+                }
+                // Quiet for a whole interval: forgotten.
+                3 => {
+                    d.release();
+                    d.release();
+                    assert!(!d.is_allocated());
+                }
+                _ => {}
+            }
+        }
+        // With the context, a repeated message is a back-reference; after
+        // forgetting, the first one is compressed from scratch again.
+        assert!(sizes[1] < sizes[0] / 4, "{sizes:?}");
+        assert_eq!(sizes[4], sizes[0], "{sizes:?}");
+        assert!(sizes[5] < sizes[0] / 4, "{sizes:?}");
+        assert!(i.is_allocated());
     }
 
     #[test]

@@ -135,3 +135,48 @@ async fn small_messages_can_skip_compression() {
     assert_eq!(c.last_b0 & 0x40, 0, "short message sent uncompressed");
     assert_eq!(p, b"0");
 }
+
+#[tokio::test]
+async fn a_quiet_connection_forgets_its_compression_context_and_stays_readable() {
+    let (_ctx, addr) = start(1);
+    // Context takeover in both directions: the client's inflater keeps its
+    // window for the whole connection.
+    let mut c = raw_connect_ext(addr, "/echo", None, Some("permessage-deflate")).await;
+    assert!(
+        c.head
+            .to_ascii_lowercase()
+            .contains("sec-websocket-extensions: permessage-deflate\r\n"),
+        "{}",
+        c.head
+    );
+    // Text that compresses little by itself, and to almost nothing when
+    // it was seen before.
+    let msg: String = (0..200u32)
+        .map(|i| format!("item {i} weighs {} g; ", i.wrapping_mul(7919) % 1000))
+        .collect();
+    let mut inflater = Inflater::new(false);
+    let mut echo = async |c: &mut Raw| {
+        c.send(&compressed_frame(1, msg.as_bytes())).await;
+        let (op, p) = c.frame().await.unwrap();
+        assert_eq!((op, c.last_b0 & 0x40), (1, 0x40));
+        let mut out = Vec::new();
+        inflater.inflate(&p, &mut out, 1 << 20).unwrap();
+        inflater.finish(&mut out, 1 << 20).unwrap();
+        assert_eq!(out, msg.as_bytes());
+        p.len()
+    };
+    let first = echo(&mut c).await;
+    let again = echo(&mut c).await;
+    assert!(
+        again < first / 4,
+        "the second echo refers back: {first} then {again}"
+    );
+    // Quiet for more than two of the server's one-second sweeps: its
+    // compressor is dropped, and the next echo starts from scratch, still
+    // readable by an inflater that kept the context.
+    tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+    let fresh = echo(&mut c).await;
+    assert_eq!(fresh, first, "compressed without the earlier history");
+    let after = echo(&mut c).await;
+    assert!(after < first / 4, "the context builds up again: {after}");
+}

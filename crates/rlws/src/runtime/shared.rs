@@ -50,7 +50,8 @@ pub(crate) trait Service: Send + Sync {
     fn going_away(&self, slot: &Rc<dyn Any>);
     /// Once a second: idle checks (`now` in thread-clock seconds) by each
     /// connection's rule in `rules`, and idle connections' buffers freed.
-    fn sweep(&self, slot: &Rc<dyn Any>, now: u32, rules: &super::ValidityTable);
+    /// Returns how many large states (compression contexts) it freed.
+    fn sweep(&self, slot: &Rc<dyn Any>, now: u32, rules: &super::ValidityTable) -> usize;
     /// Live connections on this thread.
     fn live(&self, slot: &Rc<dyn Any>) -> usize;
 }

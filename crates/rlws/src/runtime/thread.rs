@@ -202,11 +202,21 @@ async fn sweeper(core: Rc<ThreadCore>) {
         if core.tsi == 0 && burst.over(sh.ids_issued()) {
             give_back_memory();
         }
+        let mut freed = 0;
         for (p, slot) in sh.services.iter().zip(core.slots.iter()) {
-            p.sweep(slot, now, &core.validity);
+            freed += p.sweep(slot, now, &core.validity);
+        }
+        // Compression contexts of quiet connections went (tens to hundreds
+        // of KiB each, mostly below glibc's mmap threshold): give the pages
+        // back rather than keep them for allocations that may never come.
+        if freed >= FREED_TO_TRIM {
+            give_back_memory();
         }
     }
 }
+
+/// Large states freed in one sweep that make it trim the heap.
+const FREED_TO_TRIM: usize = 16;
 
 /// Tells when a burst of new connections is over: at least [`Burst::SIZE`]
 /// ids handed out since the last time, and fewer than [`Burst::QUIET`] in

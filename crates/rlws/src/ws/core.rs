@@ -122,8 +122,8 @@ impl<P: Protocol> Core<P> {
     }
 
     /// See [`Connection::release_buffers`].
-    pub(super) fn release_buffers(&mut self) {
-        self.conn.release_buffers();
+    pub(super) fn release_buffers(&mut self) -> usize {
+        self.conn.release_buffers()
     }
 
     /// True while input should be read.

@@ -413,8 +413,10 @@ impl<P: Protocol> Service for Entry<P> {
         }
     }
 
-    fn sweep(&self, slot: &Rc<dyn Any>, now: u32, rules: &ValidityTable) {
-        let Some(pt) = slot_of::<P>(slot) else { return };
+    fn sweep(&self, slot: &Rc<dyn Any>, now: u32, rules: &ValidityTable) -> usize {
+        let Some(pt) = slot_of::<P>(slot) else {
+            return 0;
+        };
         if rules.any() {
             for c in pt.conns.borrow().iter().flatten() {
                 if let Some(flag) = validity_due(&c.sig, now, rules) {
@@ -427,8 +429,7 @@ impl<P: Protocol> Service for Entry<P> {
                 }
             });
         }
-        pt.table.drop_idle_buffers();
-        pt.tls_table.drop_idle_buffers();
+        pt.table.drop_idle_buffers() + pt.tls_table.drop_idle_buffers()
     }
 
     fn live(&self, slot: &Rc<dyn Any>) -> usize {

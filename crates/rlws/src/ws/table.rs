@@ -116,15 +116,17 @@ impl<P: Protocol, S: RecSock> Table<P, S> {
 
     /// Frees the buffers open records do not need between messages (once
     /// a second, from the sweeper): an idle record holds none, and a busy
-    /// one gets them back as it goes on.
-    pub(super) fn drop_idle_buffers(&self) {
+    /// one gets them back as it goes on. Returns how many zlib states went.
+    pub(super) fn drop_idle_buffers(&self) -> usize {
+        let mut freed = 0;
         self.for_each_open(|s| {
             if let Ok(mut r) = s.rec.try_borrow_mut() {
                 if let Some(rec) = r.as_mut() {
-                    rec.core.release_buffers();
+                    freed += rec.core.release_buffers();
                 }
             }
         });
+        freed
     }
 
     /// Calls `f` on the signal of every open record, and schedules those
