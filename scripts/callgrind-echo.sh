@@ -12,7 +12,8 @@
 # `rlws bench`, CONNS connections of SIZE-byte messages, default 10 × 20),
 # and the slope is printed: (instructions of the long run − the short run)
 # ÷ (messages of the long run − the short run), so start-up and shutdown
-# cancel out. One service/worker thread each.
+# cancel out. Messages are counted from the first, warm-up included (the
+# server's instructions are too). One service/worker thread each.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 CONNS=10
@@ -60,7 +61,7 @@ run() { # seconds -> "instructions messages"
     done
     local msgs
     msgs="$("$R/rlws" bench echo "$URL" -c "$CONNS" -s "$SIZE" -d "$1" --json \
-        | python3 -c 'import json,sys; print(json.load(sys.stdin)["messages"])')"
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["messages_with_warmup"])')"
     kill -TERM "$vp"
     wait "$vp" || true
     local ir

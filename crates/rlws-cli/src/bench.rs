@@ -292,6 +292,11 @@ async fn connect(t: &Target) -> Result<(TcpStream, Vec<u8>), BoxError> {
     }
 }
 
+/// Round trips of every connection of this run, the warm-up included
+/// (what a server did in all, for meters that count its whole run, such
+/// as callgrind's).
+static ROUND_TRIPS_ALL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Round trips on one connection until `until`; returns latencies (µs) after `measure_from`.
 async fn echo_conn(
     t: &Target,
@@ -367,6 +372,7 @@ async fn echo_conn(
                 pending.extend_from_slice(&buf[pos..n]);
             }
         }
+        ROUND_TRIPS_ALL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if t0 >= measure_from {
             lat.push(t0.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
         }
@@ -647,8 +653,9 @@ fn report(
     );
     if json {
         println!(
-            "{{\"mode\":\"{mode}\",\"connections\":{conns},\"size\":{size},\"messages\":{},\"msgs_per_sec\":{rate:.0},{},\"p50_us\":{p50},\"p90_us\":{p90},\"p99_us\":{p99},\"max_us\":{max}}}",
+            "{{\"mode\":\"{mode}\",\"connections\":{conns},\"size\":{size},\"messages\":{},\"messages_with_warmup\":{},\"msgs_per_sec\":{rate:.0},{},\"p50_us\":{p50},\"p90_us\":{p90},\"p99_us\":{p99},\"max_us\":{max}}}",
             all.len(),
+            ROUND_TRIPS_ALL.load(std::sync::atomic::Ordering::Relaxed),
             cpu.json("msg")
         );
     } else {

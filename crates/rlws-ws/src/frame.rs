@@ -96,6 +96,14 @@ pub fn encode_frame(
     payload: &[u8],
     mask: Option<[u8; 4]>,
 ) {
+    if mask.is_none() && payload.len() < 126 {
+        // The common small server frame: a two-byte header, stored whole.
+        let b0 = (opcode as u8) | if fin { 0x80 } else { 0 } | if rsv1 { 0x40 } else { 0 };
+        out.reserve(2 + payload.len());
+        out.extend_from_slice(&[b0, payload.len() as u8]);
+        out.extend_from_slice(payload);
+        return;
+    }
     let mut hdr = [0u8; MAX_HEADER];
     let n = encode_header(&mut hdr, opcode, fin, rsv1, payload.len() as u64, mask);
     out.reserve(n + payload.len());
@@ -129,6 +137,34 @@ pub fn encode_close(out: &mut Vec<u8>, code: Option<u16>, reason: &str, mask: Op
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_frame_is_its_header_then_its_payload() {
+        for len in [0usize, 1, 20, 125, 126, 300, 70_000] {
+            let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            for (fin, rsv1, mask) in [
+                (true, false, None),
+                (false, true, None),
+                (true, true, Some([1, 2, 3, 4])),
+            ] {
+                let mut got = vec![9u8];
+                encode_frame(&mut got, OpCode::Text, fin, rsv1, &payload, mask);
+                let mut h = [0u8; MAX_HEADER];
+                let n = encode_header(&mut h, OpCode::Text, fin, rsv1, len as u64, mask);
+                let mut want = vec![9u8];
+                want.extend_from_slice(&h[..n]);
+                let mut body = payload.clone();
+                if let Some(m) = mask {
+                    crate::mask::apply_mask_bytewise(&mut body, m, 0);
+                }
+                want.extend_from_slice(&body);
+                assert_eq!(
+                    got, want,
+                    "len {len}, fin {fin}, rsv1 {rsv1}, mask {mask:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn header_lengths() {

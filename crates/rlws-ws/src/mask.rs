@@ -37,9 +37,16 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
         let v = u64::from_ne_bytes(a) ^ k64;
         w.copy_from_slice(&v.to_ne_bytes());
     }
-    let rest = words.into_remainder();
-    for (i, b) in rest.iter_mut().enumerate() {
-        *b ^= key[i & 3];
+    let mut rest = words.into_remainder();
+    if rest.len() >= 4 {
+        let (w, tail) = rest.split_at_mut(4);
+        let mut a = [0u8; 4];
+        a.copy_from_slice(w);
+        w.copy_from_slice(&(u32::from_ne_bytes(a) ^ u32::from_ne_bytes(key)).to_ne_bytes());
+        rest = tail;
+    }
+    for (b, k) in rest.iter_mut().zip(key) {
+        *b ^= k;
     }
 }
 

@@ -1,7 +1,7 @@
 //! Incremental frame parser and message-level rules.
 
 use crate::close::CloseCode;
-use crate::frame::{OpCode, Role};
+use crate::frame::{OpCode, Role, MAX_HEADER};
 use crate::mask::apply_mask;
 use crate::utf8::Utf8Stream;
 
@@ -122,7 +122,7 @@ pub struct Receiver {
     limits: Limits,
     rsv1_allowed: bool,
     state: State,
-    hdr: [u8; 14],
+    hdr: [u8; MAX_HEADER],
     hdr_have: u8,
     // current frame
     opcode: OpCode,
@@ -242,7 +242,12 @@ impl Receiver {
             // The common case: the whole header is in `buf`.
             let need = header_len(buf[1]);
             if buf.len() >= need {
-                self.hdr[..need].copy_from_slice(&buf[..need]);
+                if let Some(all) = buf.first_chunk::<MAX_HEADER>() {
+                    // A fixed-size copy: two moves, not a call.
+                    self.hdr = *all;
+                } else {
+                    self.hdr[..need].copy_from_slice(&buf[..need]);
+                }
                 self.hdr_have = need as u8;
                 self.check_first_bytes()?;
                 self.start_frame()?;
@@ -416,7 +421,9 @@ impl Receiver {
         if self.role == Role::Server {
             apply_mask(chunk, self.mask, 0);
             // The key as it stands for the frame's next byte.
-            self.mask.rotate_left(take & 3);
+            // (Byte k first: a right rotation of the little-endian word.)
+            let m = u32::from_le_bytes(self.mask).rotate_right(8 * (take as u32 & 3));
+            self.mask = m.to_le_bytes();
         }
         self.remaining -= take as u64;
         let frame_done = self.remaining == 0;

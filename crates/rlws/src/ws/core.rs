@@ -151,11 +151,12 @@ impl<P: Protocol> Core<P> {
 
     /// The earliest of its deadlines.
     pub(super) fn deadline(&self) -> Option<Instant> {
-        let (timer, hard) = self
-            .timers
-            .as_ref()
-            .map_or((None, None), |t| (t.timer, t.hard.map(|h| h.0)));
-        [timer, hard, self.conn.poll_timeout()]
+        let close = self.conn.poll_timeout();
+        // Most connections have no timer of their own.
+        let Some(t) = self.timers.as_deref() else {
+            return close;
+        };
+        [t.timer, t.hard.map(|h| h.0), close]
             .into_iter()
             .flatten()
             .min()

@@ -51,8 +51,7 @@ impl RecSock for Plain {
     }
 
     fn read(&mut self, buf: &mut [u8], readable: &mut bool) -> io::Result<usize> {
-        let mut s = &self.0;
-        let res = s.read(buf);
+        let res = recv(&self.0, buf);
         match &res {
             // A short read emptied the socket: the next data brings a new event.
             Ok(n) if *n < buf.len() => *readable = false,
@@ -82,6 +81,59 @@ impl RecSock for Plain {
     }
 }
 
+/// `recv(2)` on the socket, as a plain system call: the C library's
+/// wrapper is a thread-cancellation point, whose bookkeeping costs more
+/// instructions than the call itself for a small WebSocket message, and
+/// rlws never cancels threads.
+fn recv(sock: &mio::net::TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    loop {
+        // SAFETY: the descriptor is the socket borrowed for the call, and
+        // the kernel writes at most `buf.len()` bytes into `buf`, which is
+        // borrowed mutably for it; no address is asked for (null, null).
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_recvfrom,
+                sock.as_raw_fd(),
+                buf.as_mut_ptr(),
+                buf.len(),
+                0,
+                std::ptr::null_mut::<libc::sockaddr>(),
+                std::ptr::null_mut::<libc::socklen_t>(),
+            )
+        };
+        match usize::try_from(rc) {
+            Ok(n) => return Ok(n),
+            Err(_) => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// `send(2)` with `MSG_NOSIGNAL`, as a plain system call (see [`recv`]).
+fn send(sock: &mio::net::TcpStream, buf: &[u8]) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is the socket borrowed for the call, and the
+    // kernel reads at most `buf.len()` bytes from `buf`, borrowed for it;
+    // no address is given (null, 0).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_sendto,
+            sock.as_raw_fd(),
+            buf.as_ptr(),
+            buf.len(),
+            libc::MSG_NOSIGNAL,
+            std::ptr::null::<libc::sockaddr>(),
+            0 as libc::socklen_t,
+        )
+    };
+    usize::try_from(rc).map_err(|_| io::Error::last_os_error())
+}
+
 /// The plain socket as the core writes to it.
 pub(super) struct PlainOut<'a> {
     sock: &'a mio::net::TcpStream,
@@ -93,9 +145,8 @@ impl Out for PlainOut<'_> {
         if !*self.writable {
             return Sent::Blocked;
         }
-        let mut s = self.sock;
         loop {
-            return match s.write(buf) {
+            return match send(self.sock, buf) {
                 Ok(n) => Sent::Wrote(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     *self.writable = false;
