@@ -7,6 +7,7 @@
 
 /// XORs `buf` with `key`, starting at byte `offset` of the key cycle
 /// (`offset` is the number of payload bytes already unmasked, mod 4 or not).
+#[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let rot = offset & 3;
     let key = [
@@ -20,6 +21,10 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     pattern[..4].copy_from_slice(&key);
     pattern[4..].copy_from_slice(&key);
     let k64 = u64::from_ne_bytes(pattern);
+    if buf.len() < 32 {
+        // Small payloads (most messages): whole words, then the tail.
+        return mask_words(buf, k64, key);
+    }
     let mut chunks = buf.chunks_exact_mut(32);
     for c in &mut chunks {
         for w in c.chunks_exact_mut(8) {
@@ -30,21 +35,28 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
         }
     }
     // Every full chunk is a multiple of 4 bytes, so the key phase is unchanged.
-    let mut words = chunks.into_remainder().chunks_exact_mut(8);
-    for w in &mut words {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(w);
-        let v = u64::from_ne_bytes(a) ^ k64;
-        w.copy_from_slice(&v.to_ne_bytes());
-    }
-    let mut rest = words.into_remainder();
-    if rest.len() >= 4 {
-        let (w, tail) = rest.split_at_mut(4);
-        let mut a = [0u8; 4];
-        a.copy_from_slice(w);
-        w.copy_from_slice(&(u32::from_ne_bytes(a) ^ u32::from_ne_bytes(key)).to_ne_bytes());
+    mask_words(chunks.into_remainder(), k64, key);
+}
+
+/// Masks `buf` (with the key already turned to its phase) 8 bytes at a
+/// time, then 4, then byte by byte.
+#[inline(always)]
+fn mask_words(buf: &mut [u8], k64: u64, key: [u8; 4]) {
+    let mut rest = buf;
+    while rest.len() >= 8 {
+        let Some((w, tail)) = std::mem::take(&mut rest).split_first_chunk_mut::<8>() else {
+            return;
+        };
+        *w = (u64::from_ne_bytes(*w) ^ k64).to_ne_bytes();
         rest = tail;
     }
+    let rest = match rest.split_first_chunk_mut::<4>() {
+        Some((w, tail)) => {
+            *w = (u32::from_ne_bytes(*w) ^ u32::from_ne_bytes(key)).to_ne_bytes();
+            tail
+        }
+        None => rest,
+    };
     for (b, k) in rest.iter_mut().zip(key) {
         *b ^= k;
     }

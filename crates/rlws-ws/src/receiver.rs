@@ -281,6 +281,7 @@ impl Receiver {
         Ok(used)
     }
 
+    #[inline(always)]
     fn check_first_bytes(&mut self) -> Result<(), ProtocolError> {
         let b0 = self.hdr[0];
         let b1 = self.hdr[1];
@@ -332,6 +333,7 @@ impl Receiver {
         Ok(())
     }
 
+    #[inline(always)]
     fn start_frame(&mut self) -> Result<(), ProtocolError> {
         let b0 = self.hdr[0];
         let b1 = self.hdr[1];

@@ -136,6 +136,58 @@ async fn pipelined_messages_come_back_in_order() {
 }
 
 #[tokio::test]
+async fn a_backlog_past_the_echo_high_water_comes_back_whole_and_in_order() {
+    let (_ctx, addr) = start(1);
+    // A small receive buffer: the server's writes block soon, so what it
+    // echoes waits in the protocol's backlog.
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let stream = sock.connect(addr).await.unwrap();
+    let mut req = format!("ws://{addr}/").into_client_request().unwrap();
+    req.headers_mut()
+        .insert("sec-websocket-protocol", "rlws-echo".parse().unwrap());
+    let (ws, _) = tokio_tungstenite::client_async(req, stream).await.unwrap();
+    let (mut tx, mut rx) = ws.split();
+    // 6 MB of 3 KiB messages, text and binary in turn: the echo pauses
+    // reading with 256 messages waiting, and resumes as they go out.
+    const N: usize = 2000;
+    let msg = |i: usize| -> Message {
+        let body: String = format!("{i:06}").repeat(512);
+        if i % 2 == 0 {
+            Message::text(body)
+        } else {
+            Message::binary(body.into_bytes())
+        }
+    };
+    let (progress, mut written) = tokio::sync::watch::channel(0usize);
+    let writer = tokio::spawn(async move {
+        for i in 0..N {
+            tx.send(msg(i)).await.unwrap();
+            progress.send_replace(i + 1);
+        }
+        tx
+    });
+    // The server takes at least its 1 MiB backlog before it pauses, so the
+    // writer gets this far without anyone reading.
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        written.wait_for(|n| *n * 3072 >= 1 << 20),
+    )
+    .await
+    .expect("1 MiB written within 20 s")
+    .unwrap();
+    for i in 0..N {
+        let got = tokio::time::timeout(Duration::from_secs(20), rx.next())
+            .await
+            .unwrap_or_else(|_| panic!("echo {i} within 20 s"))
+            .unwrap()
+            .unwrap();
+        assert!(got == msg(i), "echo {i} differs");
+    }
+    drop(writer.await.unwrap());
+}
+
+#[tokio::test]
 async fn fragmented_message_with_interleaved_ping() {
     let (_ctx, addr) = start(1);
     let mut c = raw_connect(addr, "/echo", None).await;

@@ -1,7 +1,6 @@
 //! The built-in protocols of the test site, compatible with lws' test server
 //! and test client.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -268,26 +267,90 @@ impl Default for Echo {
 /// Session of [`Echo`]: messages received and not yet sent back.
 #[derive(Debug, Default)]
 pub struct EchoSession {
-    queue: VecDeque<(DataKind, Vec<u8>)>,
-    queued: u32,
+    backlog: Backlog,
     paused: bool,
 }
 
-/// [`Echo`]'s state on a service thread: spare message buffers and
-/// queues, so that steady echo traffic does not allocate per message and
-/// idle connections hold none.
+/// [`Echo`]'s state on a service thread: spare buffers, so that steady
+/// echo traffic does not allocate per message and idle connections hold
+/// none.
 #[derive(Debug, Default)]
 pub struct EchoThread {
     spare: Vec<Vec<u8>>,
-    queues: Vec<VecDeque<(DataKind, Vec<u8>)>>,
 }
 
 /// Spare buffers kept per thread, and the largest kept.
 const ECHO_SPARES: usize = 64;
 const ECHO_SPARE_MAX: usize = 64 * 1024;
 
+/// Messages waiting to be echoed, one after another in one buffer: a kind
+/// byte, the length as 4 bytes little-endian, the bytes.
+#[derive(Debug, Default)]
+struct Backlog {
+    buf: Vec<u8>,
+    /// Where the first message starts in `buf`.
+    pos: usize,
+    /// Messages from `pos` on.
+    count: u32,
+}
+
+/// Bytes of a message's entry before its data.
+const ENTRY: usize = 5;
+
+impl Backlog {
+    /// Adds a message (at most 4 GiB; the protocol's limit is 16 MiB).
+    #[inline(always)]
+    fn push(&mut self, kind: DataKind, data: &[u8]) {
+        let l = u32::try_from(data.len()).unwrap_or(u32::MAX).to_le_bytes();
+        let kind = u8::from(kind == DataKind::Binary);
+        self.buf.extend_from_slice(&[kind, l[0], l[1], l[2], l[3]]);
+        self.buf.extend_from_slice(data);
+        self.count += 1;
+    }
+
+    /// The first message.
+    #[inline(always)]
+    fn front(&self) -> Option<(DataKind, &[u8])> {
+        let &[kind, a, b, c, d] = self.buf.get(self.pos..self.pos + ENTRY)? else {
+            return None;
+        };
+        let start = self.pos + ENTRY;
+        let data = self
+            .buf
+            .get(start..start + u32::from_le_bytes([a, b, c, d]) as usize)?;
+        let kind = if kind == 1 {
+            DataKind::Binary
+        } else {
+            DataKind::Text
+        };
+        Some((kind, data))
+    }
+
+    /// Drops the first message (it was sent); `len` is its length, as
+    /// [`Backlog::front`] gave it. What was sent makes room once it is
+    /// most of the buffer.
+    #[inline(always)]
+    fn pop(&mut self, len: usize) {
+        self.pos = (self.pos + ENTRY + len).min(self.buf.len());
+        self.count = self.count.saturating_sub(1);
+        if self.count == 0 {
+            self.buf.clear();
+            self.pos = 0;
+        } else if self.pos > self.buf.len() / 2 && self.pos >= 64 * 1024 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+    }
+
+    /// Bytes of the messages waiting.
+    #[inline(always)]
+    fn bytes(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+}
+
 /// Pause reading when this much is waiting to be echoed.
-const ECHO_HIGH_WATER: u32 = 1 << 20;
+const ECHO_HIGH_WATER: usize = 1 << 20;
 
 impl Protocol for Echo {
     type Session = EchoSession;
@@ -325,20 +388,15 @@ impl Protocol for Echo {
         s: &mut EchoSession,
         msg: Received<'_>,
     ) -> Result<(), Close> {
-        // At most 16 MiB (the protocol's message limit).
-        s.queued = s
-            .queued
-            .saturating_add(u32::try_from(msg.data.len()).unwrap_or(u32::MAX));
         let ts = cx.thread_state();
-        let mut buf = ts.spare.pop().unwrap_or_default();
-        buf.extend_from_slice(msg.data);
-        if s.queue.capacity() == 0 {
-            if let Some(q) = ts.queues.pop() {
-                s.queue = q;
+        let q = &mut s.backlog;
+        if q.buf.capacity() == 0 {
+            if let Some(b) = ts.spare.pop() {
+                q.buf = b;
             }
         }
-        s.queue.push_back((msg.kind, buf));
-        if s.queued >= ECHO_HIGH_WATER || s.queue.len() >= 256 {
+        q.push(msg.kind, msg.data);
+        if q.bytes() >= ECHO_HIGH_WATER || q.count >= 256 {
             s.paused = true;
             cx.pause_rx();
         }
@@ -352,32 +410,26 @@ impl Protocol for Echo {
         s: &mut EchoSession,
         w: &mut Writer<'_>,
     ) -> Result<(), Close> {
-        while let Some((kind, data)) = s.queue.front() {
-            if w.message(*kind, data).is_err() {
+        let q = &mut s.backlog;
+        while let Some((kind, data)) = q.front() {
+            if w.message(kind, data).is_err() {
                 break;
             }
-            s.queued = s
-                .queued
-                .saturating_sub(u32::try_from(data.len()).unwrap_or(u32::MAX));
-            if let Some((_, mut buf)) = s.queue.pop_front() {
-                let spare = &mut cx.thread_state().spare;
-                if buf.capacity() <= ECHO_SPARE_MAX && spare.len() < ECHO_SPARES {
-                    buf.clear();
-                    spare.push(buf);
-                }
-            }
+            let len = data.len();
+            q.pop(len);
         }
-        if !s.queue.is_empty() {
+        if q.count == 0 {
+            // All sent: the buffer goes back to the thread (a large one
+            // is dropped), so an idle connection holds none.
+            let b = std::mem::take(&mut q.buf);
+            let spare = &mut cx.thread_state().spare;
+            if b.capacity() <= ECHO_SPARE_MAX && spare.len() < ECHO_SPARES {
+                spare.push(b);
+            }
+        } else {
             cx.request_writeable();
-        } else if s.queue.capacity() > 0 {
-            // An empty queue goes back to the thread (a large one is dropped).
-            let q = std::mem::take(&mut s.queue);
-            let queues = &mut cx.thread_state().queues;
-            if q.capacity() <= 64 && queues.len() < ECHO_SPARES {
-                queues.push(q);
-            }
         }
-        if s.paused && s.queued < ECHO_HIGH_WATER / 2 && s.queue.len() < 128 {
+        if s.paused && q.bytes() < ECHO_HIGH_WATER / 2 && q.count < 128 {
             s.paused = false;
             cx.resume_rx();
         }
@@ -481,5 +533,56 @@ impl Protocol for Status {
             s.sent_generation = Some(generation);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Backlog, DataKind};
+
+    fn msg(i: usize) -> Vec<u8> {
+        format!("{i:05}").repeat(600).into_bytes()
+    }
+
+    #[test]
+    fn the_echo_backlog_keeps_order_and_makes_room_as_it_is_sent() {
+        let mut q = Backlog::default();
+        assert!(q.front().is_none());
+        for i in 0..100 {
+            let kind = if i % 3 == 0 {
+                DataKind::Text
+            } else {
+                DataKind::Binary
+            };
+            q.push(kind, &msg(i));
+        }
+        q.push(DataKind::Binary, b"");
+        assert_eq!((q.count, q.bytes()), (101, 100 * (5 + 3000) + 5));
+        for i in 0..60 {
+            let (kind, data) = q.front().unwrap();
+            assert_eq!(kind == DataKind::Text, i % 3 == 0, "message {i}");
+            assert_eq!(data, msg(i), "message {i}");
+            q.pop(data.len());
+            // Never more than twice what waits (plus the compaction floor).
+            assert!(q.buf.len() <= 2 * q.bytes() + 64 * 1024 + 3005);
+        }
+        // Most of it was sent: the buffer was compacted on the way.
+        assert!(
+            q.pos < 64 * 1024 && q.buf.len() < 50 * 3005,
+            "{}",
+            q.buf.len()
+        );
+        // Messages added now go after the others.
+        q.push(DataKind::Text, b"late");
+        for i in 60..100 {
+            assert_eq!(q.front().unwrap().1, msg(i));
+            q.pop(msg(i).len());
+        }
+        assert_eq!(q.front(), Some((DataKind::Binary, &b""[..])));
+        q.pop(0);
+        assert_eq!(q.front(), Some((DataKind::Text, &b"late"[..])));
+        q.pop(4);
+        assert_eq!((q.count, q.bytes(), q.pos), (0, 0, 0));
+        assert!(q.front().is_none());
     }
 }

@@ -250,10 +250,15 @@ impl Poller {
                 .poll(&mut events, Some(Duration::ZERO));
             if polled.is_ok() {
                 let mut n = 0;
+                // Events mostly go to one sink: it is looked up once a run.
+                let mut last = None;
                 for ev in events.iter() {
                     n += 1;
                     let (s, gen, key) = Token(ev.token().0 as u64).parts();
-                    if let Some(sink) = self.sink(s) {
+                    if last.as_ref().is_none_or(|(id, _)| *id != s) {
+                        last = self.sink(s).map(|sink| (s, sink));
+                    }
+                    if let Some((_, sink)) = &last {
                         let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
                         let writable = ev.is_writable() || ev.is_write_closed() || ev.is_error();
                         sink.ready(key, gen, readable, writable);

@@ -207,12 +207,22 @@ impl<P: Protocol> Core<P> {
     /// handles input held back while RX was paused, if RX was resumed.
     /// True if it stopped with writeable callbacks still owed (the WRITEABLE
     /// flag is set again: come back on a later turn).
+    #[inline]
     pub(super) fn settle(
         &mut self,
         pt: &ProtoThread<P>,
         sig: &ConnSignal,
         out: &mut dyn Out,
     ) -> bool {
+        // Nothing to write, no callback wanted, no input held: the usual
+        // state when a record wakes up to read.
+        if !self.want_writeable && self.held.is_none() && !self.has_output() {
+            return false;
+        }
+        self.settle_work(pt, sig, out)
+    }
+
+    fn settle_work(&mut self, pt: &ProtoThread<P>, sig: &ConnSignal, out: &mut dyn Out) -> bool {
         loop {
             let owed = self.service(pt, sig, out);
             if !self.ctl.paused && self.held.is_some() && self.conn.state() == State::Open {
@@ -410,15 +420,23 @@ impl<P: Protocol> Core<P> {
         }
     }
 
+    #[inline(always)]
     fn after_callback(&mut self, sig: &ConnSignal, res: Result<(), Close>) {
         if self.ctl.changes.is_some() {
             self.apply();
         }
         self.take_writeable(sig);
         if let Err(c) = res {
-            self.closed_by_protocol |= self.conn.state() == State::Open;
-            self.start_close(c.code, &c.reason);
+            self.protocol_closed(c);
         }
+    }
+
+    /// A callback returned a close.
+    #[cold]
+    #[inline(never)]
+    fn protocol_closed(&mut self, c: Close) {
+        self.closed_by_protocol |= self.conn.state() == State::Open;
+        self.start_close(c.code, &c.reason);
     }
 
     /// A writeable request the connection's own callbacks made.
