@@ -132,6 +132,21 @@ impl FileSendTcp {
         self.0
     }
 
+    /// Runs `f` once the socket is writable, again while it would block.
+    fn poll_write_with(
+        &self,
+        cx: &mut Context<'_>,
+        mut f: impl FnMut() -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.0.poll_write_ready(cx))?;
+            match self.0.try_io(Interest::WRITABLE, &mut f) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                r => return Poll::Ready(r),
+            }
+        }
+    }
+
     /// Writes `bufs` with `MSG_MORE`: the kernel holds them back to go out
     /// with the file bytes that follow.
     fn poll_send_more(
@@ -140,29 +155,18 @@ impl FileSendTcp {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let fd = self.0.as_raw_fd();
-        loop {
-            ready!(self.0.poll_write_ready(cx))?;
-            let sent = self.0.try_io(Interest::WRITABLE, || {
-                // SAFETY: `IoSlice` is ABI-compatible with `iovec` on Unix
-                // (std guarantees it), the slices are borrowed for the call,
-                // and the header names no address or control data.
-                let rc = unsafe {
-                    let mut msg: libc::msghdr = std::mem::zeroed();
-                    msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
-                    msg.msg_iovlen = bufs.len();
-                    libc::sendmsg(fd, &msg, libc::MSG_MORE | libc::MSG_NOSIGNAL)
-                };
-                if rc < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(rc as usize)
-                }
-            });
-            match sent {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                r => return Poll::Ready(r),
-            }
-        }
+        self.poll_write_with(cx, || {
+            // SAFETY: `IoSlice` is ABI-compatible with `iovec` on Unix
+            // (std guarantees it), the slices are borrowed for the call,
+            // and the header names no address or control data.
+            let rc = unsafe {
+                let mut msg: libc::msghdr = std::mem::zeroed();
+                msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+                msg.msg_iovlen = bufs.len();
+                libc::sendmsg(fd, &msg, libc::MSG_MORE | libc::MSG_NOSIGNAL)
+            };
+            os_result(rc)
+        })
     }
 
     /// Sends `buf`, which is `file`'s bytes from `off`, from the file; or
@@ -180,33 +184,29 @@ impl FileSendTcp {
             return Pin::new(&mut self.0).poll_write(cx, buf);
         }
         let (sock, src) = (self.0.as_raw_fd(), file.as_raw_fd());
-        loop {
-            ready!(self.0.poll_write_ready(cx))?;
-            let sent = self.0.try_io(Interest::WRITABLE, || {
-                let Ok(mut offset) = libc::off_t::try_from(off) else {
-                    return Err(io::Error::from(io::ErrorKind::InvalidInput));
-                };
-                // SAFETY: both descriptors belong to objects borrowed for
-                // the call, and `offset` is a local the kernel updates.
-                let rc = unsafe { libc::sendfile(sock, src, &mut offset, buf.len()) };
-                if rc < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(rc as usize)
-                }
-            });
-            match sent {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                // The file shrank since the check, or this file system
-                // cannot be sent from: the memory goes instead.
-                Ok(0) => return Pin::new(&mut self.0).poll_write(cx, buf),
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
-                    return Pin::new(&mut self.0).poll_write(cx, buf)
-                }
-                r => return Poll::Ready(r),
+        let sent = ready!(self.poll_write_with(cx, || {
+            let Ok(mut offset) = libc::off_t::try_from(off) else {
+                return Err(io::Error::from(io::ErrorKind::InvalidInput));
+            };
+            // SAFETY: both descriptors belong to objects borrowed for the
+            // call, and `offset` is a local the kernel updates.
+            os_result(unsafe { libc::sendfile(sock, src, &mut offset, buf.len()) })
+        }));
+        match sent {
+            // The file shrank since the check, or this file system cannot
+            // be sent from: the memory goes instead.
+            Ok(0) => Pin::new(&mut self.0).poll_write(cx, buf),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
+                Pin::new(&mut self.0).poll_write(cx, buf)
             }
+            r => Poll::Ready(r),
         }
     }
+}
+
+/// A system call's return value as a count, or the error it set.
+fn os_result(rc: isize) -> io::Result<usize> {
+    usize::try_from(rc).map_err(|_| io::Error::last_os_error())
 }
 
 impl AsyncRead for FileSendTcp {
