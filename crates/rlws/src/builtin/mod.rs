@@ -327,12 +327,16 @@ impl Backlog {
     }
 
     /// Drops the first message (it was sent); `len` is its length, as
-    /// [`Backlog::front`] gave it. What was sent makes room once it is
-    /// most of the buffer.
+    /// [`Backlog::front`] gave it.
     #[inline(always)]
     fn pop(&mut self, len: usize) {
         self.pos = (self.pos + ENTRY + len).min(self.buf.len());
         self.count = self.count.saturating_sub(1);
+    }
+
+    /// After sending: what was sent makes room, once it is most of the
+    /// buffer (all of it: the buffer is empty again).
+    fn tidy(&mut self) {
         if self.count == 0 {
             self.buf.clear();
             self.pos = 0;
@@ -418,6 +422,7 @@ impl Protocol for Echo {
             let len = data.len();
             q.pop(len);
         }
+        q.tidy();
         if q.count == 0 {
             // All sent: the buffer goes back to the thread (a large one
             // is dropped), so an idle connection holds none.
@@ -563,6 +568,7 @@ mod tests {
             assert_eq!(kind == DataKind::Text, i % 3 == 0, "message {i}");
             assert_eq!(data, msg(i), "message {i}");
             q.pop(data.len());
+            q.tidy();
             // Never more than twice what waits (plus the compaction floor).
             assert!(q.buf.len() <= 2 * q.bytes() + 64 * 1024 + 3005);
         }
@@ -582,6 +588,7 @@ mod tests {
         q.pop(0);
         assert_eq!(q.front(), Some((DataKind::Text, &b"late"[..])));
         q.pop(4);
+        q.tidy();
         assert_eq!((q.count, q.bytes(), q.pos), (0, 0, 0));
         assert!(q.front().is_none());
     }
