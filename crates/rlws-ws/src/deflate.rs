@@ -317,6 +317,7 @@ impl Deflater {
     /// the first message after a quiet interval compresses without the
     /// earlier ones' history; in exchange an idle connection keeps none of
     /// the compressor's state (about 256 KiB at a 15-bit window).
+    ///
     /// True when a zlib state was freed.
     pub fn release(&mut self) -> bool {
         let freed = (self.reset_each || !self.used) && self.c.take().is_some();

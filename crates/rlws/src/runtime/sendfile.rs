@@ -24,7 +24,7 @@ use tokio::net::TcpStream;
 
 /// Memory smaller than this is written as it is: below it the system
 /// calls around `sendfile` cost more than the copy saves.
-pub(crate) const MIN_LEN: usize = 64 * 1024;
+const MIN_LEN: usize = 64 * 1024;
 
 /// What identifies the version of a file that was read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,12 +49,11 @@ impl Identity {
 }
 
 struct Region {
-    len: usize,
     file: Rc<File>,
     identity: Identity,
-    /// Keeps the memory alive, so its addresses cannot be reused for other
-    /// bytes while they are listed.
-    _bytes: Bytes,
+    /// The memory, kept alive so that its addresses cannot be reused for
+    /// other bytes while they are listed.
+    bytes: Bytes,
 }
 
 thread_local! {
@@ -62,28 +61,22 @@ thread_local! {
     static REGIONS: RefCell<BTreeMap<usize, Region>> = const { RefCell::new(BTreeMap::new()) };
 }
 
-/// Lists `bytes` as the whole content of `file` as it is now; `false` (and
+/// Lists `bytes` as the whole content of `file`, whose `fstat` is `meta`
+/// (the caller has checked it is the version it read); `false` (and
 /// nothing listed) when they are too small to gain from it, or the file's
 /// size is not theirs.
-pub(crate) fn register(bytes: &Bytes, file: File) -> bool {
-    if bytes.len() < MIN_LEN {
-        return false;
-    }
-    let Ok(meta) = file.metadata() else {
-        return false;
-    };
-    let identity = Identity::of(&meta);
-    if identity.size != bytes.len() as u64 {
+pub(crate) fn register(bytes: &Bytes, file: File, meta: &std::fs::Metadata) -> bool {
+    let identity = Identity::of(meta);
+    if bytes.len() < MIN_LEN || identity.size != bytes.len() as u64 {
         return false;
     }
     REGIONS.with(|r| {
         r.borrow_mut().insert(
             bytes.as_ptr() as usize,
             Region {
-                len: bytes.len(),
                 file: Rc::new(file),
                 identity,
-                _bytes: bytes.clone(),
+                bytes: bytes.clone(),
             },
         )
     });
@@ -111,7 +104,8 @@ fn lookup(buf: &[u8]) -> Option<(Rc<File>, u64, Identity)> {
         let r = r.borrow();
         let (start, region) = r.range(..=at).next_back()?;
         let off = at - start;
-        (off + buf.len() <= region.len).then(|| (region.file.clone(), off as u64, region.identity))
+        (off + buf.len() <= region.bytes.len())
+            .then(|| (region.file.clone(), off as u64, region.identity))
     })
 }
 
@@ -325,6 +319,13 @@ mod tests {
             .expect("the transfer did not finish in 20 s")
     }
 
+    /// Lists `body` as the file at `p`.
+    fn register_file(body: &Bytes, p: &std::path::Path) -> bool {
+        let f = File::open(p).unwrap();
+        let meta = f.metadata().unwrap();
+        register(body, f, &meta)
+    }
+
     fn content(len: usize, seed: u8) -> Vec<u8> {
         (0..len)
             .map(|i| (i as u8).wrapping_mul(31) ^ seed)
@@ -336,7 +337,7 @@ mod tests {
         let len = 3 * MIN_LEN + 123;
         let p = temp_file("from-file", &content(len, 1));
         let body = Bytes::from(std::fs::read(&p).unwrap());
-        assert!(register(&body, File::open(&p).unwrap()));
+        assert!(register_file(&body, &p));
         // The file now holds other bytes under the same identity: what the
         // peer reads tells which of the two was sent.
         let other = content(len, 2);
@@ -361,7 +362,7 @@ mod tests {
         let len = 2 * MIN_LEN;
         let p = temp_file("changed", &content(len, 3));
         let body = Bytes::from(std::fs::read(&p).unwrap());
-        assert!(register(&body, File::open(&p).unwrap()));
+        assert!(register_file(&body, &p));
         // Changed in place with a new modification time, then shrunk.
         std::thread::sleep(std::time::Duration::from_millis(20));
         std::fs::OpenOptions::new()
@@ -385,10 +386,10 @@ mod tests {
     async fn small_or_mismatched_memory_is_not_listed() {
         let p = temp_file("small", &content(MIN_LEN - 1, 5));
         let body = Bytes::from(std::fs::read(&p).unwrap());
-        assert!(!register(&body, File::open(&p).unwrap()));
+        assert!(!register_file(&body, &p));
         let p = temp_file("other-size", &content(MIN_LEN * 2, 6));
         let wrong = Bytes::from(content(MIN_LEN * 2 + 1, 6));
-        assert!(!register(&wrong, File::open(&p).unwrap()));
+        assert!(!register_file(&wrong, &p));
         assert_eq!(listed(), 0);
     }
 }

@@ -284,8 +284,10 @@ fn cached_file(
             c.bytes += f.body.len();
             // Large files go out from the file on plain TCP, when it is
             // still the version read (it is checked again before each send).
-            if file.metadata().is_ok_and(|m| version_of(&m) == version) {
-                sendfile::register(&f.body, file);
+            if let Ok(m) = file.metadata() {
+                if version_of(&m) == version {
+                    sendfile::register(&f.body, file, &m);
+                }
             }
             c.map
                 .entry(mount)
