@@ -137,6 +137,8 @@ pub use site::{
     empty, full, into_directory, not_found, text, Body, BoxFuture, Files, Mount, Origin,
     OriginRequest, Redirect, WebSocketRoute,
 };
+#[cfg(fuzzing)]
+pub use tls::fuzz as tls_fuzz;
 pub use tls::{ClientAuth, TlsClientOptions, TlsServerOptions};
 pub use ws::ring;
 pub use ws::{

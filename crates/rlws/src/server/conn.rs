@@ -106,7 +106,7 @@ pub(crate) async fn serve<S: Served>(
         let timeout = l.handshake_timeout;
         match tokio::time::timeout(timeout, tls_accept(&st, stream, li)).await {
             Ok(Ok((tls, vi))) => {
-                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                let h2 = tls.alpn() == Some(b"h2");
                 let info = ConnInfo {
                     id,
                     peer,
@@ -144,20 +144,19 @@ async fn tls_accept<S: Served>(
     st: &ServerThread,
     stream: S,
     li: usize,
-) -> std::io::Result<(tokio_rustls::server::TlsStream<S>, usize)> {
-    let acceptor =
-        tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream);
-    let start = acceptor.await?;
+) -> std::io::Result<(crate::tls::SealedStream<S>, usize)> {
     let sh = &st.srv;
-    let candidates = sh.listeners.get(li).map_or(&[][..], |l| &l.vhosts[..]);
-    let vi = select(&sh.vhosts, candidates, start.client_hello().server_name()).index();
-    let cfg = sh
-        .vhosts
-        .get(vi)
-        .and_then(|v| v.tls.clone())
-        .ok_or_else(|| std::io::Error::other("vhost without TLS on a TLS socket"))?;
-    let tls = start.into_stream(cfg).await?;
-    Ok((tls, vi))
+    crate::tls::accept(stream, |name| {
+        let candidates = sh.listeners.get(li).map_or(&[][..], |l| &l.vhosts[..]);
+        let vi = select(&sh.vhosts, candidates, name).index();
+        let cfg = sh
+            .vhosts
+            .get(vi)
+            .and_then(|v| v.tls.clone())
+            .ok_or_else(|| std::io::Error::other("vhost without TLS on a TLS socket"))?;
+        Ok((cfg, vi))
+    })
+    .await
 }
 
 /// True when the client opens with the HTTP/2 preface (prior knowledge).

@@ -317,6 +317,9 @@ pub(crate) fn server_config(o: &TlsServerOptions) -> Result<rustls::ServerConfig
         .with_single_cert(certs, key)
         .map_err(|e| format!("certificate and key: {e}"))?;
     cfg.alpn_protocols = o.alpn.iter().map(|a| a.as_bytes().to_vec()).collect();
+    // After the handshake rlws protects the records itself (tls/record.rs).
+    cfg.enable_secret_extraction = true;
+    cfg.key_log = Arc::new(super::accept::Capture);
     Ok(cfg)
 }
 

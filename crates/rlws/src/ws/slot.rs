@@ -15,7 +15,7 @@ use super::core::Core;
 use super::cx::{Control, Cx, ThreadCx};
 use super::protocol::{Close, DeflateConfig, DeflateParams, Handshake, Protocol, ProtocolOptions};
 use super::signal::{ConnSignal, TaskSignal};
-use super::sock::{Plain, RecSock, Tls};
+use super::sock::{Plain, RecSock, SealedTls, Tls};
 use super::table::Table;
 use super::upgrade::Handed;
 use crate::client::ClientConfig;
@@ -23,6 +23,7 @@ use crate::runtime::{
     Clock, ConnId, Kind, Listing, LiveGuard, Poller, Service, Shared, Sink, Tag, ThreadCore,
     ThreadIndex, Transport, Validity, ValidityTable,
 };
+use crate::tls::Parts;
 
 /// A protocol's state on one service thread.
 pub(crate) struct ProtoThread<P: Protocol> {
@@ -37,8 +38,10 @@ pub(crate) struct ProtoThread<P: Protocol> {
     free: RefCell<Vec<usize>>,
     /// Connections on plain TCP, as records under the thread's poller.
     table: Table<P>,
-    /// Connections on TLS over TCP, likewise.
+    /// Client connections on TLS over TCP (through rustls), likewise.
     tls_table: Table<P, Tls>,
+    /// Server connections on TLS over TCP (rlws' own records), likewise.
+    sealed_table: Table<P, SealedTls>,
     poller: Option<Rc<Poller>>,
     pub(crate) clock: Rc<Clock>,
     validity: Rc<ValidityTable>,
@@ -58,6 +61,7 @@ impl<P: Protocol> ProtoThread<P> {
         if let Some(poller) = &self.poller {
             self.table.flag_each(poller, &mut f);
             self.tls_table.flag_each(poller, &mut f);
+            self.sealed_table.flag_each(poller, &mut f);
         }
     }
 
@@ -186,6 +190,7 @@ impl<P: Protocol> ProtoThread<P> {
         self.conns.borrow().len() - self.free.borrow().len()
             + self.table.live()
             + self.tls_table.live()
+            + self.sealed_table.live()
     }
 
     /// Runs an upgraded connection: as a record in a table on plain TCP
@@ -208,61 +213,70 @@ impl<P: Protocol> ProtoThread<P> {
         } = pending;
         self.remove(&sig);
         let core = Core::new(self, session, ctl, role);
-        let io = match &self.poller {
-            None => match io {
-                Handed::Tls(tls) => Transport::Other(tls),
+        let Some(poller) = &self.poller else {
+            let io = match io {
+                Handed::Sealed(tls) => Transport::Other(tls),
                 Handed::Io(io) => io,
+            };
+            return self.spawn_task(sig, core, io, leftover, guard, done);
+        };
+        // TCP (plain, in rlws' TLS records, or under a client's rustls
+        // connection) goes to a table; anything else runs as a task.
+        let from = &sig.sig;
+        let failed = match io {
+            Handed::Sealed(tls) => match tls.into_parts().and_then(|p| {
+                let Parts {
+                    io,
+                    sealed,
+                    plain,
+                    partial,
+                    output,
+                } = p;
+                Ok((io.into_std()?, sealed, plain, partial, output))
+            }) {
+                Ok((tcp, sealed, plain, partial, output)) => {
+                    let mut ahead = leftover.to_vec();
+                    ahead.extend_from_slice(&plain);
+                    let sock =
+                        SealedTls::new(mio::net::TcpStream::from_std(tcp), sealed, partial, output);
+                    self.sealed_table
+                        .insert(self, poller, from, core, sock, &ahead, guard, done);
+                    return;
+                }
+                Err(e) => e,
             },
-            Some(poller) => {
-                // TCP, with the rustls connection over it for TLS, goes to a
-                // table; anything else runs as a task.
-                let tcp = match io.tls_parts() {
-                    Ok((tcp, conn)) => tcp.into_std().map(|s| Ok((s, Some(conn)))),
-                    Err(Transport::Tcp(s)) => s.into_std().map(|s| Ok((s, None))),
-                    Err(io) => Ok(Err(io)),
-                };
-                match tcp {
-                    Ok(Ok((s, conn))) => {
-                        let tcp = mio::net::TcpStream::from_std(s);
-                        let from = &sig.sig;
-                        match conn {
-                            Some(conn) => self.tls_table.insert(
-                                self,
-                                poller,
-                                from,
-                                core,
-                                Tls::new(tcp, conn),
-                                &leftover,
-                                guard,
-                                done,
-                            ),
-                            None => self.table.insert(
-                                self,
-                                poller,
-                                from,
-                                core,
-                                Plain(tcp),
-                                &leftover,
-                                guard,
-                                done,
-                            ),
-                        }
+            Handed::Io(Transport::Tls(t)) => {
+                let (tcp, conn) = (*t.0).into_inner();
+                match tcp.into_std() {
+                    Ok(tcp) => {
+                        let sock = Tls::new(
+                            mio::net::TcpStream::from_std(tcp),
+                            rustls::Connection::Client(conn),
+                        );
+                        self.tls_table
+                            .insert(self, poller, from, core, sock, &leftover, guard, done);
                         return;
                     }
-                    Ok(Err(io)) => io,
-                    Err(e) => {
-                        tracing::warn!(conn = %Tag(Kind::Ws, sig.sig.id.get()), error = %e, "cannot serve the connection");
-                        let mut core = core;
-                        core.finish(self, &sig.sig);
-                        if let Some(d) = done {
-                            let _ = d.send(false);
-                        }
-                        return;
-                    }
+                    Err(e) => e,
                 }
             }
+            Handed::Io(Transport::Tcp(s)) => match s.into_std() {
+                Ok(tcp) => {
+                    let sock = Plain(mio::net::TcpStream::from_std(tcp));
+                    self.table
+                        .insert(self, poller, from, core, sock, &leftover, guard, done);
+                    return;
+                }
+                Err(e) => e,
+            },
+            Handed::Io(io) => return self.spawn_task(sig, core, io, leftover, guard, done),
         };
-        self.spawn_task(sig, core, io, leftover, guard, done);
+        tracing::warn!(conn = %Tag(Kind::Ws, sig.sig.id.get()), error = %failed, "cannot serve the connection");
+        let mut core = core;
+        core.finish(self, &sig.sig);
+        if let Some(d) = done {
+            let _ = d.send(false);
+        }
     }
 
     /// Runs a connection as a task of its own on `io`.
@@ -287,37 +301,54 @@ impl<P: Protocol> ProtoThread<P> {
     }
 }
 
-/// The key in `Tls`' table, when `key` names one of its records.
-fn tls_key(key: u32) -> Option<u32> {
-    (key & Tls::KEY_TAG != 0).then_some(key & !Tls::KEY_TAG)
+/// Which table a poller key names, and the key within it.
+enum Which {
+    Plain(u32),
+    Tls(u32),
+    Sealed(u32),
+}
+
+fn which(key: u32) -> Which {
+    if key & Tls::KEY_TAG != 0 {
+        Which::Tls(key & !Tls::KEY_TAG)
+    } else if key & SealedTls::KEY_TAG != 0 {
+        Which::Sealed(key & !SealedTls::KEY_TAG)
+    } else {
+        Which::Plain(key)
+    }
 }
 
 impl<P: Protocol> Sink for ProtoThread<P> {
     fn ready(&self, key: u32, gen: u16, readable: bool, writable: bool) {
         if let Some(poller) = &self.poller {
-            match tls_key(key) {
-                Some(k) => self
+            match which(key) {
+                Which::Tls(k) => self
                     .tls_table
                     .ready(self, poller, k, gen, readable, writable),
-                None => self.table.ready(self, poller, key, gen, readable, writable),
+                Which::Sealed(k) => self
+                    .sealed_table
+                    .ready(self, poller, k, gen, readable, writable),
+                Which::Plain(k) => self.table.ready(self, poller, k, gen, readable, writable),
             }
         }
     }
 
     fn run(&self, key: u32, gen: u16) {
         if let Some(poller) = &self.poller {
-            match tls_key(key) {
-                Some(k) => self.tls_table.run(self, poller, k, gen),
-                None => self.table.run(self, poller, key, gen),
+            match which(key) {
+                Which::Tls(k) => self.tls_table.run(self, poller, k, gen),
+                Which::Sealed(k) => self.sealed_table.run(self, poller, k, gen),
+                Which::Plain(k) => self.table.run(self, poller, k, gen),
             }
         }
     }
 
     fn expired(&self, key: u32, gen: u16, at: u64) {
         if let Some(poller) = &self.poller {
-            match tls_key(key) {
-                Some(k) => self.tls_table.expired(self, poller, k, gen, at),
-                None => self.table.expired(self, poller, key, gen, at),
+            match which(key) {
+                Which::Tls(k) => self.tls_table.expired(self, poller, k, gen, at),
+                Which::Sealed(k) => self.sealed_table.expired(self, poller, k, gen, at),
+                Which::Plain(k) => self.table.expired(self, poller, k, gen, at),
             }
         }
     }
@@ -394,6 +425,7 @@ impl<P: Protocol> Service for Entry<P> {
             free: RefCell::new(Vec::new()),
             table: Table::default(),
             tls_table: Table::default(),
+            sealed_table: Table::default(),
             poller,
             clock,
             validity,
@@ -403,6 +435,7 @@ impl<P: Protocol> Service for Entry<P> {
             let id = poller.add_sink(sink);
             pt.table.set_sink(id);
             pt.tls_table.set_sink(id);
+            pt.sealed_table.set_sink(id);
         }
         pt
     }
@@ -429,7 +462,9 @@ impl<P: Protocol> Service for Entry<P> {
                 }
             });
         }
-        pt.table.drop_idle_buffers() + pt.tls_table.drop_idle_buffers()
+        pt.table.drop_idle_buffers()
+            + pt.tls_table.drop_idle_buffers()
+            + pt.sealed_table.drop_idle_buffers()
     }
 
     fn live(&self, slot: &Rc<dyn Any>) -> usize {

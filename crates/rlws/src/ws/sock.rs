@@ -1,11 +1,13 @@
-//! The socket side of a record in a table: plain TCP, or TLS over TCP
-//! through rustls' connection (its records read from and written to the
-//! same non-blocking socket the poller watches).
+//! The socket side of a record in a table: plain TCP; a server's TLS
+//! over TCP in rlws' own records; or a client's TLS over TCP through
+//! rustls' connection (its records read from and written to the same
+//! non-blocking socket the poller watches).
 
 use std::io::{self, Read, Write};
 
 use super::core::{Out, Sent};
 use super::writer::DirectWrite;
+use crate::tls::{Alert, RecordError, Sealed};
 
 /// What a record reads from and writes to.
 pub(super) trait RecSock: Sized + 'static {
@@ -37,6 +39,12 @@ pub(super) trait RecSock: Sized + 'static {
 
     /// True while the transport holds bytes to write.
     fn holds_output(&self) -> bool;
+
+    /// Between messages, from the sweeper: gives back what the transport
+    /// needs only while busy; true if that was a TLS key schedule.
+    fn release(&mut self) -> bool {
+        false
+    }
 }
 
 /// Plain TCP.
@@ -300,6 +308,226 @@ impl Out for TlsOut<'_> {
             return Sent::Blocked;
         }
         match self.tls.write_tls() {
+            Ok(true) => Sent::Wrote(0),
+            Ok(false) => {
+                *self.writable = false;
+                Sent::Blocked
+            }
+            Err(_) => Sent::Failed,
+        }
+    }
+
+    fn buffers(&self) -> bool {
+        true
+    }
+
+    fn direct(&self) -> Option<&dyn DirectWrite> {
+        None
+    }
+}
+
+/// A server's TLS connection over TCP: rlws' own records with the keys of
+/// the handshake (no rustls state, no buffers while idle).
+pub(super) struct SealedTls {
+    tcp: mio::net::TcpStream,
+    sealed: Sealed,
+    /// The start of a record not received whole yet.
+    partial: Vec<u8>,
+    /// Sealed records to send, from `out_at`.
+    out: Vec<u8>,
+    out_at: usize,
+    /// close_notify was sealed.
+    closing: bool,
+}
+
+/// Sealed output past which the core's writes wait for the socket.
+const SEALED_HIGH_WATER: usize = 64 * 1024;
+
+impl SealedTls {
+    /// `partial` begins a record not received whole; `out` holds sealed
+    /// records not sent yet.
+    pub(super) fn new(
+        tcp: mio::net::TcpStream,
+        sealed: Sealed,
+        partial: Vec<u8>,
+        out: Vec<u8>,
+    ) -> Self {
+        SealedTls {
+            tcp,
+            sealed,
+            partial,
+            out,
+            out_at: 0,
+            closing: false,
+        }
+    }
+
+    /// Writes sealed records until none is left (`Ok(true)`) or the
+    /// socket is full (`Ok(false)`).
+    fn send_out(&mut self) -> io::Result<bool> {
+        while self.out_at < self.out.len() {
+            match send(&self.tcp, &self.out[self.out_at..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.out_at += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.out.clear();
+        self.out_at = 0;
+        Ok(true)
+    }
+
+    /// Seals `buf`; `Ok(0)` when the sealed output is at its high water.
+    fn seal(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.out.len() - self.out_at >= SEALED_HIGH_WATER {
+            return Ok(0);
+        }
+        let n = buf.len().min(SEALED_HIGH_WATER);
+        self.sealed
+            .seal(&[&buf[..n]], &mut self.out)
+            .map_err(|a| io::Error::other(format!("cannot seal a TLS record ({a:?})")))?;
+        Ok(n)
+    }
+}
+
+impl RecSock for SealedTls {
+    const KEY_TAG: u32 = 1 << 30;
+    type Out<'a> = SealedOut<'a>;
+
+    fn tcp(&mut self) -> &mut mio::net::TcpStream {
+        &mut self.tcp
+    }
+
+    fn read(&mut self, buf: &mut [u8], readable: &mut bool) -> io::Result<usize> {
+        loop {
+            if self.sealed.peer_closed() {
+                return Ok(0);
+            }
+            // The start of a record from the last read goes first.
+            let have = self.partial.len();
+            let Some(head) = buf.get_mut(..have) else {
+                return Err(io::ErrorKind::InvalidData.into());
+            };
+            head.copy_from_slice(&self.partial);
+            let n = match recv(&self.tcp, &mut buf[have..]) {
+                Ok(0) if have > 0 => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the peer closed in the middle of a TLS record",
+                    ))
+                }
+                Ok(0) => return Ok(0),
+                Ok(n) => n,
+                Err(e) => {
+                    if e.kind() == io::ErrorKind::WouldBlock {
+                        *readable = false;
+                    }
+                    return Err(e);
+                }
+            };
+            if have + n < buf.len() {
+                *readable = false;
+            }
+            let total = have + n;
+            let opened = self.sealed.open(&mut buf[..total], &mut self.out);
+            let o = match opened {
+                Ok(o) => o,
+                Err(e) => {
+                    if let RecordError::Send(a) = e {
+                        // Tell the peer why, as far as the socket takes it.
+                        if self.sealed.seal_alert(a, &mut self.out).is_ok() {
+                            let _ = self.send_out();
+                        }
+                    }
+                    return Err(e.into());
+                }
+            };
+            // Kept only while a record is incomplete.
+            if o.used < total {
+                self.partial.clear();
+                self.partial.extend_from_slice(&buf[o.used..total]);
+            } else if !self.partial.is_empty() {
+                self.partial = Vec::new();
+            }
+            if o.plain > 0 || o.closed {
+                return Ok(o.plain);
+            }
+            if !*readable {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+        }
+    }
+
+    fn out<'a>(&'a mut self, writable: &'a mut bool) -> SealedOut<'a> {
+        SealedOut {
+            tls: self,
+            writable,
+        }
+    }
+
+    fn write_rest(&mut self, rest: &[u8]) -> io::Result<usize> {
+        let n = self.seal(rest)?;
+        if !self.send_out()? && n == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    }
+
+    fn finish(&mut self) -> io::Result<bool> {
+        if !self.closing {
+            self.closing = true;
+            self.sealed
+                .seal_alert(Alert::CloseNotify, &mut self.out)
+                .map_err(|a| io::Error::other(format!("cannot seal a TLS alert ({a:?})")))?;
+        }
+        self.send_out()
+    }
+
+    fn holds_output(&self) -> bool {
+        self.out_at < self.out.len()
+    }
+
+    fn release(&mut self) -> bool {
+        if self.out.is_empty() && self.out.capacity() > 0 {
+            self.out = Vec::new();
+        }
+        self.sealed.release()
+    }
+}
+
+/// The sealed connection as the core writes to it: records into the
+/// output, out to the socket on flush.
+pub(super) struct SealedOut<'a> {
+    tls: &'a mut SealedTls,
+    writable: &'a mut bool,
+}
+
+impl Out for SealedOut<'_> {
+    fn send(&mut self, buf: &[u8]) -> Sent {
+        match self.tls.seal(buf) {
+            Ok(0) => {
+                match self.flush() {
+                    Sent::Wrote(_) => {}
+                    other => return other,
+                }
+                match self.tls.seal(buf) {
+                    Ok(0) => Sent::Blocked,
+                    Ok(n) => Sent::Wrote(n),
+                    Err(_) => Sent::Failed,
+                }
+            }
+            Ok(n) => Sent::Wrote(n),
+            Err(_) => Sent::Failed,
+        }
+    }
+
+    fn flush(&mut self) -> Sent {
+        if !*self.writable {
+            return Sent::Blocked;
+        }
+        match self.tls.send_out() {
             Ok(true) => Sent::Wrote(0),
             Ok(false) => {
                 *self.writable = false;

@@ -116,17 +116,20 @@ impl<P: Protocol, S: RecSock> Table<P, S> {
 
     /// Frees the buffers open records do not need between messages (once
     /// a second, from the sweeper): an idle record holds none, and a busy
-    /// one gets them back as it goes on. Returns how many zlib states went.
+    /// one gets them back as it goes on. Returns how many large states
+    /// went: zlib's, and TLS key schedules (about 1 KiB each) by the 64.
     pub(super) fn drop_idle_buffers(&self) -> usize {
         let mut freed = 0;
+        let mut keys = 0;
         self.for_each_open(|s| {
             if let Ok(mut r) = s.rec.try_borrow_mut() {
                 if let Some(rec) = r.as_mut() {
                     freed += rec.core.release_buffers();
+                    keys += usize::from(rec.sock.release());
                 }
             }
         });
-        freed
+        freed + keys / 64
     }
 
     /// Calls `f` on the signal of every open record, and schedules those

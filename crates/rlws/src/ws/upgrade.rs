@@ -5,30 +5,13 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use crate::runtime::{FileSendTcp, Transport};
+use crate::tls::SealedStream;
 
-/// What an upgrade hands over: a transport, or TLS over TCP (which a
-/// service thread's table runs through rustls directly, as it does a
-/// client's [`Transport::Tls`]).
+/// What an upgrade hands over: a transport, or a server's TLS connection
+/// (which a service thread's table carries on with the same record keys).
 pub(crate) enum Handed {
     Io(Transport),
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
-}
-
-impl Handed {
-    /// TLS over TCP, taken apart into the socket and the rustls connection.
-    pub(crate) fn tls_parts(self) -> Result<(TcpStream, rustls::Connection), Transport> {
-        match self {
-            Handed::Tls(t) => {
-                let (tcp, conn) = (*t).into_inner();
-                Ok((tcp, rustls::Connection::Server(conn)))
-            }
-            Handed::Io(Transport::Tls(t)) => {
-                let (tcp, conn) = (*t.0).into_inner();
-                Ok((tcp, rustls::Connection::Client(conn)))
-            }
-            Handed::Io(io) => Err(io),
-        }
-    }
+    Sealed(Box<SealedStream<TcpStream>>),
 }
 
 /// The stream hyper hands over after a `101 Switching Protocols` (or an
@@ -43,9 +26,9 @@ pub(crate) async fn upgraded(upgrade: hyper::upgrade::OnUpgrade) -> (Option<Hand
                 ))),
                 parts.read_buf,
             ),
-            Err(up) => match up.downcast::<TokioIo<tokio_rustls::server::TlsStream<TcpStream>>>() {
+            Err(up) => match up.downcast::<TokioIo<SealedStream<TcpStream>>>() {
                 Ok(parts) => (
-                    Some(Handed::Tls(Box::new(parts.io.into_inner()))),
+                    Some(Handed::Sealed(Box::new(parts.io.into_inner()))),
                     parts.read_buf,
                 ),
                 // An HTTP/2 stream: run on the upgraded stream.
