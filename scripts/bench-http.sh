@@ -6,6 +6,9 @@
 #
 #   scripts/bench-http.sh [SECONDS]     (default 5 s per measurement)
 #
+# Each row: ROUNDS rounds (default 3), rlws and nginx taking turns; each
+# cell is the median round.
+#
 # Scenarios: a 1 KiB and a 1 MiB file over HTTP/1.1 keep-alive (wrk), the
 # same over h2 on TLS (h2load, 10 streams per connection), and TLS
 # handshakes per second (wrk over https with "Connection: close": one
@@ -14,6 +17,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DUR="${1:-5}"
+# Rounds per row, rlws and nginx taking turns; each cell is the median.
+ROUNDS="${ROUNDS:-3}"
 W="${SERVER_THREADS:-1}"
 CONNS="${CONNS:-64}"
 ulimit -n 65536 2>/dev/null || true
@@ -121,19 +126,28 @@ h2_rps() { # URL
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
+median() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
 echo "| scenario | rlws req/s | nginx req/s | rlws ÷ nginx |"
 echo "|---|---:|---:|---:|"
-row() { # NAME RLWS NGINX
-    echo "| $1 | $2 | $3 | $(ratio "$2" "$3") |"
+row() { # NAME MEASURE RLWS_URL NGINX_URL [extra args]: ROUNDS rounds, taking turns
+    local name="$1" measure="$2" ru="$3" nu="$4"; shift 4
+    local rs="" ns=""
+    for _ in $(seq "$ROUNDS"); do
+        rs="$rs $("$measure" "$ru" "$@")"
+        ns="$ns $("$measure" "$nu" "$@")"
+    done
+    local r n
+    r="$(echo "$rs" | median)"; n="$(echo "$ns" | median)"
+    echo "| $name | $r | $n | $(ratio "$r" "$n") |"
 }
-r=$(wrk_rps http://127.0.0.1:9311/1k.bin); n=$(wrk_rps http://127.0.0.1:9301/1k.bin)
-row "1 KiB file, HTTP/1.1 keep-alive, $CONNS conns (wrk)" "$r" "$n"
-r=$(wrk_rps http://127.0.0.1:9311/1m.bin); n=$(wrk_rps http://127.0.0.1:9301/1m.bin)
-row "1 MiB file, HTTP/1.1 keep-alive, $CONNS conns (wrk)" "$r" "$n"
-r=$(h2_rps https://127.0.0.1:9312/1k.bin); n=$(h2_rps https://127.0.0.1:9302/1k.bin)
-row "1 KiB file, h2 over TLS, 16 conns × 10 streams (h2load)" "$r" "$n"
-r=$(h2_rps https://127.0.0.1:9312/1m.bin); n=$(h2_rps https://127.0.0.1:9302/1m.bin)
-row "1 MiB file, h2 over TLS, 16 conns × 10 streams (h2load)" "$r" "$n"
-r=$(CONNS=16 wrk_rps https://127.0.0.1:9312/1k.bin -H "Connection: close")
-n=$(CONNS=16 wrk_rps https://127.0.0.1:9302/1k.bin -H "Connection: close")
-row "TLS handshakes/s (new connection per 1 KiB request, 16 conns, wrk)" "$r" "$n"
+row "1 KiB file, HTTP/1.1 keep-alive, $CONNS conns (wrk)" wrk_rps \
+    http://127.0.0.1:9311/1k.bin http://127.0.0.1:9301/1k.bin
+row "1 MiB file, HTTP/1.1 keep-alive, $CONNS conns (wrk)" wrk_rps \
+    http://127.0.0.1:9311/1m.bin http://127.0.0.1:9301/1m.bin
+row "1 KiB file, h2 over TLS, 16 conns × 10 streams (h2load)" h2_rps \
+    https://127.0.0.1:9312/1k.bin https://127.0.0.1:9302/1k.bin
+row "1 MiB file, h2 over TLS, 16 conns × 10 streams (h2load)" h2_rps \
+    https://127.0.0.1:9312/1m.bin https://127.0.0.1:9302/1m.bin
+CONNS=16 row "TLS handshakes/s (new connection per 1 KiB request, 16 conns, wrk)" wrk_rps \
+    https://127.0.0.1:9312/1k.bin https://127.0.0.1:9302/1k.bin -H "Connection: close"

@@ -5,10 +5,14 @@
 #
 #   scripts/bench-ws.sh [SECONDS]      (default 5 s per measurement)
 #
+# Echo rows: ROUNDS rounds (default 3) with the servers taking turns; each
+# cell is its server's median round.
+#
 # Every server gets SERVER_THREADS service/worker threads (default 1; the
 # libwebsockets servers always run one) and the load generator
 # CLIENT_THREADS (default 1), so on a 2-core machine each side has a core.
-# Ports 9100-9104 on 127.0.0.1.
+# Ports 9100-9105, and 9110-9113 for the same servers over TLS (idle run),
+# on 127.0.0.1.
 #
 # Peers: bench/peers (tokio-tungstenite, fastwebsockets: echo, and
 # /broadcast), bench/peers/lws/lws_echo.c (echo with permessage-deflate,
@@ -17,6 +21,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DUR="${1:-5}"
+ROUNDS="${ROUNDS:-3}"
 ST="${SERVER_THREADS:-1}"
 CT="${CLIENT_THREADS:-1}"
 IDLE="${IDLE_CONNS:-10000}"
@@ -39,7 +44,10 @@ cargo build --release --quiet -p rlws-cli -p rlws-bench-peers
 R=target/release
 cc -O2 -o "$R/lws-echo" bench/peers/lws/lws_echo.c -lwebsockets
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    [ -n "${TLSDIR:-}" ] && rm -rf "$TLSDIR"
+}
 trap cleanup EXIT
 
 start() { # name port cmd...
@@ -63,12 +71,30 @@ start lws-echo 9103 "$R/lws-echo" 9103
 LWS_PID="${pids[-1]}"
 start lws-test-server 9104 /usr/bin/libwebsockets-test-server --port=9104
 LTS_PID="${pids[-1]}"
+# The same servers over TLS (P-256 certificate, TLS 1.3), for the idle run.
+TLSDIR="$(mktemp -d /tmp/rlws-bench-ws-tls.XXXXXX)"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "$TLSDIR/key.pem" -out "$TLSDIR/cert.pem" -days 2 -subj /CN=127.0.0.1 \
+    -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null
+start rlws-tls 9110 "$R/rlws" serve -i 127.0.0.1 -p 9110 -j "$ST" -d warn \
+    --cert "$TLSDIR/cert.pem" --key "$TLSDIR/key.pem"
+RLWS_TLS_PID="${pids[-1]}"
+start tungstenite-tls 9111 "$R/peer-tungstenite" 9111 "$ST" "$TLSDIR/cert.pem" "$TLSDIR/key.pem"
+TT_TLS_PID="${pids[-1]}"
+start fastwebsockets-tls 9112 "$R/peer-fastwebsockets" 9112 "$ST" "$TLSDIR/cert.pem" "$TLSDIR/key.pem"
+FW_TLS_PID="${pids[-1]}"
+start lws-echo-tls 9113 "$R/lws-echo" 9113 "$TLSDIR/cert.pem" "$TLSDIR/key.pem"
+LWS_TLS_PID="${pids[-1]}"
 [ -x .venv/bin/python ] || bash scripts/install-test-deps.sh >&2
 start websockets 9105 .venv/bin/python bench/peers/websockets_echo.py 9105
 PY_PID="${pids[-1]}"
 
 field() { sed -E "s/.*\"$1\":([0-9.]+).*/\1/"; }
 ratio() { echo "scale=2; $1 / $2" | bc -l | sed 's/^\./0./'; }
+median_run() { # of JSON lines on stdin, the one with the median msgs_per_sec
+    while read -r l; do echo "$(echo "$l" | field msgs_per_sec) $l"; done |
+        sort -n | awk '{ a[NR] = $0 } END { print a[int((NR + 1) / 2)] }' | cut -d' ' -f2-
+}
 best() { # prints the largest of the arguments
     local b="$1"; shift
     for v in "$@"; do if [ "$(echo "$v > $b" | bc -l)" = 1 ]; then b="$v"; fi; done
@@ -78,7 +104,8 @@ best() { # prints the largest of the arguments
 echo "## Echo"
 echo
 echo "Each cell: messages/s (latency p50/p99 µs), whole-machine CPU µs per message (/proc/stat:"
-echo "server, load generator and kernel together; the load generator is the same for every server)."
+echo "server, load generator and kernel together; the load generator is the same for every server);"
+echo "the median of $ROUNDS rounds of $DUR s in which the servers took turns."
 echo
 echo "| scenario | rlws | tokio-tungstenite | fastwebsockets | libwebsockets | rlws ÷ best peer (msg/s) | rlws ÷ lws (CPU/msg) |"
 echo "|---|---|---|---|---|---|---|"
@@ -88,12 +115,22 @@ srv_pids=("$RLWS_PID" "$TT_PID" "$FW_PID" "$LWS_PID")
 for sc in "100 20" "10 1024" "10 16384" "500 16384"; do
     set -- $sc
     c="$1"; s="$2"
+    # ROUNDS rounds, the servers taking turns in each, so that the
+    # machine's drift (±15 % between minutes here) falls on all alike;
+    # each cell is the round with the median rate.
+    declare -A runs=()
+    for r in $(seq "$ROUNDS"); do
+        for i in 0 1 2 3; do
+            runs[$i,$r]="$("$R/rlws" bench echo "${urls[$i]}" -c "$c" -s "$s" -d "$DUR" --threads "$CT" --pid "${srv_pids[$i]}" --json)"
+        done
+    done
     vals=(); cpus=(); cells=()
     for i in 0 1 2 3; do
-        j="$("$R/rlws" bench echo "${urls[$i]}" -c "$c" -s "$s" -d "$DUR" --threads "$CT" --pid "${srv_pids[$i]}" --json)"
+        j="$(for r in $(seq "$ROUNDS"); do echo "${runs[$i,$r]}"; done | median_run)"
         vals+=("$(echo "$j" | field msgs_per_sec)"); cpus+=("$(echo "$j" | field machine_cpu_us_per_msg)")
         cells+=("${vals[-1]} ($(echo "$j" | field p50_us)/$(echo "$j" | field p99_us)), ${cpus[-1]} µs")
     done
+    unset runs
     b="$(best "${vals[1]}" "${vals[2]}" "${vals[3]}")"
     echo "| echo $c × $s B | ${cells[0]} | ${cells[1]} | ${cells[2]} | ${cells[3]} | $(ratio "${vals[0]}" "$b") | $(ratio "${cpus[0]}" "${cpus[3]}") |"
 done
@@ -149,6 +186,21 @@ echo "|---|---|---|---|---|"
 cells=()
 for i in 0 1 2 3; do
     j="$("$R/rlws" bench idle "${urls[$i]}" -c "$IDLE" --pid "${srv_pids[$i]}" --json)"
+    cells+=("$(echo "$j" | field bytes_per_conn)")
+    sleep 1
+done
+echo "| $IDLE | ${cells[0]} | ${cells[1]} | ${cells[2]} | ${cells[3]} |"
+
+echo
+echo "## Idle connections over TLS"
+echo
+echo "| idle TLS connections | rlws bytes/conn | tokio-tungstenite bytes/conn | fastwebsockets bytes/conn | libwebsockets bytes/conn |"
+echo "|---|---|---|---|---|"
+turls=(wss://127.0.0.1:9110/echo wss://127.0.0.1:9111/ wss://127.0.0.1:9112/ wss://127.0.0.1:9113/)
+tpids=("$RLWS_TLS_PID" "$TT_TLS_PID" "$FW_TLS_PID" "$LWS_TLS_PID")
+cells=()
+for i in 0 1 2 3; do
+    j="$("$R/rlws" bench idle "${turls[$i]}" -c "$IDLE" --pid "${tpids[$i]}" --json)"
     cells+=("$(echo "$j" | field bytes_per_conn)")
     sleep 1
 done

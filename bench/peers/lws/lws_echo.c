@@ -156,6 +156,12 @@ main(int argc, const char **argv)
 	info.extensions = extensions;
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
 	info.fd_limit_per_thread = 0;
+	/* lws-echo PORT [CERT KEY]: TLS with that certificate. */
+	if (argc > 3) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = argv[2];
+		info.ssl_private_key_filepath = argv[3];
+	}
 
 	context = lws_create_context(&info);
 	if (!context)

@@ -1,11 +1,15 @@
 //! Echo and broadcast server on fastwebsockets, for side-by-side benchmarks.
-//! Usage: peer-fastwebsockets PORT [THREADS]
+//! Usage: peer-fastwebsockets PORT [THREADS [CERT KEY]]
+//! (with CERT and KEY, PEM files: TLS through tokio-rustls)
 //!
 //! `/broadcast`: every text message from any connection goes to all
 //! connections (a tokio broadcast channel; receivers that lag skip ahead).
 //! Any other path: echo.
 
 use std::sync::OnceLock;
+
+#[path = "tls.rs"]
+mod rlws_bench_peers_tls;
 
 use fastwebsockets::{upgrade, FragmentCollector, Frame, OpCode, Payload, WebSocketError};
 use http_body_util::Empty;
@@ -82,10 +86,21 @@ async fn handle(mut req: Request<Incoming>) -> Result<Response<Empty<Bytes>>, We
     Ok(resp)
 }
 
+async fn serve<S>(s: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let conn = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(s), hyper::service::service_fn(handle))
+        .with_upgrades();
+    let _ = conn.await;
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let port: u16 = args.next().and_then(|p| p.parse().ok()).unwrap_or(9102);
     let threads: usize = args.next().and_then(|p| p.parse().ok()).unwrap_or(2);
+    let tls = rlws_bench_peers_tls::acceptor(args.next(), args.next());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .enable_all()
@@ -98,12 +113,16 @@ fn main() {
                 continue;
             };
             let _ = s.set_nodelay(true);
+            let tls = tls.clone();
             tokio::spawn(async move {
-                let io = TokioIo::new(s);
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(io, hyper::service::service_fn(handle))
-                    .with_upgrades();
-                let _ = conn.await;
+                match tls {
+                    Some(a) => {
+                        if let Ok(s) = a.accept(s).await {
+                            serve(s).await;
+                        }
+                    }
+                    None => serve(s).await,
+                }
             });
         }
     });

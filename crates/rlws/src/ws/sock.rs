@@ -393,7 +393,8 @@ impl SealedTls {
 }
 
 impl RecSock for SealedTls {
-    const KEY_TAG: u32 = 1 << 30;
+    /// The client TLS table's tag and one more bit.
+    const KEY_TAG: u32 = (1 << 31) | (1 << 30);
     type Out<'a> = SealedOut<'a>;
 
     fn tcp(&mut self) -> &mut mio::net::TcpStream {
