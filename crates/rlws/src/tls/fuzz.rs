@@ -72,12 +72,11 @@ pub fn records(data: &[u8]) {
     let step = usize::from(*split) + 1;
     let mut buf = Vec::new();
     let mut got = Vec::new();
-    let mut reply = Vec::new();
     let mut closed = false;
     let mut failed = false;
     for piece in wire.chunks(step) {
         buf.extend_from_slice(piece);
-        match b.open(&mut buf, &mut reply) {
+        match b.open(&mut buf) {
             Ok(o) => {
                 got.extend_from_slice(&buf[..o.plain]);
                 buf.drain(..o.used);

@@ -41,7 +41,6 @@ pub(crate) enum Alert {
     DecodeError = 50,
     IllegalParameter = 47,
     InternalError = 80,
-    NoRenegotiation = 100,
 }
 
 /// Why the records stopped.
@@ -284,6 +283,8 @@ pub(crate) struct Sealed {
     /// A record was sealed or opened since the last [`Sealed::release`].
     used: bool,
     hs: HsPart,
+    /// The peer asked for a KeyUpdate, not sent yet.
+    owed: bool,
     /// The peer's close_notify came.
     peer_closed: bool,
 }
@@ -298,6 +299,7 @@ impl Sealed {
             live: None,
             used: false,
             hs: HsPart::default(),
+            owed: false,
             peer_closed: false,
         }
     }
@@ -367,10 +369,11 @@ impl Sealed {
         Ok(())
     }
 
-    /// Appends an alert record (close_notify is a warning, the rest fatal).
+    /// Appends an alert record (close_notify is a warning, the rest fatal),
+    /// after the KeyUpdate the peer is owed.
     pub(crate) fn seal_alert(&mut self, alert: Alert, out: &mut Vec<u8>) -> Result<(), Alert> {
         let level = match alert {
-            Alert::CloseNotify | Alert::NoRenegotiation => 1,
+            Alert::CloseNotify => 1,
             _ => 2,
         };
         let start = self.begin(ALERT, 2, out)?;
@@ -383,6 +386,10 @@ impl Sealed {
     /// reached its limit is replaced first (TLS 1.3), or the connection
     /// ends (TLS 1.2).
     fn begin(&mut self, typ: u8, n: usize, out: &mut Vec<u8>) -> Result<usize, Alert> {
+        if self.owed {
+            self.owed = false;
+            self.send_key_update(false, out)?;
+        }
         if self.tx.seq >= self.cipher.limit() - 1 {
             if !self.tls13() {
                 return Err(Alert::CloseNotify);
@@ -455,13 +462,10 @@ impl Sealed {
     }
 
     /// Opens the whole records at the front of `buf`, moving their
-    /// application data to its front. Replies the peer asked for (a
-    /// KeyUpdate) are appended to `reply`.
-    pub(crate) fn open(
-        &mut self,
-        buf: &mut [u8],
-        reply: &mut Vec<u8>,
-    ) -> Result<Opened, RecordError> {
+    /// application data to its front. A KeyUpdate the peer asks for is
+    /// owed, and sealed before the next record rlws sends (RFC 8446
+    /// §4.6.3): however many requests come meanwhile, one is owed.
+    pub(crate) fn open(&mut self, buf: &mut [u8]) -> Result<Opened, RecordError> {
         let mut at = Opened::default();
         while !self.peer_closed {
             let Some(&[typ, _, _, h, l]) = buf.get(at.used..at.used + HEADER) else {
@@ -498,7 +502,7 @@ impl Sealed {
                     let mut msg = [0u8; 16];
                     let n = (to - from).min(msg.len());
                     msg[..n].copy_from_slice(&buf[from..from + n]);
-                    self.on_handshake(&msg[..n], to - from, reply)
+                    self.on_handshake(&msg[..n], to - from)
                         .map_err(RecordError::Send)?;
                 }
                 _ => return Err(RecordError::Send(Alert::UnexpectedMessage)),
@@ -579,11 +583,11 @@ impl Sealed {
     }
 
     /// A handshake record after the handshake: TLS 1.3's KeyUpdate (which
-    /// may come in pieces, and must end its record); in TLS 1.2 a
-    /// renegotiation, which is declined.
-    fn on_handshake(&mut self, msg: &[u8], len: usize, reply: &mut Vec<u8>) -> Result<(), Alert> {
+    /// may come in pieces, and must end its record). TLS 1.2's
+    /// renegotiation is refused.
+    fn on_handshake(&mut self, msg: &[u8], len: usize) -> Result<(), Alert> {
         if !self.tls13() {
-            return self.seal_alert(Alert::NoRenegotiation, reply);
+            return Err(Alert::UnexpectedMessage);
         }
         if len == 0 {
             return Err(Alert::UnexpectedMessage);
@@ -615,9 +619,7 @@ impl Sealed {
         self.hs = HsPart::default();
         self.rx = self.rx.next(self.version).ok_or(Alert::InternalError)?;
         self.live = None;
-        if requested {
-            self.send_key_update(false, reply)?;
-        }
+        self.owed |= requested;
         Ok(())
     }
 }
@@ -745,11 +747,9 @@ mod tests {
 
         /// What the server opens of what it has; its replies go to the client.
         fn server_opens(&mut self) -> (Vec<u8>, bool) {
-            let mut reply = Vec::new();
-            let o = self.server.open(&mut self.to_server, &mut reply).unwrap();
+            let o = self.server.open(&mut self.to_server).unwrap();
             let plain = self.to_server[..o.plain].to_vec();
             self.to_server.drain(..o.used);
-            self.deliver(&reply);
             (plain, o.closed)
         }
 
@@ -830,6 +830,29 @@ mod tests {
     }
 
     #[test]
+    fn requests_for_key_updates_owe_one_update_however_many_come() {
+        let suite = rustls::crypto::ring::cipher_suite::TLS13_AES_256_GCM_SHA384;
+        let mut p = pair(suite);
+        // Many requests with nothing read back: nothing queues up.
+        for _ in 0..50 {
+            p.client.refresh_traffic_keys().unwrap();
+            p.flush_client();
+        }
+        p.client.writer().write_all(b"then data").unwrap();
+        p.flush_client();
+        assert_eq!(p.server_opens().0, b"then data");
+        assert_eq!(p.server.rx.seq, 1);
+        assert!(p.server.owed);
+        // One KeyUpdate goes before the next record; the client reads both.
+        let mut out = Vec::new();
+        p.server.seal(&[b"reply"], &mut out).unwrap();
+        assert!(!p.server.owed);
+        assert_eq!(out.len(), (5 + 5 + 1 + 16) + (5 + 5 + 1 + 16));
+        p.deliver(&out);
+        assert_eq!(std::mem::take(&mut p.got), b"reply");
+    }
+
+    #[test]
     fn a_key_reaching_its_limit_is_replaced_before_the_next_record() {
         let suite = rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256;
         let mut p = pair(suite);
@@ -867,17 +890,16 @@ mod tests {
         fake.tx = fake.tx.next(fake.version).unwrap();
         fake.live = None;
         fake.seal(&[b"new key"], &mut bytes).unwrap();
-        let mut reply = Vec::new();
-        let o = p.server.open(&mut bytes, &mut reply).unwrap();
+        let o = p.server.open(&mut bytes).unwrap();
         assert_eq!(&bytes[..o.plain], b"new key");
-        assert!(reply.is_empty());
+        assert!(!p.server.owed);
         // A KeyUpdate with more after it in its record is refused.
         let mut bad = Vec::new();
         let start = fake.begin(HANDSHAKE, 6, &mut bad).unwrap();
         bad.extend_from_slice(&[KEY_UPDATE, 0, 0, 1, 0, 0]);
         fake.finish(HANDSHAKE, start, &mut bad).unwrap();
         assert_eq!(
-            p.server.open(&mut bad, &mut reply),
+            p.server.open(&mut bad),
             Err(RecordError::Send(Alert::UnexpectedMessage))
         );
     }
@@ -891,16 +913,15 @@ mod tests {
             let mut tampered = p.to_server.clone();
             let last = tampered.len() - 1;
             tampered[last] ^= 1;
-            let mut reply = Vec::new();
             assert_eq!(
-                p.server.open(&mut tampered, &mut reply),
+                p.server.open(&mut tampered),
                 Err(RecordError::Send(Alert::BadRecordMac)),
                 "{suite:?}"
             );
             // A header announcing more than a record may hold.
             let mut long = vec![APPLICATION_DATA, 3, 3, 0x48, 0x01];
             assert_eq!(
-                p.server.open(&mut long, &mut reply),
+                p.server.open(&mut long),
                 Err(RecordError::Send(Alert::RecordOverflow)),
                 "{suite:?}"
             );
@@ -909,10 +930,7 @@ mod tests {
             p.client.writer().write_all(b"data").unwrap();
             p.flush_client();
             let mut half = p.to_server[..p.to_server.len() / 2].to_vec();
-            assert_eq!(
-                p.server.open(&mut half, &mut reply).unwrap(),
-                Opened::default()
-            );
+            assert_eq!(p.server.open(&mut half).unwrap(), Opened::default());
             assert_eq!(p.server_opens().0, b"data");
         }
     }

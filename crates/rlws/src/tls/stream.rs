@@ -158,10 +158,7 @@ impl<S> SealedStream<S> {
         if self.filled == 0 {
             return Ok(());
         }
-        match self
-            .sealed
-            .open(&mut self.input[..self.filled], &mut self.output)
-        {
+        match self.sealed.open(&mut self.input[..self.filled]) {
             Ok(o) => {
                 self.plain = 0..o.plain;
                 self.opened_to = o.used;
@@ -277,8 +274,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for SealedStream<S> {
             }
             let opened = this.open_input();
             if this.out_at < this.output.len() {
-                // A reply to a key update, or the alert for a bad record:
-                // out when the socket takes it.
+                // The alert for a bad record: out as far as the socket
+                // takes it.
                 if let Poll::Ready(Err(e)) = this.poll_send(cx) {
                     return Poll::Ready(Err(e));
                 }

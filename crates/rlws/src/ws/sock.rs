@@ -432,7 +432,7 @@ impl RecSock for SealedTls {
                 *readable = false;
             }
             let total = have + n;
-            let opened = self.sealed.open(&mut buf[..total], &mut self.out);
+            let opened = self.sealed.open(&mut buf[..total]);
             let o = match opened {
                 Ok(o) => o,
                 Err(e) => {
