@@ -178,30 +178,22 @@ done
 b="$(best "${vals[1]}" "${vals[2]}" "${vals[3]}")"
 echo "| broadcast 1 → $FANOUT × 64 B | ${cells[0]} | ${cells[1]} | ${cells[2]} | ${cells[3]} | $(ratio "${vals[0]}" "$b") |"
 
-echo
-echo "## Idle connections"
-echo
-echo "| idle connections | rlws bytes/conn | tokio-tungstenite bytes/conn | fastwebsockets bytes/conn | libwebsockets bytes/conn |"
-echo "|---|---|---|---|---|"
-cells=()
-for i in 0 1 2 3; do
-    j="$("$R/rlws" bench idle "${urls[$i]}" -c "$IDLE" --pid "${srv_pids[$i]}" --json)"
-    cells+=("$(echo "$j" | field bytes_per_conn)")
-    sleep 1
-done
-echo "| $IDLE | ${cells[0]} | ${cells[1]} | ${cells[2]} | ${cells[3]} |"
-
-echo
-echo "## Idle connections over TLS"
-echo
-echo "| idle TLS connections | rlws bytes/conn | tokio-tungstenite bytes/conn | fastwebsockets bytes/conn | libwebsockets bytes/conn |"
-echo "|---|---|---|---|---|"
-turls=(wss://127.0.0.1:9110/echo wss://127.0.0.1:9111/ wss://127.0.0.1:9112/ wss://127.0.0.1:9113/)
-tpids=("$RLWS_TLS_PID" "$TT_TLS_PID" "$FW_TLS_PID" "$LWS_TLS_PID")
-cells=()
-for i in 0 1 2 3; do
-    j="$("$R/rlws" bench idle "${turls[$i]}" -c "$IDLE" --pid "${tpids[$i]}" --json)"
-    cells+=("$(echo "$j" | field bytes_per_conn)")
-    sleep 1
-done
-echo "| $IDLE | ${cells[0]} | ${cells[1]} | ${cells[2]} | ${cells[3]} |"
+idle_table() { # TITLE then 4 URLs then 4 PIDs
+    local title="$1"; shift
+    local u=("$1" "$2" "$3" "$4") p=("$5" "$6" "$7" "$8") cells=() j
+    echo
+    echo "## $title"
+    echo
+    echo "| $title | rlws bytes/conn | tokio-tungstenite bytes/conn | fastwebsockets bytes/conn | libwebsockets bytes/conn |"
+    echo "|---|---|---|---|---|"
+    for i in 0 1 2 3; do
+        j="$("$R/rlws" bench idle "${u[$i]}" -c "$IDLE" --pid "${p[$i]}" --json)"
+        cells+=("$(echo "$j" | field bytes_per_conn)")
+        sleep 1
+    done
+    echo "| $IDLE | ${cells[0]} | ${cells[1]} | ${cells[2]} | ${cells[3]} |"
+}
+idle_table "Idle connections" "${urls[@]}" "${srv_pids[@]}"
+idle_table "Idle connections over TLS" \
+    wss://127.0.0.1:9110/echo wss://127.0.0.1:9111/ wss://127.0.0.1:9112/ wss://127.0.0.1:9113/ \
+    "$RLWS_TLS_PID" "$TT_TLS_PID" "$FW_TLS_PID" "$LWS_TLS_PID"

@@ -4,9 +4,9 @@
 //!
 //! Key updates need the TLS 1.3 traffic secrets, which rustls does not
 //! hand over with the keys: a [`Capture`] key log on the server
-//! configuration keeps them, for the thread's handshakes in progress,
-//! under the ClientHello's random, and the keys derived from them are
-//! checked against the ones rustls hands over.
+//! configuration keeps them for the step of the handshake in which rustls
+//! logged them, and the keys derived from them are checked against the
+//! ones rustls hands over.
 
 use std::cell::RefCell;
 use std::io;
@@ -23,7 +23,6 @@ const SERVER_SECRET: &str = "SERVER_TRAFFIC_SECRET_0";
 
 /// A traffic secret rustls logged during a handshake on this thread.
 struct Logged {
-    random: [u8; 32],
     client: bool,
     len: usize,
     secret: [u8; 48],
@@ -36,59 +35,36 @@ impl Drop for Logged {
 }
 
 thread_local! {
+    /// What rustls logged during the [`Accepting::step`] running now: a
+    /// step runs without yielding, so every entry made during it is its
+    /// connection's, whatever ClientHello random rustls names it by (after
+    /// a HelloRetryRequest, the second one's). The step takes them all.
     static LOGGED: RefCell<Vec<Logged>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Takes (and forgets) the secrets logged for the handshake of `random`:
-/// (client's, server's).
-fn take_logged(random: &[u8; 32]) -> (Option<Logged>, Option<Logged>) {
-    LOGGED.with(|l| {
-        let mut l = l.borrow_mut();
-        let mut client = None;
-        let mut server = None;
-        let mut i = 0;
-        while i < l.len() {
-            if l[i].random == *random {
-                let e = l.swap_remove(i);
-                if e.client {
-                    client = Some(e);
-                } else {
-                    server = Some(e);
-                }
-            } else {
-                i += 1;
-            }
-        }
-        (client, server)
-    })
 }
 
 /// The key log rlws sets on every server configuration: it keeps the
 /// TLS 1.3 application traffic secrets of the thread's handshakes until
-/// the handshake ends, and logs nothing anywhere.
+/// the step of the handshake that made them ends, and logs nothing
+/// anywhere.
 #[derive(Debug)]
 pub(crate) struct Capture;
 
 impl rustls::KeyLog for Capture {
-    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+    fn log(&self, label: &str, _client_random: &[u8], secret: &[u8]) {
         let client = match label {
             CLIENT_SECRET => true,
             SERVER_SECRET => false,
             _ => return,
         };
-        let (Ok(random), Some(s)) = (<[u8; 32]>::try_from(client_random), secret.get(..)) else {
-            return;
-        };
-        if s.len() > 48 {
+        if secret.len() > 48 {
             return;
         }
         let mut e = Logged {
-            random,
             client,
-            len: s.len(),
+            len: secret.len(),
             secret: [0; 48],
         };
-        e.secret[..s.len()].copy_from_slice(s);
+        e.secret[..secret.len()].copy_from_slice(secret);
         LOGGED.with(|l| l.borrow_mut().push(e));
     }
 
@@ -101,7 +77,11 @@ impl rustls::KeyLog for Capture {
 pub(crate) struct Accepting {
     /// `None` once [`Accepting::finish`] took it.
     conn: Option<UnbufferedServerConnection>,
-    random: [u8; 32],
+    /// The latest TLS 1.3 traffic secrets rustls logged: client's, server's.
+    client_secret: Option<Logged>,
+    server_secret: Option<Logged>,
+    /// The client's close_notify came with its last flight.
+    peer_closed: bool,
     /// Received bytes rustls has not taken yet.
     pub(crate) input: Vec<u8>,
     /// Handshake records to send, in order.
@@ -125,18 +105,15 @@ pub(crate) struct Agreed {
 }
 
 impl Accepting {
-    /// Starts the handshake of the ClientHello in `input` (whose random
-    /// [`super::hello::read`] gave) with `cfg`, which must carry a
-    /// [`Capture`] key log and allow secret extraction.
-    pub(crate) fn new(
-        cfg: Arc<rustls::ServerConfig>,
-        random: [u8; 32],
-        input: Vec<u8>,
-    ) -> io::Result<Accepting> {
+    /// Starts the handshake of the ClientHello in `input` with `cfg`,
+    /// which must carry a [`Capture`] key log and allow secret extraction.
+    pub(crate) fn new(cfg: Arc<rustls::ServerConfig>, input: Vec<u8>) -> io::Result<Accepting> {
         let conn = UnbufferedServerConnection::new(cfg).map_err(io::Error::other)?;
         Ok(Accepting {
             conn: Some(conn),
-            random,
+            client_secret: None,
+            server_secret: None,
+            peer_closed: false,
             input,
             output: Vec::new(),
             plain: Vec::new(),
@@ -145,6 +122,26 @@ impl Accepting {
 
     /// Runs the handshake as far as `input` goes.
     pub(crate) fn step(&mut self) -> io::Result<Step> {
+        let r = self.run();
+        // Whatever rustls logged meanwhile is this connection's.
+        let logged = LOGGED.with(|l| std::mem::take(&mut *l.borrow_mut()));
+        for e in logged {
+            if e.client {
+                self.client_secret = Some(e);
+            } else {
+                self.server_secret = Some(e);
+            }
+        }
+        let done = r?;
+        if done == Step::Done && self.conn.as_ref().is_some_and(|c| c.is_handshaking()) {
+            // Data may be sent before the client's Finished (never with
+            // rlws' settings): wait for the rest.
+            return Ok(Step::Read);
+        }
+        Ok(done)
+    }
+
+    fn run(&mut self) -> io::Result<Step> {
         loop {
             let Some(conn) = self.conn.as_mut() else {
                 return Err(io::Error::other("the handshake is over"));
@@ -173,9 +170,16 @@ impl Accepting {
                 }
                 Ok(ConnectionState::BlockedHandshake) => Some(Ok(Step::Read)),
                 Ok(ConnectionState::WriteTraffic(_)) => Some(Ok(Step::Done)),
-                Ok(ConnectionState::PeerClosed | ConnectionState::Closed) => Some(Err(
-                    io::Error::new(io::ErrorKind::UnexpectedEof, "closed in the handshake"),
-                )),
+                // The client's Finished, data and close_notify in one flight:
+                // done, with the reading side closed.
+                Ok(ConnectionState::PeerClosed) => {
+                    self.peer_closed = true;
+                    None
+                }
+                Ok(ConnectionState::Closed) => Some(Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "closed in the handshake",
+                ))),
                 Ok(_) => Some(Err(io::Error::other("early data is not accepted"))),
                 Err(e) => {
                     self.input.drain(..discard.min(self.input.len()));
@@ -238,15 +242,19 @@ impl Accepting {
                     rustls::crypto::hash::HashAlgorithm::SHA384 => Version::Tls13Sha384,
                     _ => return Err(unusable()),
                 };
-                let (Some(c), Some(s)) = take_logged(&self.random) else {
+                let (Some(c), Some(s)) = (self.client_secret.take(), self.server_secret.take())
+                else {
                     return Err(io::Error::other("the handshake's secrets were not logged"));
                 };
                 let tx = Keys::tls13(version, &s.secret[..s.len], tx_seq).ok_or_else(unusable)?;
                 let rx = Keys::tls13(version, &c.secret[..c.len], rx_seq).ok_or_else(unusable)?;
                 // The secrets must give the keys rustls uses.
                 let gives = |k: &Keys, key: &[u8], iv: &[u8]| {
-                    k.key_iv(version, cipher)
-                        .is_some_and(|(k2, iv2)| k2[..key.len()] == *key && iv2[..] == *iv)
+                    k.key_iv(version, cipher).is_some_and(|(mut k2, iv2)| {
+                        let same = k2[..key.len()] == *key && iv2[..] == *iv;
+                        super::record::wipe(&mut k2);
+                        same
+                    })
                 };
                 if !gives(&tx, tx_key, tx_iv) || !gives(&rx, rx_key, rx_iv) {
                     return Err(io::Error::other(
@@ -257,14 +265,11 @@ impl Accepting {
             }
             _ => return Err(unusable()),
         };
+        let mut sealed = sealed;
+        if self.peer_closed {
+            sealed.set_peer_closed();
+        }
         Ok((sealed, agreed))
-    }
-}
-
-impl Drop for Accepting {
-    fn drop(&mut self) {
-        // A handshake that failed or was dropped leaves nothing behind.
-        let _ = take_logged(&self.random);
     }
 }
 
@@ -310,6 +315,12 @@ fn traffic(s: &ConnectionTrafficSecrets) -> io::Result<(Cipher, &[u8], &[u8])> {
     })
 }
 
+/// True when no handshake's secrets are waiting on this thread (tests).
+#[cfg(test)]
+pub(crate) fn nothing_logged() -> bool {
+    LOGGED.with(|l| l.borrow().is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -339,11 +350,7 @@ mod tests {
         let mut client = rustls::ClientConnection::new(Arc::new(cfg), name).unwrap();
         let mut hello = Vec::new();
         client.write_tls(&mut hello).unwrap();
-        let super::super::hello::Hello::Whole { random, .. } = super::super::hello::read(&hello)
-        else {
-            panic!()
-        };
-        let mut hs = Accepting::new(server_cfg, random, hello).unwrap();
+        let mut hs = Accepting::new(server_cfg, hello).unwrap();
         assert!(hs.step().is_err());
         let mut out = &hs.output[..];
         assert!(!out.is_empty());

@@ -1,7 +1,5 @@
 //! The client's first flight, read before the handshake starts: enough of
-//! the ClientHello (RFC 8446 §4.1.2) to pick the vhost by its server name,
-//! and its random, which names the connection's secrets while rustls
-//! derives them.
+//! the ClientHello (RFC 8446 §4.1.2) to pick the vhost by its server name.
 //!
 //! Only what this needs is checked; rustls reads the same bytes again and
 //! answers anything malformed with its alert.
@@ -13,14 +11,11 @@ pub(crate) const MAX_HELLO: usize = 64 * 1024;
 /// What the bytes so far say.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Hello {
-    /// The ClientHello is not whole yet.
-    Partial,
-    /// The whole ClientHello: its random, and its server name when it
-    /// names a host.
-    Whole {
-        random: [u8; 32],
-        server_name: Option<String>,
-    },
+    /// The ClientHello is not whole yet: nothing changes before the
+    /// input is this long.
+    Partial(usize),
+    /// The whole ClientHello, and its server name when it names a host.
+    Whole { server_name: Option<String> },
     /// Not a TLS ClientHello (or one larger than [`MAX_HELLO`]).
     Invalid,
 }
@@ -30,9 +25,10 @@ pub(crate) enum Hello {
 pub(crate) fn read(input: &[u8]) -> Hello {
     let mut msg = Vec::new();
     let mut rest = input;
+    let mut at = 0;
     loop {
         let [typ, major, _minor, h, l, ref body @ ..] = *rest else {
-            return Hello::Partial;
+            return Hello::Partial(at + 5);
         };
         if typ != 22 || major != 3 {
             return Hello::Invalid;
@@ -42,10 +38,11 @@ pub(crate) fn read(input: &[u8]) -> Hello {
             return Hello::Invalid;
         }
         let Some(fragment) = body.get(..len) else {
-            return Hello::Partial;
+            return Hello::Partial(at + 5 + len);
         };
         msg.extend_from_slice(fragment);
         rest = &body[len..];
+        at += 5 + len;
         if let [hs_type, a, b, c, ..] = msg[..] {
             if hs_type != 1 {
                 return Hello::Invalid;
@@ -102,7 +99,7 @@ fn parse(body: &[u8]) -> Hello {
 fn parse_body(body: &[u8]) -> Option<Hello> {
     let mut c = Cur(body);
     c.take(2)?; // legacy_version
-    let random: [u8; 32] = c.take(32)?.try_into().ok()?;
+    c.take(32)?; // random
     c.vec8()?; // legacy_session_id
     c.vec16()?; // cipher_suites
     c.vec8()?; // legacy_compression_methods
@@ -118,10 +115,7 @@ fn parse_body(body: &[u8]) -> Option<Hello> {
             }
         }
     }
-    Some(Hello::Whole {
-        random,
-        server_name,
-    })
+    Some(Hello::Whole { server_name })
 }
 
 /// The host name in a server_name extension (RFC 6066 §3), if it holds
@@ -165,21 +159,16 @@ mod tests {
     }
 
     #[test]
-    fn a_client_hello_gives_its_server_name_and_random() {
+    fn a_client_hello_gives_its_server_name() {
         let ch = client_hello("Example.COM");
-        let Hello::Whole {
-            random,
-            server_name,
-        } = read(&ch)
-        else {
+        let Hello::Whole { server_name } = read(&ch) else {
             panic!("{:?}", read(&ch));
         };
         assert_eq!(server_name.as_deref(), Some("example.com"));
-        // The random sits after the record and handshake headers and the version.
-        assert_eq!(random[..], ch[11..43]);
         // Every proper prefix is partial.
         for n in [0, 1, 5, 9, 43, ch.len() - 1] {
-            assert_eq!(read(&ch[..n]), Hello::Partial, "{n}");
+            let want = if n < 5 { 5 } else { ch.len() };
+            assert_eq!(read(&ch[..n]), Hello::Partial(want), "{n}");
         }
         // An IP address is not sent as a name.
         let Hello::Whole { server_name, .. } = read(&client_hello("127.0.0.1")) else {
@@ -199,7 +188,13 @@ mod tests {
             split.extend_from_slice(piece);
         }
         assert_eq!(read(&split), read(&ch));
-        assert_eq!(read(&split[..split.len() - 1]), Hello::Partial);
+        let Hello::Partial(need) = read(&split[..split.len() - 1]) else {
+            panic!()
+        };
+        assert_eq!(need, split.len());
+        // After a whole first record: the next record's header.
+        let first = 5 + 100;
+        assert_eq!(read(&split[..first]), Hello::Partial(first + 5));
     }
 
     #[test]

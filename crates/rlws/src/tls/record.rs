@@ -309,6 +309,11 @@ impl Sealed {
         self.peer_closed
     }
 
+    /// The peer's close_notify came with the handshake's last flight.
+    pub(crate) fn set_peer_closed(&mut self) {
+        self.peer_closed = true;
+    }
+
     /// Drops the key schedules if no record went through since the last
     /// call; true if it did.
     pub(crate) fn release(&mut self) -> bool {
@@ -343,6 +348,16 @@ impl Sealed {
         data: &[B],
         out: &mut Vec<u8>,
     ) -> Result<(), Alert> {
+        let at = out.len();
+        let r = self.seal_data(data, out);
+        if r.is_err() {
+            // No plaintext is left behind in what goes to the socket.
+            out.truncate(at);
+        }
+        r
+    }
+
+    fn seal_data<B: AsRef<[u8]>>(&mut self, data: &[B], out: &mut Vec<u8>) -> Result<(), Alert> {
         let total: usize = data.iter().map(|b| b.as_ref().len()).sum();
         let mut pieces = data.iter().map(|b| b.as_ref()).filter(|b| !b.is_empty());
         let mut cur: &[u8] = &[];
@@ -376,9 +391,15 @@ impl Sealed {
             Alert::CloseNotify => 1,
             _ => 2,
         };
-        let start = self.begin(ALERT, 2, out)?;
-        out.extend_from_slice(&[level, alert as u8]);
-        self.finish(ALERT, start, out)
+        let at = out.len();
+        let r = self.begin(ALERT, 2, out).and_then(|start| {
+            out.extend_from_slice(&[level, alert as u8]);
+            self.finish(ALERT, start, out)
+        });
+        if r.is_err() {
+            out.truncate(at);
+        }
+        r
     }
 
     /// Writes a record's header (and TLS 1.2's explicit nonce) for `n`
@@ -391,10 +412,13 @@ impl Sealed {
             self.send_key_update(false, out)?;
         }
         if self.tx.seq >= self.cipher.limit() - 1 {
-            if !self.tls13() {
+            if self.tls13() {
+                self.send_key_update(false, out)?;
+            } else if typ != ALERT || self.tx.seq >= self.cipher.limit() {
+                // TLS 1.2 cannot change keys: the last record kept for
+                // the alert that ends the connection.
                 return Err(Alert::CloseNotify);
             }
-            self.send_key_update(false, out)?;
         }
         let start = out.len();
         let (outer, len) = match (self.version, self.cipher) {
@@ -497,6 +521,10 @@ impl Sealed {
                     buf.copy_within(from..to, at.plain);
                     at.plain += to - from;
                 }
+                // Nothing comes between the pieces of a handshake message.
+                ALERT if self.hs.len != 0 => {
+                    return Err(RecordError::Send(Alert::UnexpectedMessage))
+                }
                 ALERT => self.on_alert(&buf[from..to])?,
                 HANDSHAKE => {
                     let mut msg = [0u8; 16];
@@ -561,7 +589,8 @@ impl Sealed {
         let Some(last) = rec[body..body + n].iter().rposition(|&b| b != 0) else {
             return Err(Alert::UnexpectedMessage);
         };
-        if last > MAX_PLAIN {
+        // TLSInnerPlaintext (content, type, padding) is at most 2^14 + 1.
+        if n > MAX_PLAIN + 1 {
             return Err(Alert::RecordOverflow);
         }
         Ok((rec[body + last], body..body + last))
@@ -658,11 +687,17 @@ mod tests {
 
     /// Handshakes with the client limited to `suite`.
     fn pair(suite: rustls::SupportedCipherSuite) -> Pair {
+        pair_with(suite, None)
+    }
+
+    /// Likewise with the server's key exchange groups limited.
+    fn pair_with(suite: rustls::SupportedCipherSuite, groups: Option<&str>) -> Pair {
         let ca = rlws_testkit::TestCa::new("record test");
         let (cert, key) = ca.leaf(&["rec.test"]);
         let opts = crate::tls::TlsServerOptions {
             cert_pem: cert.into_bytes(),
             key_pem: key.into_bytes(),
+            groups: groups.map(str::to_owned),
             ..Default::default()
         };
         let server_cfg = Arc::new(crate::tls::server_config(&opts).unwrap());
@@ -685,10 +720,7 @@ mod tests {
         let mut client = rustls::ClientConnection::new(Arc::new(cfg), name).unwrap();
         let mut hello = Vec::new();
         client.write_tls(&mut hello).unwrap();
-        let crate::tls::hello::Hello::Whole { random, .. } = crate::tls::hello::read(&hello) else {
-            panic!("no ClientHello")
-        };
-        let mut hs = Accepting::new(server_cfg, random, hello).unwrap();
+        let mut hs = Accepting::new(server_cfg, hello).unwrap();
         for _ in 0..10 {
             let step = hs.step().unwrap();
             let mut out = &hs.output[..];
@@ -827,6 +859,38 @@ mod tests {
             }
             assert_eq!(p.server.rx.seq, 1, "{suite:?}");
         }
+    }
+
+    /// The client's first key share is X25519, which this server does not
+    /// take: a HelloRetryRequest, and a second ClientHello with a new
+    /// random. Its secrets still reach the records, and nothing of the
+    /// handshake stays behind on the thread.
+    #[test]
+    fn a_hello_retry_request_handshake_keeps_its_secrets() {
+        let suite = rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256;
+        let mut p = pair_with(suite, Some("P-256"));
+        assert_eq!(
+            p.client.handshake_kind(),
+            Some(rustls::HandshakeKind::FullWithHelloRetryRequest)
+        );
+        p.client.refresh_traffic_keys().unwrap();
+        assert_eq!(p.client_says(b"after retry"), b"after retry");
+        assert_eq!(p.server_says(&[b"and back"]), b"and back");
+        assert!(crate::tls::accept::nothing_logged());
+    }
+
+    #[test]
+    fn a_tls12_connection_keeps_its_last_record_for_the_closing_alert() {
+        let suite = rustls::crypto::ring::cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256;
+        let mut p = pair(suite);
+        p.server.tx.seq = AES_GCM_LIMIT - 1;
+        let mut out = Vec::new();
+        assert_eq!(p.server.seal(&[b"x"], &mut out), Err(Alert::CloseNotify));
+        assert!(out.is_empty(), "nothing half-sealed is left");
+        p.server.seal_alert(Alert::CloseNotify, &mut out).unwrap();
+        assert!(!out.is_empty());
+        let mut more = Vec::new();
+        assert!(p.server.seal_alert(Alert::CloseNotify, &mut more).is_err());
     }
 
     #[test]

@@ -33,33 +33,34 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut input = Vec::with_capacity(FIRST_READ);
-    let (random, name) = loop {
-        match hello::read(&input) {
-            Hello::Whole {
-                random,
-                server_name,
-            } => break (random, server_name),
-            Hello::Invalid => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "not a TLS ClientHello",
-                ))
-            }
-            Hello::Partial if input.len() >= hello::MAX_HELLO + 5 * 5 => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "ClientHello too large",
-                ))
-            }
-            Hello::Partial => {
-                if io.read_buf(&mut input).await? == 0 {
-                    return Err(io::ErrorKind::UnexpectedEof.into());
+    // The hello is read again only once a record of it came whole.
+    let mut need = 5;
+    let name = loop {
+        if input.len() >= need {
+            match hello::read(&input) {
+                Hello::Whole { server_name } => break server_name,
+                Hello::Invalid => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "not a TLS ClientHello",
+                    ))
                 }
+                Hello::Partial(n) if n > hello::MAX_HELLO + 5 * 5 => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "ClientHello too large",
+                    ))
+                }
+                Hello::Partial(n) => need = n,
             }
+        }
+        input.reserve(need.saturating_sub(input.len()).max(64));
+        if io.read_buf(&mut input).await? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
         }
     };
     let (cfg, chosen) = choose(name.as_deref())?;
-    let mut hs = Accepting::new(cfg, random, input)?;
+    let mut hs = Accepting::new(cfg, input)?;
     loop {
         let step = hs.step();
         if !hs.output.is_empty() {
@@ -92,6 +93,7 @@ where
         out_at: 0,
         read_closed: false,
         shut: false,
+        failed: false,
         early: plain,
     };
     s.put_input(&rest);
@@ -114,8 +116,10 @@ pub(crate) struct SealedStream<S> {
     out_at: usize,
     /// The peer's close_notify (or its end of the stream) came.
     read_closed: bool,
-    /// Our close_notify is sealed.
+    /// Our close_notify (or a fatal alert) is sealed.
     shut: bool,
+    /// A bad record ended the connection.
+    failed: bool,
     /// Application data rustls opened in the handshake's last flight.
     early: Vec<u8>,
 }
@@ -147,6 +151,12 @@ impl<S> SealedStream<S> {
     /// Opens what whole records the input holds, when all opened data has
     /// been read.
     fn open_input(&mut self) -> io::Result<()> {
+        if self.failed {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the TLS connection failed",
+            ));
+        }
         if !self.plain.is_empty() || self.read_closed {
             return Ok(());
         }
@@ -166,11 +176,14 @@ impl<S> SealedStream<S> {
                 Ok(())
             }
             Err(e) => {
-                // Tell the peer why, as far as the socket takes it.
+                // Tell the peer why, as far as the socket takes it; after
+                // a fatal alert nothing more is sealed or read.
                 if let RecordError::Send(a) = e {
                     let _ = self.sealed.seal_alert(a, &mut self.output);
                 }
                 self.read_closed = true;
+                self.shut = true;
+                self.failed = true;
                 self.filled = 0;
                 Err(e.into())
             }

@@ -215,7 +215,7 @@ impl Tls {
 
 impl RecSock for Tls {
     const KEY_TAG: u32 = 1 << 31;
-    type Out<'a> = TlsOut<'a>;
+    type Out<'a> = TlsOut<'a, Tls>;
 
     fn tcp(&mut self) -> &mut mio::net::TcpStream {
         &mut self.tcp
@@ -248,7 +248,7 @@ impl RecSock for Tls {
         }
     }
 
-    fn out<'a>(&'a mut self, writable: &'a mut bool) -> TlsOut<'a> {
+    fn out<'a>(&'a mut self, writable: &'a mut bool) -> TlsOut<'a, Tls> {
         TlsOut {
             tls: self,
             writable,
@@ -256,19 +256,11 @@ impl RecSock for Tls {
     }
 
     fn write_rest(&mut self, rest: &[u8]) -> io::Result<usize> {
-        let n = self.conn.writer().write(rest)?;
-        if !self.write_tls()? && n == 0 {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        Ok(n)
+        tls_write_rest(self, rest)
     }
 
     fn finish(&mut self) -> io::Result<bool> {
-        if !self.closing {
-            self.closing = true;
-            self.conn.send_close_notify();
-        }
-        self.write_tls()
+        tls_finish(self)
     }
 
     fn holds_output(&self) -> bool {
@@ -276,23 +268,35 @@ impl RecSock for Tls {
     }
 }
 
-/// The TLS connection as the core writes to it: plaintext into rustls,
+/// A TLS transport as [`TlsOut`] drives it: plaintext taken into its
+/// records, records pushed out to the socket.
+pub(super) trait Records {
+    /// Takes what of `buf` fits; `Ok(0)` when its output is full.
+    fn take(&mut self, buf: &[u8]) -> io::Result<usize>;
+    /// Writes records until none is left (`Ok(true)`) or the socket is
+    /// full (`Ok(false)`).
+    fn push_out(&mut self) -> io::Result<bool>;
+    /// Queues close_notify, once.
+    fn close_notify(&mut self) -> io::Result<()>;
+}
+
+/// A TLS connection as the core writes to it: plaintext into records,
 /// records out to the socket on flush.
-pub(super) struct TlsOut<'a> {
-    tls: &'a mut Tls,
+pub(super) struct TlsOut<'a, T> {
+    tls: &'a mut T,
     writable: &'a mut bool,
 }
 
-impl Out for TlsOut<'_> {
+impl<T: Records> Out for TlsOut<'_, T> {
     fn send(&mut self, buf: &[u8]) -> Sent {
-        match self.tls.conn.writer().write(buf) {
+        match self.tls.take(buf) {
             Ok(0) => {
-                // rustls' buffer is full: make room, then try once more.
+                // The output is full: make room, then try once more.
                 match self.flush() {
                     Sent::Wrote(_) => {}
                     other => return other,
                 }
-                match self.tls.conn.writer().write(buf) {
+                match self.tls.take(buf) {
                     Ok(0) => Sent::Blocked,
                     Ok(n) => Sent::Wrote(n),
                     Err(_) => Sent::Failed,
@@ -307,7 +311,7 @@ impl Out for TlsOut<'_> {
         if !*self.writable {
             return Sent::Blocked;
         }
-        match self.tls.write_tls() {
+        match self.tls.push_out() {
             Ok(true) => Sent::Wrote(0),
             Ok(false) => {
                 *self.writable = false;
@@ -323,6 +327,39 @@ impl Out for TlsOut<'_> {
 
     fn direct(&self) -> Option<&dyn DirectWrite> {
         None
+    }
+}
+
+/// `write_rest` of a TLS transport.
+fn tls_write_rest<T: Records>(t: &mut T, rest: &[u8]) -> io::Result<usize> {
+    let n = t.take(rest)?;
+    if !t.push_out()? && n == 0 {
+        return Err(io::ErrorKind::WouldBlock.into());
+    }
+    Ok(n)
+}
+
+/// `finish` of a TLS transport.
+fn tls_finish<T: Records>(t: &mut T) -> io::Result<bool> {
+    t.close_notify()?;
+    t.push_out()
+}
+
+impl Records for Tls {
+    fn take(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.conn.writer().write(buf)
+    }
+
+    fn push_out(&mut self) -> io::Result<bool> {
+        self.write_tls()
+    }
+
+    fn close_notify(&mut self) -> io::Result<()> {
+        if !self.closing {
+            self.closing = true;
+            self.conn.send_close_notify();
+        }
+        Ok(())
     }
 }
 
@@ -392,10 +429,30 @@ impl SealedTls {
     }
 }
 
+impl Records for SealedTls {
+    fn take(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.seal(buf)
+    }
+
+    fn push_out(&mut self) -> io::Result<bool> {
+        self.send_out()
+    }
+
+    fn close_notify(&mut self) -> io::Result<()> {
+        if !self.closing {
+            self.closing = true;
+            self.sealed
+                .seal_alert(Alert::CloseNotify, &mut self.out)
+                .map_err(|a| io::Error::other(format!("cannot seal a TLS alert ({a:?})")))?;
+        }
+        Ok(())
+    }
+}
+
 impl RecSock for SealedTls {
     /// The client TLS table's tag and one more bit.
     const KEY_TAG: u32 = (1 << 31) | (1 << 30);
-    type Out<'a> = SealedOut<'a>;
+    type Out<'a> = TlsOut<'a, SealedTls>;
 
     fn tcp(&mut self) -> &mut mio::net::TcpStream {
         &mut self.tcp
@@ -461,29 +518,19 @@ impl RecSock for SealedTls {
         }
     }
 
-    fn out<'a>(&'a mut self, writable: &'a mut bool) -> SealedOut<'a> {
-        SealedOut {
+    fn out<'a>(&'a mut self, writable: &'a mut bool) -> TlsOut<'a, SealedTls> {
+        TlsOut {
             tls: self,
             writable,
         }
     }
 
     fn write_rest(&mut self, rest: &[u8]) -> io::Result<usize> {
-        let n = self.seal(rest)?;
-        if !self.send_out()? && n == 0 {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        Ok(n)
+        tls_write_rest(self, rest)
     }
 
     fn finish(&mut self) -> io::Result<bool> {
-        if !self.closing {
-            self.closing = true;
-            self.sealed
-                .seal_alert(Alert::CloseNotify, &mut self.out)
-                .map_err(|a| io::Error::other(format!("cannot seal a TLS alert ({a:?})")))?;
-        }
-        self.send_out()
+        tls_finish(self)
     }
 
     fn holds_output(&self) -> bool {
@@ -495,54 +542,5 @@ impl RecSock for SealedTls {
             self.out = Vec::new();
         }
         self.sealed.release()
-    }
-}
-
-/// The sealed connection as the core writes to it: records into the
-/// output, out to the socket on flush.
-pub(super) struct SealedOut<'a> {
-    tls: &'a mut SealedTls,
-    writable: &'a mut bool,
-}
-
-impl Out for SealedOut<'_> {
-    fn send(&mut self, buf: &[u8]) -> Sent {
-        match self.tls.seal(buf) {
-            Ok(0) => {
-                match self.flush() {
-                    Sent::Wrote(_) => {}
-                    other => return other,
-                }
-                match self.tls.seal(buf) {
-                    Ok(0) => Sent::Blocked,
-                    Ok(n) => Sent::Wrote(n),
-                    Err(_) => Sent::Failed,
-                }
-            }
-            Ok(n) => Sent::Wrote(n),
-            Err(_) => Sent::Failed,
-        }
-    }
-
-    fn flush(&mut self) -> Sent {
-        if !*self.writable {
-            return Sent::Blocked;
-        }
-        match self.tls.send_out() {
-            Ok(true) => Sent::Wrote(0),
-            Ok(false) => {
-                *self.writable = false;
-                Sent::Blocked
-            }
-            Err(_) => Sent::Failed,
-        }
-    }
-
-    fn buffers(&self) -> bool {
-        true
-    }
-
-    fn direct(&self) -> Option<&dyn DirectWrite> {
-        None
     }
 }
