@@ -26,6 +26,10 @@ const ALERT: u8 = 21;
 const HANDSHAKE: u8 = 22;
 const KEY_UPDATE: u8 = 24;
 
+/// Records without application data a peer may send in a row (empty
+/// records, warnings, key updates), as rustls allows.
+const MAX_IDLE_RECORDS: u8 = 32;
+
 /// Records one AES-GCM key may seal before it is replaced (RFC 8446
 /// §5.5 allows 2^24.5 full-size records).
 const AES_GCM_LIMIT: u64 = 1 << 24;
@@ -285,6 +289,8 @@ pub(crate) struct Sealed {
     hs: HsPart,
     /// The peer asked for a KeyUpdate, not sent yet.
     owed: bool,
+    /// Records in a row that brought no application data.
+    idle_records: u8,
     /// The peer's close_notify came.
     peer_closed: bool,
 }
@@ -300,6 +306,7 @@ impl Sealed {
             used: false,
             hs: HsPart::default(),
             owed: false,
+            idle_records: 0,
             peer_closed: false,
         }
     }
@@ -518,6 +525,11 @@ impl Sealed {
                     if self.hs.len != 0 {
                         return Err(RecordError::Send(Alert::UnexpectedMessage));
                     }
+                    if to == from {
+                        self.idle_record()?;
+                    } else {
+                        self.idle_records = 0;
+                    }
                     buf.copy_within(from..to, at.plain);
                     at.plain += to - from;
                 }
@@ -596,6 +608,17 @@ impl Sealed {
         Ok((rec[body + last], body..body + last))
     }
 
+    /// Counts a record that brought no application data (an empty one, a
+    /// warning, a KeyUpdate): a peer may send only so many in a row, each
+    /// of which costs a decryption (and a KeyUpdate a key derivation).
+    fn idle_record(&mut self) -> Result<(), RecordError> {
+        self.idle_records += 1;
+        if self.idle_records > MAX_IDLE_RECORDS {
+            return Err(RecordError::Send(Alert::UnexpectedMessage));
+        }
+        Ok(())
+    }
+
     fn on_alert(&mut self, a: &[u8]) -> Result<(), RecordError> {
         let &[level, desc] = a else {
             return Err(RecordError::Send(Alert::DecodeError));
@@ -606,7 +629,7 @@ impl Sealed {
         }
         // user_canceled (and, in TLS 1.2, any warning) is let pass.
         if desc == 90 || (level == 1 && !self.tls13()) {
-            return Ok(());
+            return self.idle_record();
         }
         Err(RecordError::Received(desc))
     }
@@ -646,6 +669,7 @@ impl Sealed {
             _ => return Err(Alert::IllegalParameter),
         };
         self.hs = HsPart::default();
+        self.idle_record().map_err(|_| Alert::UnexpectedMessage)?;
         self.rx = self.rx.next(self.version).ok_or(Alert::InternalError)?;
         self.live = None;
         self.owed |= requested;
@@ -880,6 +904,39 @@ mod tests {
     }
 
     #[test]
+    fn a_run_of_records_without_data_is_cut_short() {
+        for suite in suites() {
+            let mut p = pair(suite);
+            // Empty records, as many as allowed, then data resets the count.
+            let mut fake = Sealed::new(
+                p.server.version,
+                p.server.cipher,
+                p.server.rx.clone(),
+                p.server.tx.clone(),
+            );
+            let mut bytes = Vec::new();
+            for _ in 0..MAX_IDLE_RECORDS {
+                let start = fake.begin(APPLICATION_DATA, 0, &mut bytes).unwrap();
+                fake.finish(APPLICATION_DATA, start, &mut bytes).unwrap();
+            }
+            fake.seal(&[b"data"], &mut bytes).unwrap();
+            let o = p.server.open(&mut bytes).unwrap();
+            assert_eq!(&bytes[..o.plain], b"data", "{suite:?}");
+            // One more than allowed is refused.
+            let mut flood = Vec::new();
+            for _ in 0..=MAX_IDLE_RECORDS {
+                let start = fake.begin(APPLICATION_DATA, 0, &mut flood).unwrap();
+                fake.finish(APPLICATION_DATA, start, &mut flood).unwrap();
+            }
+            assert_eq!(
+                p.server.open(&mut flood),
+                Err(RecordError::Send(Alert::UnexpectedMessage)),
+                "{suite:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_tls12_connection_keeps_its_last_record_for_the_closing_alert() {
         let suite = rustls::crypto::ring::cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256;
         let mut p = pair(suite);
@@ -898,7 +955,7 @@ mod tests {
         let suite = rustls::crypto::ring::cipher_suite::TLS13_AES_256_GCM_SHA384;
         let mut p = pair(suite);
         // Many requests with nothing read back: nothing queues up.
-        for _ in 0..50 {
+        for _ in 0..30 {
             p.client.refresh_traffic_keys().unwrap();
             p.flush_client();
         }
