@@ -41,14 +41,9 @@ pub fn records(data: &[u8]) {
     };
     let keys = |b: u8| -> Keys {
         if version == Version::Tls12 {
-            Keys::tls12(&[b; 32][..cipher_key_len(cipher)], &[b; 12], 0)
+            Keys::tls12(&[b; 32][..cipher.key_len()], &[b; 12], 0)
         } else {
-            let n = if version == Version::Tls13Sha384 {
-                48
-            } else {
-                32
-            };
-            Keys::tls13(version, &[b; 48][..n], 0)
+            Keys::tls13(version, &[b; 48][..version.hash_len()], 0)
         }
         .unwrap_or_else(|| unreachable!())
     };
@@ -94,12 +89,5 @@ pub fn records(data: &[u8]) {
     } else {
         assert!(!failed && closed);
         assert_eq!(got, sent);
-    }
-}
-
-fn cipher_key_len(c: Cipher) -> usize {
-    match c {
-        Cipher::Aes128Gcm => 16,
-        _ => 32,
     }
 }

@@ -6,7 +6,9 @@
 
 /// Largest ClientHello rlws waits for (a post-quantum key share makes
 /// one about 1.8 KiB; lists of every suite and group stay far below).
-pub(crate) const MAX_HELLO: usize = 64 * 1024;
+const MAX_HELLO: usize = 64 * 1024;
+/// Most input it reads for one: the hello in records of 2 KiB or more.
+const MAX_INPUT: usize = MAX_HELLO + MAX_HELLO / 2048 * 5 + 5;
 
 /// What the bytes so far say.
 #[derive(Debug, PartialEq, Eq)]
@@ -16,7 +18,8 @@ pub(crate) enum Hello {
     Partial(usize),
     /// The whole ClientHello, and its server name when it names a host.
     Whole { server_name: Option<String> },
-    /// Not a TLS ClientHello (or one larger than [`MAX_HELLO`]).
+    /// Not a TLS ClientHello, or one larger than [`MAX_HELLO`] or sent
+    /// in more than [`MAX_INPUT`] bytes of records.
     Invalid,
 }
 
@@ -27,6 +30,9 @@ pub(crate) fn read(input: &[u8]) -> Hello {
     let mut rest = input;
     let mut at = 0;
     loop {
+        if at + 5 > MAX_INPUT {
+            return Hello::Invalid;
+        }
         let [typ, major, _minor, h, l, ref body @ ..] = *rest else {
             return Hello::Partial(at + 5);
         };

@@ -88,7 +88,7 @@ impl Cipher {
         }
     }
 
-    fn key_len(self) -> usize {
+    pub(crate) fn key_len(self) -> usize {
         match self {
             Cipher::Aes128Gcm => 16,
             _ => 32,
@@ -119,7 +119,7 @@ impl Version {
         }
     }
 
-    fn hash_len(self) -> usize {
+    pub(crate) fn hash_len(self) -> usize {
         match self {
             Version::Tls13Sha384 => 48,
             _ => 32,
@@ -348,6 +348,15 @@ impl Sealed {
         self.version != Version::Tls12
     }
 
+    /// The explicit nonce in front of each record's ciphertext: TLS 1.2's
+    /// AES-GCM sends 8 bytes of it, the rest none.
+    fn explicit_nonce(&self) -> usize {
+        match (self.version, self.cipher) {
+            (Version::Tls12, Cipher::Aes128Gcm | Cipher::Aes256Gcm) => 8,
+            _ => 0,
+        }
+    }
+
     /// Appends `data`, gathered from its pieces, to `out` as application
     /// data records.
     pub(crate) fn seal<B: AsRef<[u8]>>(
@@ -355,13 +364,7 @@ impl Sealed {
         data: &[B],
         out: &mut Vec<u8>,
     ) -> Result<(), Alert> {
-        let at = out.len();
-        let r = self.seal_data(data, out);
-        if r.is_err() {
-            // No plaintext is left behind in what goes to the socket.
-            out.truncate(at);
-        }
-        r
+        whole_or_none(out, |out| self.seal_data(data, out))
     }
 
     fn seal_data<B: AsRef<[u8]>>(&mut self, data: &[B], out: &mut Vec<u8>) -> Result<(), Alert> {
@@ -398,15 +401,11 @@ impl Sealed {
             Alert::CloseNotify => 1,
             _ => 2,
         };
-        let at = out.len();
-        let r = self.begin(ALERT, 2, out).and_then(|start| {
+        whole_or_none(out, |out| {
+            let start = self.begin(ALERT, 2, out)?;
             out.extend_from_slice(&[level, alert as u8]);
             self.finish(ALERT, start, out)
-        });
-        if r.is_err() {
-            out.truncate(at);
-        }
-        r
+        })
     }
 
     /// Writes a record's header (and TLS 1.2's explicit nonce) for `n`
@@ -428,16 +427,17 @@ impl Sealed {
             }
         }
         let start = out.len();
-        let (outer, len) = match (self.version, self.cipher) {
-            (Version::Tls12, Cipher::Chacha20Poly1305) => (typ, n + TAG),
-            (Version::Tls12, _) => (typ, 8 + n + TAG),
-            _ => (APPLICATION_DATA, n + 1 + TAG),
+        let explicit = self.explicit_nonce();
+        let (outer, len) = if self.tls13() {
+            (APPLICATION_DATA, n + 1 + TAG)
+        } else {
+            (typ, explicit + n + TAG)
         };
         let len = u16::try_from(len).map_err(|_| Alert::InternalError)?;
         out.reserve(HEADER + usize::from(len));
         out.extend_from_slice(&[outer, 3, 3]);
         out.extend_from_slice(&len.to_be_bytes());
-        if self.version == Version::Tls12 && self.cipher != Cipher::Chacha20Poly1305 {
+        if explicit > 0 {
             let seq = self.tx.seq;
             let live = self.live()?;
             out.extend_from_slice(&nonce(&live.tx.iv, seq)[4..]);
@@ -453,28 +453,22 @@ impl Sealed {
             out.push(typ);
         }
         let seq = self.tx.seq;
-        let explicit = match (self.version, self.cipher) {
-            (Version::Tls12, Cipher::Aes128Gcm | Cipher::Aes256Gcm) => 8,
-            _ => 0,
+        let body = start + HEADER + self.explicit_nonce();
+        let mut aad = [0u8; AAD_12];
+        let aad = if tls13 {
+            // TLS 1.3's additional data is the record header.
+            aad[..HEADER].copy_from_slice(&out[start..start + HEADER]);
+            &aad[..HEADER]
+        } else {
+            aad12(&mut aad, seq, typ, out.len() - body)
         };
-        let mut header = [0u8; HEADER];
-        header.copy_from_slice(&out[start..start + HEADER]);
-        let body = start + HEADER + explicit;
-        let aad12 = aad12(seq, typ, out.len() - body);
         let live = self.live()?;
         let nonce = aead::Nonce::assume_unique_for_key(nonce(&live.tx.iv, seq));
-        let sealed = if tls13 {
-            live.tx.aead.seal_in_place_separate_tag(
-                nonce,
-                aead::Aad::from(header),
-                &mut out[body..],
-            )
-        } else {
-            live.tx
-                .aead
-                .seal_in_place_separate_tag(nonce, aead::Aad::from(aad12), &mut out[body..])
-        };
-        let tag = sealed.map_err(|_| Alert::InternalError)?;
+        let tag = live
+            .tx
+            .aead
+            .seal_in_place_separate_tag(nonce, aead::Aad::from(aad), &mut out[body..])
+            .map_err(|_| Alert::InternalError)?;
         out.extend_from_slice(tag.as_ref());
         self.tx.seq += 1;
         Ok(())
@@ -538,13 +532,9 @@ impl Sealed {
                     return Err(RecordError::Send(Alert::UnexpectedMessage))
                 }
                 ALERT => self.on_alert(&buf[from..to])?,
-                HANDSHAKE => {
-                    let mut msg = [0u8; 16];
-                    let n = (to - from).min(msg.len());
-                    msg[..n].copy_from_slice(&buf[from..from + n]);
-                    self.on_handshake(&msg[..n], to - from)
-                        .map_err(RecordError::Send)?;
-                }
+                HANDSHAKE => self
+                    .on_handshake(&buf[from..to])
+                    .map_err(RecordError::Send)?,
                 _ => return Err(RecordError::Send(Alert::UnexpectedMessage)),
             }
         }
@@ -559,18 +549,19 @@ impl Sealed {
         if tls13 && typ != APPLICATION_DATA {
             return Err(Alert::UnexpectedMessage);
         }
-        let explicit = match (self.version, self.cipher) {
-            (Version::Tls12, Cipher::Aes128Gcm | Cipher::Aes256Gcm) => 8,
-            _ => 0,
-        };
+        let explicit = self.explicit_nonce();
         if rec.len() < HEADER + explicit + TAG {
             return Err(Alert::BadRecordMac);
         }
-        let mut header = [0u8; HEADER];
-        header.copy_from_slice(&rec[..HEADER]);
         let seq = self.rx.seq;
         let body = HEADER + explicit;
-        let aad12 = aad12(seq, typ, rec.len() - body - TAG);
+        let mut aad = [0u8; AAD_12];
+        let aad = if tls13 {
+            aad[..HEADER].copy_from_slice(&rec[..HEADER]);
+            &aad[..HEADER]
+        } else {
+            aad12(&mut aad, seq, typ, rec.len() - body - TAG)
+        };
         let live = self.live()?;
         let nonce = if explicit == 8 {
             let mut n = live.rx.iv;
@@ -580,16 +571,12 @@ impl Sealed {
             nonce(&live.rx.iv, seq)
         };
         let nonce = aead::Nonce::assume_unique_for_key(nonce);
-        let plain = if tls13 {
-            live.rx
-                .aead
-                .open_in_place(nonce, aead::Aad::from(header), &mut rec[body..])
-        } else {
-            live.rx
-                .aead
-                .open_in_place(nonce, aead::Aad::from(aad12), &mut rec[body..])
-        };
-        let n = plain.map_err(|_| Alert::BadRecordMac)?.len();
+        let n = live
+            .rx
+            .aead
+            .open_in_place(nonce, aead::Aad::from(aad), &mut rec[body..])
+            .map_err(|_| Alert::BadRecordMac)?
+            .len();
         self.rx.seq += 1;
         if !tls13 {
             if n > MAX_PLAIN {
@@ -637,7 +624,8 @@ impl Sealed {
     /// A handshake record after the handshake: TLS 1.3's KeyUpdate (which
     /// may come in pieces, and must end its record). TLS 1.2's
     /// renegotiation is refused.
-    fn on_handshake(&mut self, msg: &[u8], len: usize) -> Result<(), Alert> {
+    fn on_handshake(&mut self, msg: &[u8]) -> Result<(), Alert> {
+        let len = msg.len();
         if !self.tls13() {
             return Err(Alert::UnexpectedMessage);
         }
@@ -648,7 +636,7 @@ impl Sealed {
         if have + len > self.hs.buf.len() {
             return Err(Alert::UnexpectedMessage);
         }
-        self.hs.buf[have..have + len].copy_from_slice(&msg[..len]);
+        self.hs.buf[have..have + len].copy_from_slice(msg);
         let have = have + len;
         self.hs.len = have as u8;
         if self.hs.buf[0] != KEY_UPDATE {
@@ -677,9 +665,26 @@ impl Sealed {
     }
 }
 
-/// TLS 1.2's additional data: sequence number, type, version, length.
-fn aad12(seq: u64, typ: u8, len: usize) -> [u8; 13] {
-    let mut a = [0u8; 13];
+/// Runs `f`, which appends records to `out`; if it fails, `out` is cut
+/// back, so no plaintext is left behind in what goes to the socket.
+fn whole_or_none(
+    out: &mut Vec<u8>,
+    f: impl FnOnce(&mut Vec<u8>) -> Result<(), Alert>,
+) -> Result<(), Alert> {
+    let at = out.len();
+    let r = f(out);
+    if r.is_err() {
+        out.truncate(at);
+    }
+    r
+}
+
+/// Length of TLS 1.2's additional data.
+const AAD_12: usize = 13;
+
+/// TLS 1.2's additional data, written into `a`: sequence number, type,
+/// version, plaintext length.
+fn aad12(a: &mut [u8; AAD_12], seq: u64, typ: u8, len: usize) -> &[u8] {
     a[..8].copy_from_slice(&seq.to_be_bytes());
     a[8] = typ;
     a[9..11].copy_from_slice(&[3, 3]);
@@ -780,6 +785,13 @@ mod tests {
         }
     }
 
+    /// Appends a record of content type `typ` holding `payload`.
+    fn record(s: &mut Sealed, typ: u8, payload: &[u8], out: &mut Vec<u8>) {
+        let start = s.begin(typ, payload.len(), out).unwrap();
+        out.extend_from_slice(payload);
+        s.finish(typ, start, out).unwrap();
+    }
+
     fn rustls_pemfile_certs(pem: &str) -> Vec<rustls::pki_types::CertificateDer<'static>> {
         use rustls::pki_types::pem::PemObject;
         rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
@@ -788,6 +800,17 @@ mod tests {
     }
 
     impl Pair {
+        /// The client's end as a second `Sealed` (the server's keys
+        /// turned around), to make records rustls' client would not.
+        fn client_end(&self) -> Sealed {
+            Sealed::new(
+                self.server.version,
+                self.server.cipher,
+                self.server.rx.clone(),
+                self.server.tx.clone(),
+            )
+        }
+
         /// Client to server: the application data the server opens.
         fn client_says(&mut self, data: &[u8]) -> Vec<u8> {
             self.client.writer().write_all(data).unwrap();
@@ -908,16 +931,10 @@ mod tests {
         for suite in suites() {
             let mut p = pair(suite);
             // Empty records, as many as allowed, then data resets the count.
-            let mut fake = Sealed::new(
-                p.server.version,
-                p.server.cipher,
-                p.server.rx.clone(),
-                p.server.tx.clone(),
-            );
+            let mut fake = p.client_end();
             let mut bytes = Vec::new();
             for _ in 0..MAX_IDLE_RECORDS {
-                let start = fake.begin(APPLICATION_DATA, 0, &mut bytes).unwrap();
-                fake.finish(APPLICATION_DATA, start, &mut bytes).unwrap();
+                record(&mut fake, APPLICATION_DATA, &[], &mut bytes);
             }
             fake.seal(&[b"data"], &mut bytes).unwrap();
             let o = p.server.open(&mut bytes).unwrap();
@@ -925,8 +942,7 @@ mod tests {
             // One more than allowed is refused.
             let mut flood = Vec::new();
             for _ in 0..=MAX_IDLE_RECORDS {
-                let start = fake.begin(APPLICATION_DATA, 0, &mut flood).unwrap();
-                fake.finish(APPLICATION_DATA, start, &mut flood).unwrap();
+                record(&mut fake, APPLICATION_DATA, &[], &mut flood);
             }
             assert_eq!(
                 p.server.open(&mut flood),
@@ -993,21 +1009,12 @@ mod tests {
     fn a_key_update_in_pieces_is_put_together() {
         let suite = rustls::crypto::ring::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256;
         let mut p = pair(suite);
-        // Records the server makes as if from the client: seal with the
-        // client's keys by turning a second Sealed around.
-        let mut fake = Sealed::new(
-            p.server.version,
-            p.server.cipher,
-            p.server.rx.clone(),
-            p.server.tx.clone(),
-        );
+        // Records the server makes as if from the client.
+        let mut fake = p.client_end();
         let mut bytes = Vec::new();
         for piece in [&[KEY_UPDATE, 0][..], &[0, 1, 0][..]] {
-            let start = fake.begin(HANDSHAKE, piece.len(), &mut bytes).unwrap();
-            bytes.extend_from_slice(piece);
-            fake.finish(HANDSHAKE, start, &mut bytes).unwrap();
+            record(&mut fake, HANDSHAKE, piece, &mut bytes);
         }
-        fake.rx = fake.rx.clone();
         fake.tx = fake.tx.next(fake.version).unwrap();
         fake.live = None;
         fake.seal(&[b"new key"], &mut bytes).unwrap();
@@ -1016,9 +1023,7 @@ mod tests {
         assert!(!p.server.owed);
         // A KeyUpdate with more after it in its record is refused.
         let mut bad = Vec::new();
-        let start = fake.begin(HANDSHAKE, 6, &mut bad).unwrap();
-        bad.extend_from_slice(&[KEY_UPDATE, 0, 0, 1, 0, 0]);
-        fake.finish(HANDSHAKE, start, &mut bad).unwrap();
+        record(&mut fake, HANDSHAKE, &[KEY_UPDATE, 0, 0, 1, 0, 0], &mut bad);
         assert_eq!(
             p.server.open(&mut bad),
             Err(RecordError::Send(Alert::UnexpectedMessage))

@@ -42,13 +42,7 @@ where
                 Hello::Invalid => {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
-                        "not a TLS ClientHello",
-                    ))
-                }
-                Hello::Partial(n) if n > hello::MAX_HELLO + 5 * 5 => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "ClientHello too large",
+                        "not a TLS ClientHello (or too large)",
                     ))
                 }
                 Hello::Partial(n) => need = n,
@@ -79,24 +73,25 @@ where
     }
     io.flush().await?;
     let (sealed, agreed) = hs.finish()?;
-    let plain = std::mem::take(&mut hs.plain);
-    let rest = std::mem::take(&mut hs.input);
-    let mut s = SealedStream {
+    // What rustls opened with the client's last flight reads first, as
+    // opened data in front of the records not opened yet.
+    let mut input = std::mem::take(&mut hs.plain);
+    let early = input.len();
+    input.extend_from_slice(&hs.input);
+    let s = SealedStream {
         io,
         sealed,
         agreed,
-        input: Vec::new(),
-        filled: 0,
-        plain: 0..0,
-        opened_to: 0,
+        filled: input.len(),
+        input,
+        plain: 0..early,
+        opened_to: early,
         output: Vec::new(),
         out_at: 0,
         read_closed: false,
         shut: false,
         failed: false,
-        early: plain,
     };
-    s.put_input(&rest);
     Ok((s, chosen))
 }
 
@@ -120,8 +115,6 @@ pub(crate) struct SealedStream<S> {
     shut: bool,
     /// A bad record ended the connection.
     failed: bool,
-    /// Application data rustls opened in the handshake's last flight.
-    early: Vec<u8>,
 }
 
 /// What an upgrade takes out of a [`SealedStream`].
@@ -140,12 +133,6 @@ impl<S> SealedStream<S> {
     /// The protocol the client and server agreed by ALPN.
     pub(crate) fn alpn(&self) -> Option<&[u8]> {
         self.agreed.alpn.as_deref()
-    }
-
-    fn put_input(&mut self, bytes: &[u8]) {
-        self.input.truncate(self.filled);
-        self.input.extend_from_slice(bytes);
-        self.filled = self.input.len();
     }
 
     /// Opens what whole records the input holds, when all opened data has
@@ -193,8 +180,7 @@ impl<S> SealedStream<S> {
     /// Takes the stream apart for a WebSocket on the thread's table; the
     /// records received whole are opened first.
     pub(crate) fn into_parts(mut self) -> io::Result<Parts<S>> {
-        let mut plain = std::mem::take(&mut self.early);
-        plain.extend_from_slice(&self.input[self.plain.clone()]);
+        let mut plain = self.input[self.plain.clone()].to_vec();
         self.plain = 0..0;
         // One call opens every whole record there is.
         self.open_input()?;
@@ -271,12 +257,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for SealedStream<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if !this.early.is_empty() {
-            let n = this.early.len().min(buf.remaining());
-            buf.put_slice(&this.early[..n]);
-            this.early.drain(..n);
-            return Poll::Ready(Ok(()));
-        }
         loop {
             if !this.plain.is_empty() {
                 let n = this.plain.len().min(buf.remaining());
