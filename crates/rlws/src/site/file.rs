@@ -1,6 +1,8 @@
-//! Files of a directory mount: traversal-proof paths, the MIME table, ETags
-//! and conditional requests, and the per-thread cache of small files.
+//! Files of a directory mount: traversal-proof paths, the MIME table,
+//! validators, conditional and range requests, pre-compressed siblings, and
+//! the per-thread cache of small files.
 
+use std::collections::VecDeque;
 use std::path::{Component, Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -11,18 +13,30 @@ use http::{Response, StatusCode};
 use http::Method;
 use http_body_util::BodyExt;
 
+use super::conditional::{self, Validators, Verdict};
+use super::encoding::accepts_gzip;
+use super::file_body::{FileBody, Piece};
 use super::origin::{BoxFuture, Origin, OriginRequest};
+use super::range::{self, Ranges};
 use super::redirect::into_directory;
 use super::response::{full, not_found, text, Body};
 use crate::runtime::sendfile;
 
 /// Files under a directory (lwsws' `file://` origins): the mount's default
-/// document for directories, ETags and `If-None-Match`, the MIME table with
-/// the mount's own types first, and paths that cannot leave the directory.
+/// document for directories, the MIME table with the mount's own types
+/// first, and paths that cannot leave the directory.
+///
+/// * `ETag` and `Last-Modified`, with `If-None-Match`, `If-Modified-Since`,
+///   `If-Match` and `If-Unmodified-Since` answered `304` or `412` (RFC 9110).
+/// * `Range` on `GET`: one range as `206` with `Content-Range`, several as
+///   `multipart/byteranges`, none that fits `416`; `If-Range` honoured.
+/// * A pre-compressed sibling `name.gz` is sent, with `Content-Encoding:
+///   gzip` and `Vary: Accept-Encoding`, to clients that take gzip.
 ///
 /// Files up to 2 MiB are kept in a per-thread cache revalidated by one
-/// `stat` per request; larger ones are streamed from the file in 256 KiB
-/// pieces as the client takes them, never read whole.
+/// `stat` per request (two for a client taking gzip); larger ones are
+/// streamed from the file in 256 KiB pieces as the client takes them,
+/// never read whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[doc(alias = "LWSMPRO_FILE")]
 pub struct Files {
@@ -68,35 +82,185 @@ impl Files {
         if !meta.is_file() {
             return not_found();
         }
+        let headers = req.request().headers();
+        // A pre-compressed sibling (`name.gz`) for clients that take gzip.
+        let gz = if accepts_gzip(headers) {
+            gzip_sibling(&path)
+        } else {
+            None
+        };
+        let encoded = gz.is_some();
+        let (from, meta) = match gz {
+            Some(g) => g,
+            None => (path.clone(), meta),
+        };
         let version = version_of(&meta);
         // A cached file brings its validator and type; others get them made.
         let cached =
-            (meta.len() <= CACHE_FILE_MAX).then(|| cached_file(req, &path, &meta, version));
-        let (etag, ctype) = match &cached {
-            Some(Ok(f)) => (f.etag.clone(), f.content_type.clone()),
+            (meta.len() <= CACHE_FILE_MAX).then(|| cached_file(req, &from, &path, &meta, version));
+        let (etag, ctype, source) = match cached {
+            Some(Ok(f)) => (f.etag, f.content_type, Source::Mem(f.body)),
             Some(Err(())) => return not_found(),
-            None => (etag_of(version), content_type(req, &path)),
-        };
-        let inm = req.request().headers().get(header::IF_NONE_MATCH);
-        if inm.is_some_and(|v| etag_matches(v, &etag)) {
-            let mut r = Response::new(full(Bytes::new()));
-            *r.status_mut() = StatusCode::NOT_MODIFIED;
-            r.headers_mut().insert(header::ETAG, etag);
-            return r;
-        }
-        let body = match cached {
-            Some(Ok(f)) => full(f.body),
-            _ => match std::fs::File::open(&path) {
-                Ok(f) => FileBody::new(f, meta.len()).boxed_unsync(),
+            None => match std::fs::File::open(&from) {
+                Ok(file) => (
+                    etag_of(version),
+                    content_type(req, &path),
+                    Source::File(file),
+                ),
                 Err(_) => return not_found(),
             },
         };
-        let mut r = Response::new(body);
+        let modified = meta.modified().ok().and_then(conditional::seconds);
+        let validators = Validators {
+            etag: &etag,
+            modified,
+        };
+        let mut r = match conditional::evaluate(headers, true, &validators) {
+            Verdict::NotModified => {
+                let mut r = Response::new(full(Bytes::new()));
+                *r.status_mut() = StatusCode::NOT_MODIFIED;
+                r
+            }
+            Verdict::Failed => return text(StatusCode::PRECONDITION_FAILED, "precondition failed"),
+            Verdict::Proceed { range } => {
+                let ranges = match headers.get(header::RANGE) {
+                    // Not of compressed bytes: nginx does not either, and a
+                    // client resuming a download wants the file's bytes.
+                    Some(v) if range && method == Method::GET && !encoded => {
+                        range::parse(v.as_bytes(), meta.len())
+                    }
+                    _ => Ranges::Whole,
+                };
+                match ranges {
+                    Ranges::Unsatisfiable => return unsatisfiable(meta.len()),
+                    Ranges::Whole => {
+                        let body = match source {
+                            Source::Mem(b) => full(b),
+                            Source::File(f) => {
+                                let all = Piece::File {
+                                    at: 0,
+                                    len: meta.len(),
+                                };
+                                FileBody::new(Some(f), VecDeque::from([all])).boxed_unsync()
+                            }
+                        };
+                        let mut r = Response::new(body);
+                        r.headers_mut().insert(header::CONTENT_TYPE, ctype);
+                        r
+                    }
+                    Ranges::Parts(parts) => partial(source, &parts, meta.len(), ctype),
+                }
+            }
+        };
         let h = r.headers_mut();
         h.insert(header::ETAG, etag);
-        h.insert(header::CONTENT_TYPE, ctype);
+        if let Some(m) = modified {
+            h.insert(header::LAST_MODIFIED, conditional::last_modified(m));
+        }
+        if r.status() == StatusCode::OK && !encoded {
+            r.headers_mut()
+                .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        }
+        if encoded {
+            let h = r.headers_mut();
+            h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        }
         r
     }
+}
+
+/// `name.gz` beside `path`, when it is a file.
+fn gzip_sibling(path: &Path) -> Option<(PathBuf, std::fs::Metadata)> {
+    let mut name = path.file_name()?.to_os_string();
+    name.push(".gz");
+    let gz = path.with_file_name(name);
+    let meta = std::fs::metadata(&gz).ok()?;
+    meta.is_file().then_some((gz, meta))
+}
+
+/// Where a file response's bytes come from: the thread's cache or the file.
+enum Source {
+    Mem(Bytes),
+    File(std::fs::File),
+}
+
+impl Source {
+    fn piece(&self, (a, b): (u64, u64)) -> Piece {
+        match self {
+            Source::Mem(m) => Piece::Mem(m.slice(a as usize..b as usize)),
+            Source::File(_) => Piece::File { at: a, len: b - a },
+        }
+    }
+
+    fn into_file(self) -> Option<std::fs::File> {
+        match self {
+            Source::Mem(_) => None,
+            Source::File(f) => Some(f),
+        }
+    }
+}
+
+/// `416` for a representation of `len` bytes.
+fn unsatisfiable(len: u64) -> Response<Body> {
+    let mut r = text(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable");
+    if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+        r.headers_mut().insert(header::CONTENT_RANGE, v);
+    }
+    r
+}
+
+/// `206` with one range, or several as `multipart/byteranges`.
+fn partial(source: Source, parts: &[(u64, u64)], len: u64, ctype: HeaderValue) -> Response<Body> {
+    let content_range = |(a, b): (u64, u64)| format!("bytes {a}-{}/{len}", b - 1);
+    let (pieces, ctype, single) = if let [one] = parts {
+        (
+            VecDeque::from([source.piece(*one)]),
+            ctype,
+            Some(content_range(*one)),
+        )
+    } else {
+        let boundary = boundary();
+        let t = ctype.to_str().unwrap_or("application/octet-stream");
+        let mut pieces = VecDeque::with_capacity(parts.len() * 2 + 1);
+        for (i, &p) in parts.iter().enumerate() {
+            let lead = if i == 0 { "" } else { "\r\n" };
+            let head = format!(
+                "{lead}--{boundary}\r\nContent-Type: {t}\r\nContent-Range: {}\r\n\r\n",
+                content_range(p)
+            );
+            pieces.push_back(Piece::Mem(Bytes::from(head)));
+            pieces.push_back(source.piece(p));
+        }
+        pieces.push_back(Piece::Mem(Bytes::from(format!("\r\n--{boundary}--\r\n"))));
+        let mt = HeaderValue::from_str(&format!("multipart/byteranges; boundary={boundary}"))
+            .unwrap_or_else(|_| HeaderValue::from_static("multipart/byteranges"));
+        (pieces, mt, None)
+    };
+    let mut r = Response::new(FileBody::new(source.into_file(), pieces).boxed_unsync());
+    *r.status_mut() = StatusCode::PARTIAL_CONTENT;
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, ctype);
+    if let Some(cr) = single.and_then(|s| HeaderValue::from_str(&s).ok()) {
+        h.insert(header::CONTENT_RANGE, cr);
+    }
+    r
+}
+
+/// A multipart boundary: 24 random hex digits, so no file can be written
+/// to contain the boundary of its own answer.
+fn boundary() -> String {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 12];
+    // The system's random source; a counter if it fails (it does not on Linux).
+    if ring::rand::SystemRandom::new().fill(&mut b).is_err() {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        b[..8].copy_from_slice(
+            &N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                .to_le_bytes(),
+        );
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 impl Origin for Files {
@@ -132,73 +296,6 @@ fn etag_of(v: Version) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
 }
 
-fn etag_matches(if_none_match: &HeaderValue, etag: &HeaderValue) -> bool {
-    if_none_match.to_str().is_ok_and(|v| {
-        v.split(',')
-            .map(|t| t.trim().trim_start_matches("W/"))
-            .any(|t| t.as_bytes() == etag.as_bytes() || t == "*")
-    })
-}
-
-/// A large file's body: read in pieces as hyper asks for them, so memory
-/// stays at one piece per connection and a slow client slows the reads.
-struct FileBody {
-    file: std::fs::File,
-    remaining: u64,
-}
-
-/// Bytes read per piece of a streamed file.
-const PIECE: u64 = 256 * 1024;
-
-impl FileBody {
-    fn new(file: std::fs::File, len: u64) -> Self {
-        FileBody {
-            file,
-            remaining: len,
-        }
-    }
-}
-
-impl http_body::Body for FileBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
-        use std::io::Read;
-        if self.remaining == 0 {
-            return std::task::Poll::Ready(None);
-        }
-        let want = self.remaining.min(PIECE);
-        // Read into fresh capacity: the file fills it, nothing zeroes it first.
-        let mut buf = Vec::with_capacity(want as usize);
-        let res = match (&mut self.file).take(want).read_to_end(&mut buf) {
-            // The file shrank under us: end the body short (the length sent
-            // no longer holds, and the client sees the connection end).
-            Ok(0) => Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "file shrank while being sent",
-            )),
-            Ok(n) => {
-                self.remaining -= n as u64;
-                Ok(http_body::Frame::data(Bytes::from(buf)))
-            }
-            Err(e) => Err(e),
-        };
-        std::task::Poll::Ready(Some(res))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.remaining == 0
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        http_body::SizeHint::with_exact(self.remaining)
-    }
-}
-
 /// A file's content and headers, as served.
 #[derive(Clone)]
 struct CachedFile {
@@ -229,11 +326,12 @@ thread_local! {
     static FILE_CACHE: std::cell::RefCell<FileCache> = std::cell::RefCell::default();
 }
 
-/// The file at `path` of this version, from the thread's cache or read
+/// The file at `path` (typed as `type_of`) of this version, from the thread's cache or read
 /// now (and kept when it has settled); `Err` when it cannot be read.
 fn cached_file(
     req: &OriginRequest<'_>,
     path: &Path,
+    type_of: &Path,
     meta: &std::fs::Metadata,
     version: Version,
 ) -> Result<CachedFile, ()> {
@@ -256,7 +354,7 @@ fn cached_file(
         version,
         body: Bytes::from(data),
         etag: etag_of(version),
-        content_type: content_type(req, path),
+        content_type: content_type(req, type_of),
     };
     // A file changed in the last two seconds could change again within the
     // file system's timestamp granularity without its version changing

@@ -8,9 +8,13 @@
 //!
 //! Imports: nothing else of the crate (in particular, never `server`).
 
+mod conditional;
+mod encoding;
 mod file;
+mod file_body;
 mod mount;
 mod origin;
+mod range;
 mod redirect;
 mod response;
 mod serve;

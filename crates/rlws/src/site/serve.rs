@@ -34,7 +34,10 @@ pub(crate) async fn serve(
         timeout: timeout.clone(),
     };
     let mut resp = m.origin.serve(oreq).await;
-    let content = matches!(resp.status(), StatusCode::OK | StatusCode::NOT_MODIFIED);
+    let content = matches!(
+        resp.status(),
+        StatusCode::OK | StatusCode::PARTIAL_CONTENT | StatusCode::NOT_MODIFIED
+    );
     let h = resp.headers_mut();
     if content {
         if let Some(cc) = &m.cache_control {
