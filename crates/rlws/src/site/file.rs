@@ -98,19 +98,20 @@ impl Files {
         // A cached file brings its validator and type; others get them made.
         let cached =
             (meta.len() <= CACHE_FILE_MAX).then(|| cached_file(req, &from, &path, &meta, version));
-        let (etag, ctype, source) = match cached {
-            Some(Ok(f)) => (f.etag, f.content_type, Source::Mem(f.body)),
+        let modified = meta.modified().ok().and_then(conditional::seconds);
+        let (etag, ctype, last_modified, source) = match cached {
+            Some(Ok(f)) => (f.etag, f.content_type, f.last_modified, Source::Mem(f.body)),
             Some(Err(())) => return not_found(),
             None => match std::fs::File::open(&from) {
                 Ok(file) => (
                     etag_of(version),
                     content_type(req, &path),
+                    modified.map(conditional::last_modified),
                     Source::File(file),
                 ),
                 Err(_) => return not_found(),
             },
         };
-        let modified = meta.modified().ok().and_then(conditional::seconds);
         let validators = Validators {
             etag: &etag,
             modified,
@@ -154,8 +155,8 @@ impl Files {
         };
         let h = r.headers_mut();
         h.insert(header::ETAG, etag);
-        if let Some(m) = modified {
-            h.insert(header::LAST_MODIFIED, conditional::last_modified(m));
+        if let Some(lm) = last_modified {
+            h.insert(header::LAST_MODIFIED, lm);
         }
         if r.status() == StatusCode::OK && !encoded {
             r.headers_mut()
@@ -304,6 +305,8 @@ struct CachedFile {
     body: Bytes,
     etag: HeaderValue,
     content_type: HeaderValue,
+    /// `Last-Modified`, made once.
+    last_modified: Option<HeaderValue>,
 }
 
 /// Files up to this size are kept in the service thread's cache.
@@ -355,6 +358,11 @@ fn cached_file(
         body: Bytes::from(data),
         etag: etag_of(version),
         content_type: content_type(req, type_of),
+        last_modified: meta
+            .modified()
+            .ok()
+            .and_then(conditional::seconds)
+            .map(conditional::last_modified),
     };
     // A file changed in the last two seconds could change again within the
     // file system's timestamp granularity without its version changing
