@@ -4,6 +4,7 @@
 #                                           /usr/bin/libwebsockets-test-server
 #             nginx-light, tinyproxy, microsocks (HTTP client, proxy tests)
 #             netcat-openbsd (raw connection tests)
+#             git, cgit (CGI programs for the CGI mount tests)
 #   * $REPO/.venv (python3 -m venv) with the PyPI packages
 #       kosoku      (Autobahn testsuite cases, `kosoku` CLI)
 #       websockets  (asyncio client used by tests/peers/ws_interop.py)
@@ -50,8 +51,9 @@ apt_install() {
 
 # --- Debian packages -------------------------------------------------------
 # nginx-light, tinyproxy, microsocks: real server and proxies for the HTTP client tests.
+# git (git-http-backend) and cgit: real CGI programs for the CGI mount tests.
 apt_install libwebsockets-test-server curl chromium openssl ca-certificates nghttp2-client \
-    nginx-light tinyproxy microsocks netcat-openbsd
+    nginx-light tinyproxy microsocks netcat-openbsd git cgit
 # Node for the browser tests: the machine's own if it has one, else Debian's.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     apt_install nodejs npm

@@ -112,3 +112,75 @@ fn serve_config_serves_the_configured_vhost() {
     assert!(err.contains("global.plugin-dir: ignored"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_cgi_mount_from_the_config_runs_its_program_and_logs_its_stderr() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tmpdir("cgi");
+    let script = dir.join("hello.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho \"complaint from $SCRIPT_NAME\" >&2\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\necho \"GREETING=$GREETING PATH_INFO=$PATH_INFO\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(dir.join("conf"), "{\"global\": {}}\n").unwrap();
+    let site = format!(
+        r#"{{"vhosts": [{{
+  "name": "localhost", "port": "0", "interface": "127.0.0.1",
+  "mounts": [{{
+    "mountpoint": "/cgi", "origin": "cgi://{}",
+    "cgi-timeout": "5", "cgi-env": [{{"GREETING": "hello from the config"}}]
+  }}, {{
+    "mountpoint": "/files", "origin": "file://{}", "cgi-timeout": "5"
+  }}]
+}}]}}
+"#,
+        script.display(),
+        dir.display()
+    );
+    std::fs::write(dir.join("conf.d/site"), &site).unwrap();
+    let d = dir.to_string_lossy().to_string();
+    let out = rlws(&["serve", "--check-config", &d]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // The second mount's key, on line 7 (columns count from 1).
+    let line7 = site.lines().nth(6).unwrap();
+    let col = line7.find("\"cgi-timeout\"").unwrap() + 1;
+    assert!(
+        stderr.contains(&format!(
+            "{d}/conf.d/site:7:{col}: warning: vhosts[0].mounts[1].cgi-timeout: ignored: only cgi:// mounts run programs"
+        )),
+        "{stderr}"
+    );
+    let mut srv = Server::spawn_capturing_stderr(&["serve", "-d", "warn", "--config", &d], 1);
+    let resp = common::http_get(srv.addrs[0], "/cgi/more").expect("GET the CGI mount");
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(
+        resp.contains("GREETING=hello from the config PATH_INFO=/more"),
+        "{resp}"
+    );
+    assert!(srv.stop().success());
+    let mut err = String::new();
+    srv.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(err.contains("complaint from /cgi"), "{err}");
+    // Keys whose absence would change what is served are refused.
+    std::fs::write(
+        dir.join("conf.d/site"),
+        site.replace("\"cgi-timeout\": \"5\",", "\"cgi-chroot\": \"/srv\","),
+    )
+    .unwrap();
+    let out = rlws(&["serve", "--check-config", &d]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("vhosts[0].mounts[0].cgi-chroot: chrooting CGI programs is not supported"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

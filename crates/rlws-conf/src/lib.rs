@@ -22,6 +22,7 @@ mod json;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +30,7 @@ use std::time::Duration;
 pub use json::Pos;
 use json::{Kind, Value};
 use rlws::{
-    ClientAuth, ContextBuilder, Files, HttpOptions, Mount, Origin, Redirect, TlsServerOptions,
+    Cgi, ClientAuth, ContextBuilder, Files, HttpOptions, Mount, Origin, Redirect, TlsServerOptions,
     Vhost,
 };
 
@@ -350,11 +351,6 @@ const MOUNT_IGNORED: &[(&str, &str)] = &[
         "per-mount keep-alive is not supported; use the vhost's keepalive_timeout",
     ),
     ("pmo", "per-mount protocol options are not supported yet"),
-    ("cgi-timeout", "CGI is not supported yet"),
-    ("cgi-env", "CGI is not supported yet"),
-    ("cgi-chroot", "CGI is not supported yet"),
-    ("cgi-chdir", "CGI is not supported yet"),
-    ("interpret", "CGI is not supported yet"),
 ];
 
 const MOUNT_UNSUPPORTED: &[(&str, &str)] = &[
@@ -367,6 +363,14 @@ const MOUNT_UNSUPPORTED: &[(&str, &str)] = &[
         "interceptors are not supported yet: the mount would be served unprotected",
     ),
     ("exact-match", "exact-match mounts are not supported yet"),
+    (
+        "cgi-chroot",
+        "chrooting CGI programs is not supported: the program would run outside the chroot",
+    ),
+    (
+        "interpret",
+        "running files through an interpreter is not supported yet: they would be served as their source",
+    ),
 ];
 
 fn find<'a>(table: &'a [(&str, &'a str)], key: &str) -> Option<&'a str> {
@@ -528,6 +532,41 @@ impl Loader<'_> {
     /// `[{"name": "value"}, ...]` (an object of several members is taken
     /// too). Names and values HTTP does not allow are errors.
     fn headers(&mut self, v: &Value, key: &str) -> Vec<(String, String)> {
+        self.pairs(v, key, |k, s| {
+            if http::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+                Err((true, format!("\"{k}\" is not a valid header name")))
+            } else if http::header::HeaderValue::from_str(s).is_err() {
+                Err((false, "the value is not valid in HTTP".into()))
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    /// Environment variables for a CGI program (lwsws' `cgi-env`).
+    fn env_vars(&mut self, v: &Value, key: &str) -> Vec<(String, String)> {
+        self.pairs(v, key, |k, s| {
+            if k.is_empty() || k.contains('=') || k.contains('\0') {
+                Err((
+                    true,
+                    format!("\"{k}\" is not a valid environment variable name"),
+                ))
+            } else if s.contains('\0') {
+                Err((false, "the value holds a NUL byte".into()))
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    /// `[{"name": "value"}, ...]` (or one object) as pairs, each checked by
+    /// `check`: its error says whether the name (`true`) or the value is bad.
+    fn pairs(
+        &mut self,
+        v: &Value,
+        key: &str,
+        check: impl Fn(&str, &str) -> Result<(), (bool, String)>,
+    ) -> Vec<(String, String)> {
         let mut out = Vec::new();
         let items: Vec<&Value> = match &v.kind {
             Kind::Arr(a) => a.iter().collect(),
@@ -554,12 +593,10 @@ impl Loader<'_> {
                 let Some(s) = self.string(val, &hkey) else {
                     continue;
                 };
-                if http::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
-                    self.error(*p, &hkey, format!("\"{k}\" is not a valid header name"));
-                } else if http::header::HeaderValue::from_str(&s).is_err() {
-                    self.error(val.pos, &hkey, "the value is not valid in HTTP".into());
-                } else {
-                    out.push((k.clone(), s));
+                match check(k, &s) {
+                    Ok(()) => out.push((k.clone(), s)),
+                    Err((true, why)) => self.error(*p, &hkey, why),
+                    Err((false, why)) => self.error(val.pos, &hkey, why),
                 }
             }
         }
@@ -1037,6 +1074,10 @@ impl Loader<'_> {
         let mut flags: Vec<(String, bool)> = Vec::new();
         let mut mimetypes = Vec::new();
         let mut headers = Vec::new();
+        let mut cgi_timeout = None;
+        let mut cgi_env = Vec::new();
+        let mut cgi_dir = None;
+        let mut cgi_keys: Vec<(Pos, String)> = Vec::new();
         for (k, p, val) in members {
             let key = join(mkey, k);
             match k.as_str() {
@@ -1080,6 +1121,18 @@ impl Loader<'_> {
                     }
                 }
                 "headers" => headers = self.headers(val, &key),
+                "cgi-timeout" => {
+                    cgi_timeout = self.number(val, &key, 86_400 * 365);
+                    cgi_keys.push((*p, key.clone()));
+                }
+                "cgi-env" => {
+                    cgi_env = self.env_vars(val, &key);
+                    cgi_keys.push((*p, key.clone()));
+                }
+                "cgi-chdir" => {
+                    cgi_dir = self.string(val, &key);
+                    cgi_keys.push((*p, key.clone()));
+                }
                 _ => self.other_key(MOUNT_UNSUPPORTED, MOUNT_IGNORED, *p, &key, k),
             }
         }
@@ -1143,19 +1196,53 @@ impl Loader<'_> {
                 return None;
             }
             return Some(MountOrRoute::Route(mp, proto.to_string()));
+        } else if let Some(program) = origin.strip_prefix("cgi://") {
+            let program = PathBuf::from(program);
+            match std::fs::metadata(&program) {
+                Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {}
+                Ok(_) => self.warn(
+                    opos,
+                    &okey,
+                    format!(
+                        "{}: not an executable file (requests under {mp} will get 500)",
+                        program.display()
+                    ),
+                ),
+                Err(e) => self.warn(
+                    opos,
+                    &okey,
+                    format!(
+                        "{}: {e} (requests under {mp} will get 500)",
+                        program.display()
+                    ),
+                ),
+            }
+            let mut cgi = Cgi::new(program);
+            if let Some(t) = cgi_timeout.take() {
+                cgi = cgi.timeout(Duration::from_secs(t));
+            }
+            for (k, val) in cgi_env.drain(..) {
+                cgi = cgi.env(&k, &val);
+            }
+            if let Some(d) = cgi_dir.take() {
+                cgi = cgi.working_dir(d);
+            }
+            cgi_keys.clear();
+            Arc::new(cgi)
         } else {
-            let why = if origin.starts_with("cgi://") {
-                "CGI mounts are not supported yet"
-            } else if origin.starts_with("http://") || origin.starts_with("https://") {
+            let why = if origin.starts_with("http://") || origin.starts_with("https://") {
                 "reverse-proxy mounts are not supported yet (for a redirect write >http:// or >https://)"
             } else if origin.starts_with("gzip://") {
                 "zip-backed mounts are not supported yet"
             } else {
-                "unknown origin (file://, >http://, >https://, callback://, builtin://)"
+                "unknown origin (file://, cgi://, >http://, >https://, callback://, builtin://)"
             };
             self.error(opos, &okey, format!("\"{origin}\": {why}"));
             return None;
         };
+        for (p, k) in cgi_keys {
+            self.warn(p, &k, "ignored: only cgi:// mounts run programs".into());
+        }
         let mut m = Mount::shared(&mp, origin);
         if let Some(d) = default {
             m = m.default_doc(&d);

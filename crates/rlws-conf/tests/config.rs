@@ -314,8 +314,8 @@ fn errors_name_file_line_and_key() {
         ),
         (
             CONF,
-            "{\"vhosts\": [{\"name\": \"x\", \"port\": 80,\n \"mounts\": [{\"mountpoint\": \"/\",\n   \"origin\": \"cgi:///usr/lib/cgit/cgit.cgi\"}]}]}",
-            "DIR/conf.d/site:3:14: error: vhosts[0].mounts[0].origin: \"cgi:///usr/lib/cgit/cgit.cgi\": CGI mounts are not supported yet",
+            "{\"vhosts\": [{\"name\": \"x\", \"port\": 80,\n \"mounts\": [{\"mountpoint\": \"/\",\n   \"origin\": \"cgi:///bin/true\", \"interpret\": {\".php\": \"/usr/bin/php-cgi\"}}]}]}",
+            "DIR/conf.d/site:3:33: error: vhosts[0].mounts[0].interpret: running files through an interpreter is not supported yet: they would be served as their source",
         ),
         (
             CONF,

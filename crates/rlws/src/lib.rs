@@ -133,8 +133,10 @@ pub use runtime::{
 #[cfg(fuzzing)]
 pub use server::h2guard;
 pub use server::{HttpOptions, Vhost};
+#[cfg(fuzzing)]
+pub use site::fuzz as site_fuzz;
 pub use site::{
-    empty, full, into_directory, not_found, text, Body, BoxFuture, Files, Mount, Origin,
+    empty, full, into_directory, not_found, text, Body, BoxFuture, Cgi, Files, Mount, Origin,
     OriginRequest, Redirect, WebSocketRoute,
 };
 #[cfg(fuzzing)]

@@ -24,6 +24,8 @@ pub(super) struct ConnInfo {
     /// The vhost SNI chose (TLS connections).
     pub(super) sni_vhost: Option<usize>,
     pub(super) h2: bool,
+    /// The server's end of it (absent on adopted Unix sockets).
+    pub(super) local: Option<SocketAddr>,
     /// Its deadline, which origins can set.
     pub(super) timeout: Rc<ConnTimeout>,
 }
@@ -54,6 +56,10 @@ pub(crate) trait Served:
     async fn sniff_h2(&self, limit: Duration) -> bool;
     /// This stream, to serve without TLS.
     fn plain(self) -> Self::Plain;
+    /// The server's address of the connection.
+    fn local(&self) -> Option<SocketAddr> {
+        None
+    }
 }
 
 impl Served for TcpStream {
@@ -62,6 +68,10 @@ impl Served for TcpStream {
 
     fn prepare(&self) {
         let _ = self.set_nodelay(true);
+    }
+
+    fn local(&self) -> Option<SocketAddr> {
+        self.local_addr().ok()
     }
 
     fn plain(self) -> FileSendTcp {
@@ -102,6 +112,7 @@ pub(crate) async fn serve<S: Served>(
         return;
     };
     let guard = Rc::new(guard);
+    let local = stream.local();
     if l.tls {
         let timeout = l.handshake_timeout;
         match tokio::time::timeout(timeout, tls_accept(&st, stream, li)).await {
@@ -113,6 +124,7 @@ pub(crate) async fn serve<S: Served>(
                     listener: li,
                     sni_vhost: Some(vi),
                     h2,
+                    local,
                     timeout: Rc::default(),
                 };
                 serve_http(st, tls, info, guard).await;
@@ -132,6 +144,7 @@ pub(crate) async fn serve<S: Served>(
             listener: li,
             sni_vhost: None,
             h2,
+            local,
             timeout: Rc::default(),
         };
         serve_http(st, stream.plain(), info, guard).await;

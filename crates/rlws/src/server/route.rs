@@ -107,6 +107,11 @@ pub(super) async fn handle(
     resp
 }
 
+/// Whether the connection's listen socket is TLS.
+fn over_tls(st: &ServerThread, info: &ConnInfo) -> bool {
+    st.srv.listeners.get(info.listener).is_some_and(|l| l.tls)
+}
+
 /// Plain HTTP requests: the vhost's mounts, then its 404 document.
 async fn site(
     st: &ServerThread,
@@ -119,7 +124,12 @@ async fn site(
         return site::not_found();
     };
     let req = req.map(|b| b.map_err(std::io::Error::other).boxed_unsync());
-    let served = site::serve(&vh.mounts, req, peer, &info.timeout).await;
+    let link = site::Link {
+        peer,
+        local: info.local,
+        tls: over_tls(st, info),
+    };
+    let served = site::serve(&vh.mounts, req, link, &info.timeout).await;
     match served {
         Ok(r) if r.status() != StatusCode::NOT_FOUND => r,
         _ => {
@@ -127,7 +137,7 @@ async fn site(
             let mut doc = None;
             if let Some(path) = vh.error_document_404.as_deref() {
                 if let Ok(get) = Request::get(path).body(site::empty()) {
-                    doc = site::serve(&vh.mounts, get, peer, &info.timeout)
+                    doc = site::serve(&vh.mounts, get, link, &info.timeout)
                         .await
                         .ok()
                         .filter(|r| r.status() == StatusCode::OK);

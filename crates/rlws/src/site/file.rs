@@ -437,6 +437,12 @@ pub(crate) fn resolve(root: &Path, url_path: &str) -> Option<PathBuf> {
 }
 
 fn percent_decode(s: &str) -> Option<String> {
+    String::from_utf8(percent_decode_bytes(s)?).ok()
+}
+
+/// `%XX` escapes of a URL path replaced by their bytes; `None` for a
+/// broken escape.
+pub(super) fn percent_decode_bytes(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -451,7 +457,7 @@ fn percent_decode(s: &str) -> Option<String> {
             i += 1;
         }
     }
-    String::from_utf8(out).ok()
+    Some(out)
 }
 
 #[cfg(test)]

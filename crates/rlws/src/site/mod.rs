@@ -8,10 +8,14 @@
 //!
 //! Imports: nothing else of the crate (in particular, never `server`).
 
+mod cgi;
+mod cgi_head;
 mod conditional;
 mod encoding;
 mod file;
 mod file_body;
+#[cfg(fuzzing)]
+pub mod fuzz;
 mod mount;
 mod origin;
 mod range;
@@ -20,9 +24,11 @@ mod response;
 mod serve;
 mod ws_route;
 
+pub use cgi::Cgi;
 pub use file::Files;
 pub use mount::Mount;
 pub(crate) use mount::{find, header_map, MountRt};
+pub(crate) use origin::Link;
 pub use origin::{BoxFuture, Origin, OriginRequest};
 pub use redirect::{into_directory, Redirect};
 pub use response::{empty, full, not_found, text, Body};

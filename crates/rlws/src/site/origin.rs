@@ -52,8 +52,19 @@ pub struct OriginRequest<'a> {
     /// Byte offset of the path below the mountpoint in the request path.
     pub(super) rest_at: usize,
     pub(super) mount: &'a MountRt,
-    pub(super) peer: SocketAddr,
+    pub(super) conn: Link,
     pub(super) timeout: Rc<ConnTimeout>,
+}
+
+/// The connection a request came on, as its origin sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Link {
+    /// The client's address.
+    pub(crate) peer: SocketAddr,
+    /// The server's end (absent on adopted Unix sockets).
+    pub(crate) local: Option<SocketAddr>,
+    /// Whether it is TLS.
+    pub(crate) tls: bool,
 }
 
 impl OriginRequest<'_> {
@@ -75,7 +86,27 @@ impl OriginRequest<'_> {
 
     /// The peer's address.
     pub fn peer(&self) -> SocketAddr {
-        self.peer
+        self.conn.peer
+    }
+
+    /// The server's address of the connection (`None` on an adopted Unix
+    /// socket).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.conn.local
+    }
+
+    /// Whether the request came over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.conn.tls
+    }
+
+    /// The mount's URL path (`/` for the root mount), without a trailing `/`.
+    pub fn mountpoint(&self) -> &str {
+        if self.mount.mountpoint.is_empty() {
+            "/"
+        } else {
+            &self.mount.mountpoint
+        }
     }
 
     /// Closes the connection this request came on `after` from now unless

@@ -2,14 +2,13 @@
 //! is a whole-segment prefix of the path picks the origin; the mount's
 //! headers go on what it answers.
 
-use std::net::SocketAddr;
 use std::rc::Rc;
 
 use http::header;
 use http::{Request, Response, StatusCode};
 
 use super::mount::{find, MountRt};
-use super::origin::OriginRequest;
+use super::origin::{Link, OriginRequest};
 use super::response::Body;
 use crate::runtime::ConnTimeout;
 
@@ -18,7 +17,7 @@ use crate::runtime::ConnTimeout;
 pub(crate) async fn serve(
     mounts: &[MountRt],
     req: Request<Body>,
-    peer: SocketAddr,
+    conn: Link,
     timeout: &Rc<ConnTimeout>,
 ) -> Result<Response<Body>, Request<Body>> {
     let path = req.uri().path();
@@ -30,7 +29,7 @@ pub(crate) async fn serve(
         request: req,
         rest_at,
         mount: m,
-        peer,
+        conn,
         timeout: timeout.clone(),
     };
     let mut resp = m.origin.serve(oreq).await;

@@ -315,3 +315,145 @@ pub fn tempdir(name: &str) -> std::path::PathBuf {
 
 #[allow(unused_imports)] // each test file uses some of them
 pub use rlws_testkit::{free_port, http_raw, Refusing, TestCa};
+
+/// A response read whole from a `Connection: close` request.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// The body, chunked transfer coding removed.
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The parts of a `multipart/byteranges` body: (type, range, bytes).
+    pub fn parts(&self) -> Vec<(String, String, Vec<u8>)> {
+        let ct = self.header("content-type").unwrap_or_default();
+        let b = ct
+            .split_once("boundary=")
+            .map(|(_, b)| b.trim_matches('"'))
+            .unwrap_or_else(|| panic!("no boundary in {ct:?}"));
+        let delim = format!("--{b}");
+        let mut out = Vec::new();
+        let body = &self.body;
+        let mut at = find(body, delim.as_bytes(), 0).expect("first delimiter");
+        loop {
+            at += delim.len();
+            if body[at..].starts_with(b"--") {
+                break;
+            }
+            let head_end = find(body, b"\r\n\r\n", at).expect("part head") + 4;
+            let head = String::from_utf8_lossy(&body[at..head_end]).to_string();
+            let next = find(body, format!("\r\n{delim}").as_bytes(), head_end).expect("next");
+            let field = |n: &str| {
+                head.lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.trim()
+                            .eq_ignore_ascii_case(n)
+                            .then(|| v.trim().to_string())
+                    })
+                    .unwrap_or_default()
+            };
+            out.push((
+                field("content-type"),
+                field("content-range"),
+                body[head_end..next].to_vec(),
+            ));
+            at = next + 2;
+        }
+        out
+    }
+}
+
+pub fn find(h: &[u8], n: &[u8], from: usize) -> Option<usize> {
+    h.get(from..)?
+        .windows(n.len())
+        .position(|w| w == n)
+        .map(|p| p + from)
+}
+
+/// A request with `Connection: close`, its answer read whole.
+pub async fn ask(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Answer {
+    ask_body(addr, method, path, headers, &[]).await
+}
+
+/// [`ask`] with a body (its `Content-Length` is for the caller to give, or
+/// `Transfer-Encoding: chunked` with `body` already chunked), written while
+/// the answer is read.
+pub async fn ask_body(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Answer {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    let s = TcpStream::connect(addr).await.unwrap();
+    let (mut rd, mut wr) = s.into_split();
+    let write = async {
+        wr.write_all(req.as_bytes()).await.unwrap();
+        // The server may answer before it has read all (and close).
+        let _ = wr.write_all(body).await;
+    };
+    let mut raw = Vec::new();
+    let read = async {
+        tokio::time::timeout(Duration::from_secs(60), rd.read_to_end(&mut raw))
+            .await
+            .expect("answer within 60 s")
+            .unwrap();
+    };
+    tokio::join!(write, read);
+    let end = find(&raw, b"\r\n\r\n", 0).expect("a response head");
+    let head = String::from_utf8_lossy(&raw[..end]).to_string();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[end + 4..].to_vec();
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"))
+    {
+        body = dechunk(&body);
+    }
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A chunked body's content; panics on a broken one.
+pub fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let nl = find(b, b"\r\n", 0).expect("chunk size line");
+        let size = std::str::from_utf8(&b[..nl]).unwrap();
+        let size = usize::from_str_radix(size.split(';').next().unwrap().trim(), 16).unwrap();
+        b = &b[nl + 2..];
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[..size]);
+        assert_eq!(&b[size..size + 2], b"\r\n", "chunk end");
+        b = &b[size + 2..];
+    }
+}
