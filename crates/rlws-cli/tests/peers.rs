@@ -369,7 +369,8 @@ fn openssl_pki(dir: &Path) {
     }
 }
 
-/// The Python websockets TLS echo server (tests/peers/wss_echo_server.py).
+/// A Python websockets server of tests/peers (the TLS echo server,
+/// wss_echo_server.py, or the proxy's backend, ws_backend.py).
 struct WssPeer {
     child: Child,
     port: u16,
@@ -377,19 +378,25 @@ struct WssPeer {
 
 impl WssPeer {
     fn start(dir: &Path, client_ca: bool) -> WssPeer {
-        use std::io::BufRead;
-        let mut cmd = Command::new(python());
-        cmd.arg(need(&repo().join("tests/peers/wss_echo_server.py")))
-            .arg(dir.join("server.pem"))
-            .arg(dir.join("server.key"));
+        let mut args = vec![dir.join("server.pem"), dir.join("server.key")];
         if client_ca {
-            cmd.arg("--client-ca").arg(dir.join("ca.pem"));
+            args.push("--client-ca".into());
+            args.push(dir.join("ca.pem"));
         }
-        let mut child = cmd
+        WssPeer::python("wss_echo_server.py", &args)
+    }
+
+    /// Runs `tests/peers/SCRIPT ARGS` in the venv and reads the `PORT n`
+    /// line it prints when it listens; it runs until dropped.
+    fn python(script: &str, args: &[PathBuf]) -> WssPeer {
+        use std::io::BufRead;
+        let mut child = Command::new(python())
+            .arg(need(&repo().join("tests/peers").join(script)))
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
-            .expect("start wss_echo_server.py");
+            .unwrap_or_else(|e| panic!("start {script}: {e}"));
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
@@ -398,7 +405,7 @@ impl WssPeer {
             .trim()
             .strip_prefix("PORT ")
             .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("wss_echo_server.py said {line:?}"));
+            .unwrap_or_else(|| panic!("{script} said {line:?}"));
         WssPeer { child, port }
     }
 }
@@ -605,4 +612,102 @@ fn http2_error_handling_conformance() {
     cmd.arg(&script)
         .args(["127.0.0.1", &tls.port.to_string(), "--tls", &d("ca.pem")]);
     run_checked(cmd, "h2 conformance (TLS)");
+}
+
+#[test]
+fn websockets_through_a_configured_reverse_proxy_to_python_websockets() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::Message;
+    let backend = WssPeer::python("ws_backend.py", &[]);
+    let dir = std::env::temp_dir().join(format!("rlws-proxy-conf-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("conf.d")).unwrap();
+    std::fs::write(dir.join("conf"), "{\"global\": {}}\n").unwrap();
+    std::fs::write(
+        dir.join("conf.d/site"),
+        format!(
+            r#"{{"vhosts": [{{"name": "localhost", "port": "0", "interface": "127.0.0.1",
+  "mounts": [{{"mountpoint": "/py", "origin": "http://127.0.0.1:{}/inner"}}]}}]}}"#,
+            backend.port
+        ),
+    )
+    .unwrap();
+    let d = dir.to_string_lossy().to_string();
+    let mut srv = Server::spawn(&["serve", "-d", "warn", "--config", &d], 1);
+    let addr = srv.addrs[0];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (ws, resp) = tokio_tungstenite::connect_async(format!("ws://{addr}/py/chat"))
+            .await
+            .expect("the upgrade goes through the proxy");
+        assert_eq!(resp.status(), 101);
+        let (mut tx, mut rx) = ws.split();
+        // The backend speaks first, and saw the path and the client.
+        assert_eq!(
+            next_msg(&mut rx).await,
+            Message::text("hello /inner/chat xff=127.0.0.1")
+        );
+        for m in [
+            Message::text("text both ways"),
+            Message::binary(vec![0u8, 1, 2, 255]),
+            Message::binary(vec![7u8; 300_000]),
+        ] {
+            tx.send(m.clone()).await.unwrap();
+            assert_eq!(next_msg(&mut rx).await, m);
+        }
+        // The backend closes with its own code; it reaches the client.
+        tx.send(Message::text("close-me 4002")).await.unwrap();
+        match next_msg(&mut rx).await {
+            Message::Close(Some(CloseFrame { code, reason })) => {
+                assert_eq!(u16::from(code), 4002);
+                assert_eq!(reason.as_str(), "asked");
+            }
+            other => panic!("{other:?}"),
+        }
+    });
+    // A second connection, closed by the client with its code.
+    rt.block_on(async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/py/again"))
+            .await
+            .unwrap();
+        let hello = ws.next().await.unwrap().unwrap();
+        assert_eq!(hello, Message::text("hello /inner/again xff=127.0.0.1"));
+        ws.close(Some(CloseFrame {
+            code: 4003.into(),
+            reason: "client done".into(),
+        }))
+        .await
+        .unwrap();
+        let mut echoed = None;
+        while let Some(Ok(m)) = ws.next().await {
+            if let Message::Close(Some(c)) = m {
+                echoed = Some(u16::from(c.code));
+            }
+        }
+        assert_eq!(
+            echoed,
+            Some(4003),
+            "the backend answered the client's close"
+        );
+    });
+    assert!(srv.stop().success());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The next message of a tungstenite stream, within 5 s.
+async fn next_msg<S>(rx: &mut S) -> tokio_tungstenite::tungstenite::Message
+where
+    S: futures_util::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    tokio::time::timeout(Duration::from_secs(5), rx.next())
+        .await
+        .expect("a message in time")
+        .expect("open")
+        .expect("no error")
 }

@@ -30,8 +30,8 @@ use std::time::Duration;
 pub use json::Pos;
 use json::{Kind, Value};
 use rlws::{
-    Cgi, ClientAuth, ContextBuilder, Files, HttpOptions, Mount, Origin, Redirect, TlsServerOptions,
-    Vhost,
+    Cgi, ClientAuth, ContextBuilder, Files, HttpOptions, Mount, Origin, Redirect, ReverseProxy,
+    TlsServerOptions, Vhost,
 };
 
 /// How bad a [`Diagnostic`] is.
@@ -1229,13 +1229,22 @@ impl Loader<'_> {
             }
             cgi_keys.clear();
             Arc::new(cgi)
+        } else if origin.starts_with("http://")
+            || origin.starts_with("https://")
+            || origin.starts_with("unix:")
+        {
+            match ReverseProxy::new(&origin) {
+                Ok(p) => Arc::new(p),
+                Err(e) => {
+                    self.error(opos, &okey, e.to_string());
+                    return None;
+                }
+            }
         } else {
-            let why = if origin.starts_with("http://") || origin.starts_with("https://") {
-                "reverse-proxy mounts are not supported yet (for a redirect write >http:// or >https://)"
-            } else if origin.starts_with("gzip://") {
+            let why = if origin.starts_with("gzip://") {
                 "zip-backed mounts are not supported yet"
             } else {
-                "unknown origin (file://, cgi://, >http://, >https://, callback://, builtin://)"
+                "unknown origin (file://, cgi://, http://, https://, unix:, >http://, >https://, callback://, builtin://)"
             };
             self.error(opos, &okey, format!("\"{origin}\": {why}"));
             return None;

@@ -137,7 +137,7 @@ pub use server::{HttpOptions, Vhost};
 pub use site::fuzz as site_fuzz;
 pub use site::{
     empty, full, into_directory, not_found, text, Body, BoxFuture, Cgi, Files, Mount, Origin,
-    OriginRequest, Redirect, WebSocketRoute,
+    OriginRequest, Redirect, ReverseProxy, ReverseProxyError, WebSocketRoute,
 };
 #[cfg(fuzzing)]
 pub use tls::fuzz as tls_fuzz;

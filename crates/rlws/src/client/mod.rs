@@ -32,7 +32,7 @@
 //! [`crate::Context::connect`].
 
 mod config;
-mod connector;
+pub(crate) mod connector;
 mod dial;
 mod error;
 mod h2;

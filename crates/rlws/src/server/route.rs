@@ -67,7 +67,7 @@ pub(super) async fn handle(
         server_header(&st, &mut r);
         return r;
     };
-    let ws = if info.h2 {
+    let wants_ws = if info.h2 {
         req.method() == Method::CONNECT
             && req
                 .extensions()
@@ -78,6 +78,13 @@ pub(super) async fn handle(
             .get(header::UPGRADE)
             .is_some_and(|u| handshake::header_has_token(u.as_bytes(), "websocket"))
     };
+    // Upgrades under a mount whose origin takes them (a reverse proxy) go
+    // to that origin like any request.
+    let ws = wants_ws
+        && !st.srv.vhosts.get(vi).is_some_and(|v| {
+            site::find(&v.mounts, req.uri().path())
+                .is_some_and(|(m, _)| m.origin.handles_upgrades())
+        });
     let log = st
         .srv
         .vhosts

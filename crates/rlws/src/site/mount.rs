@@ -160,7 +160,7 @@ pub(crate) struct MountRt {
     pub(super) id: u64,
     /// Without a trailing `/`; empty for `/`.
     pub(super) mountpoint: String,
-    pub(super) origin: Arc<dyn Origin>,
+    pub(crate) origin: Arc<dyn Origin>,
     pub(super) default_doc: String,
     pub(super) cache_control: Option<HeaderValue>,
     pub(super) mimetypes: Vec<(String, HeaderValue)>,

@@ -42,6 +42,13 @@ pub trait Origin: std::fmt::Debug + Send + Sync + 'static {
     fn websocket_protocol(&self) -> Option<&str> {
         None
     }
+
+    /// Whether WebSocket upgrades under this mount come to
+    /// [`Origin::serve`] (as a proxy takes them on to its backend) instead
+    /// of to the vhost's protocols. Default: no.
+    fn handles_upgrades(&self) -> bool {
+        false
+    }
 }
 
 /// A request as an [`Origin`] sees it: the request itself (its body

@@ -1,0 +1,645 @@
+//! Reverse proxy (lwsws' `http://`, `https://` and `unix:` origins): each
+//! request under the mount goes on to a backend, request and response
+//! streaming both ways; WebSocket upgrades become a tunnel.
+
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+
+use super::origin::{BoxFuture, Origin, OriginRequest};
+use super::response::{text, Body};
+use crate::client::{ErrorKind, HttpClient, HttpError, RequestBody};
+use crate::tls::TlsClientOptions;
+
+/// Where a [`ReverseProxy`] sends requests.
+#[derive(Debug, Clone)]
+enum Backend {
+    Tcp {
+        https: bool,
+        host: String,
+        port: u16,
+    },
+    Unix(PathBuf),
+}
+
+/// A reverse proxy to one backend (lwsws' `http://` / `https://` /
+/// `unix:` origins, lws' `LWSMPRO_HTTP(S)`).
+///
+/// * The request goes to the backend's base path followed by the path below
+///   the mountpoint and the query; method, body (streamed, at the pace the
+///   backend reads it) and end-to-end headers as they came. `Host` stays the
+///   client's; `X-Forwarded-For` gets the client's address appended,
+///   `X-Forwarded-Proto` and `X-Forwarded-Host` say how it was asked.
+///   Hop-by-hop fields (RFC 9110 §7.6.1: `Connection` and those it names,
+///   `Keep-Alive`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`,
+///   `ReverseProxy-*`) stop here, both ways.
+/// * The response streams back at the pace the client reads; HTTP/2 clients
+///   can be in front of HTTP/1.1 backends and the other way round.
+/// * Connections to TCP backends are kept and reused (HTTP/1.1 one request
+///   at a time each, h2 streams on one connection), through rlws'
+///   [`HttpClient`]. Unix-socket backends get a connection per request.
+/// * A WebSocket upgrade (HTTP/1.1, or an HTTP/2 extended CONNECT) is
+///   asked of the backend over HTTP/1.1; when it agrees, the two
+///   connections are joined and bytes flow both ways until either closes.
+/// * A backend that cannot be reached answers `503`, one that fails or
+///   answers nonsense `502`, one that does not answer within the timeout
+///   (default 30 s, for the response head and between body pieces) `504`;
+///   each with a body saying so.
+#[derive(Debug, Clone)]
+#[doc(alias = "LWSMPRO_HTTP")]
+#[doc(alias = "LWSMPRO_HTTPS")]
+pub struct ReverseProxy {
+    backend: Backend,
+    /// The backend's path prefix, without a trailing `/` (empty for `/`).
+    base: String,
+    timeout: Duration,
+    tls: Arc<TlsClientOptions>,
+    client: HttpClient,
+}
+
+/// A [`ReverseProxy`] origin that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReverseProxyError(String);
+
+impl std::fmt::Display for ReverseProxyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ReverseProxyError {}
+
+impl ReverseProxy {
+    /// A proxy to `origin`: `http://host[:port][/base]`,
+    /// `https://host[:port][/base]` or `unix:/path/to/socket[:/base]`.
+    pub fn new(origin: &str) -> Result<ReverseProxy, ReverseProxyError> {
+        let bad = |why: &str| ReverseProxyError(format!("\"{origin}\": {why}"));
+        let (backend, base) = if let Some(rest) = origin.strip_prefix("unix:") {
+            let (path, base) = match rest.split_once(":/") {
+                Some((p, b)) => (p, format!("/{b}")),
+                None => (rest, String::new()),
+            };
+            if !path.starts_with('/') {
+                return Err(bad("a unix socket path must be absolute"));
+            }
+            (Backend::Unix(PathBuf::from(path)), base)
+        } else {
+            let uri: Uri = origin
+                .parse()
+                .map_err(|e| bad(&format!("not a URL ({e})")))?;
+            let https = match uri.scheme_str() {
+                Some("http") => false,
+                Some("https") => true,
+                _ => return Err(bad("the scheme must be http, https or unix")),
+            };
+            let host = uri.host().ok_or_else(|| bad("no host"))?;
+            let host = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string();
+            let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+            if uri.query().is_some() {
+                return Err(bad("a backend URL takes no query"));
+            }
+            (Backend::Tcp { https, host, port }, uri.path().to_string())
+        };
+        let base = base.trim_end_matches('/').to_string();
+        let mut p = ReverseProxy {
+            backend,
+            base,
+            timeout: Duration::from_secs(30),
+            tls: Arc::default(),
+            client: HttpClient::new(),
+        };
+        p.client = p.build_client()?;
+        Ok(p)
+    }
+
+    /// TLS settings for an `https://` backend (its CA, a client
+    /// certificate); default: the system's roots.
+    pub fn tls(mut self, tls: TlsClientOptions) -> Result<Self, ReverseProxyError> {
+        self.tls = Arc::new(tls);
+        self.client = self.build_client()?;
+        Ok(self)
+    }
+
+    /// How long the backend may take to answer, and to send each next
+    /// piece of its body (default 30 s): past it, `504` or a cut-off body.
+    pub fn timeout(mut self, t: Duration) -> Result<Self, ReverseProxyError> {
+        self.timeout = t;
+        self.client = self.build_client()?;
+        Ok(self)
+    }
+
+    fn build_client(&self) -> Result<HttpClient, ReverseProxyError> {
+        HttpClient::builder()
+            .tls((*self.tls).clone())
+            .redirects(0)
+            .gzip(false)
+            .user_agent(None)
+            .and_then(|b| {
+                b.connect_timeout(self.timeout)
+                    .idle_timeout(Some(self.timeout))
+                    .build()
+            })
+            .map_err(|e| ReverseProxyError(e.to_string()))
+    }
+
+    /// The backend's URL for a request path below the mountpoint.
+    fn target_path(&self, rest: &str, query: Option<&str>) -> String {
+        let mut p = format!("{}{}", self.base, rest);
+        if p.is_empty() {
+            p.push('/');
+        }
+        if let Some(q) = query {
+            p.push('?');
+            p.push_str(q);
+        }
+        p
+    }
+
+    async fn forward(&self, req: OriginRequest<'_>) -> Response<Body> {
+        let path = self.target_path(req.path_in_mount(), req.request().uri().query());
+        let peer = req.peer();
+        let tls = req.is_tls();
+        let mut request = req.into_request();
+        let headers = forward_headers(&request, peer, tls);
+        let websocket = is_websocket(&request);
+        if websocket {
+            return self.tunnel(&mut request, path, headers).await;
+        }
+        let (parts, body) = request.into_parts();
+        match &self.backend {
+            Backend::Tcp { https, host, port } => {
+                let scheme = if *https { "https" } else { "http" };
+                let url = format!("{scheme}://{}{path}", authority(host, *port));
+                self.over_client(&url, parts.method, headers, body).await
+            }
+            Backend::Unix(sock) => {
+                let out = unix_request(sock, parts.method, &path, headers, body, self.timeout);
+                match out.await {
+                    Ok(r) => r,
+                    Err(e) => e.answer(&self.describe()),
+                }
+            }
+        }
+    }
+
+    async fn over_client(
+        &self,
+        url: &str,
+        method: Method,
+        headers: HeaderMap,
+        body: Body,
+    ) -> Response<Body> {
+        let len = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let body = if body.is_end_stream() && len.unwrap_or(0) == 0 {
+            RequestBody::empty()
+        } else {
+            RequestBody::stream(Box::pin(BodyPieces(body)), len)
+        };
+        let mut req = match crate::client::Request::new(method, url) {
+            Ok(r) => r,
+            Err(e) => return text(StatusCode::BAD_GATEWAY, &format!("bad backend URL: {e}")),
+        };
+        for (k, v) in &headers {
+            if let Ok(v) = v.to_str() {
+                req = req.header(k.as_str(), v);
+            }
+        }
+        let resp = match self
+            .client
+            .request(req.body(body).follow_redirects(false))
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return Failure::from(&e).answer(&self.describe()),
+        };
+        let status = resp.status();
+        let mut out_headers = resp.headers().clone();
+        strip_hop_by_hop(&mut out_headers);
+        let body = resp
+            .into_body()
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .boxed_unsync();
+        let mut r = Response::new(body);
+        *r.status_mut() = status;
+        *r.headers_mut() = out_headers;
+        r
+    }
+
+    /// A WebSocket upgrade: asked of the backend over HTTP/1.1, and the
+    /// two connections joined when it agrees.
+    async fn tunnel(
+        &self,
+        request: &mut Request<Body>,
+        path: String,
+        mut headers: HeaderMap,
+    ) -> Response<Body> {
+        let h2 = request.version() == Version::HTTP_2;
+        // Over h2 (RFC 8441) there is no key: the backend gets one of ours.
+        let key = if h2 {
+            let k = ws_key();
+            headers.insert(
+                header::SEC_WEBSOCKET_KEY,
+                HeaderValue::from_str(&k).unwrap_or(HeaderValue::from_static("")),
+            );
+            Some(k)
+        } else {
+            None
+        };
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        let io = match self.dial().await {
+            Ok(io) => io,
+            Err(e) => return e.answer(&self.describe()),
+        };
+        let handshake = hyper::client::conn::http1::Builder::new().handshake(TokioIo::new(io));
+        let (mut send, conn) = match handshake.await {
+            Ok(x) => x,
+            Err(e) => return Failure::Broken(e.to_string()).answer(&self.describe()),
+        };
+        tokio::task::spawn_local(async move {
+            let _ = conn.with_upgrades().await;
+        });
+        let mut breq = Request::new(http_body_util::Empty::<Bytes>::new());
+        *breq.uri_mut() = match path.parse() {
+            Ok(u) => u,
+            Err(_) => return text(StatusCode::BAD_REQUEST, "bad path"),
+        };
+        *breq.headers_mut() = headers;
+        let sent = tokio::time::timeout(self.timeout, send.send_request(breq)).await;
+        let mut bresp = match sent {
+            Err(_) => return Failure::Timeout.answer(&self.describe()),
+            Ok(Err(e)) => return Failure::Broken(e.to_string()).answer(&self.describe()),
+            Ok(Ok(r)) => r,
+        };
+        if bresp.status() != StatusCode::SWITCHING_PROTOCOLS {
+            // The backend said no: its answer goes back as it is.
+            let status = bresp.status();
+            let mut h = std::mem::take(bresp.headers_mut());
+            strip_hop_by_hop(&mut h);
+            let body = bresp
+                .into_body()
+                .map_err(std::io::Error::other)
+                .boxed_unsync();
+            let mut r = Response::new(body);
+            *r.status_mut() = status;
+            *r.headers_mut() = h;
+            return r;
+        }
+        if let Some(k) = &key {
+            let want = rlws_ws::handshake::accept_key(k.as_bytes());
+            let got = bresp.headers().get(header::SEC_WEBSOCKET_ACCEPT);
+            if got.is_none_or(|g| g.as_bytes() != want.as_bytes()) {
+                return Failure::Broken("wrong Sec-WebSocket-Accept".into())
+                    .answer(&self.describe());
+            }
+        }
+        let backend_side = hyper::upgrade::on(&mut bresp);
+        let client_side = hyper::upgrade::on(&mut *request);
+        tokio::task::spawn_local(async move {
+            let (Ok(a), Ok(b)) = (client_side.await, backend_side.await) else {
+                return;
+            };
+            let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(a), &mut TokioIo::new(b)).await;
+        });
+        let mut r = Response::new(super::response::empty());
+        // RFC 8441: over h2 a 200 opens the stream's tunnel.
+        *r.status_mut() = if h2 {
+            StatusCode::OK
+        } else {
+            StatusCode::SWITCHING_PROTOCOLS
+        };
+        let h = r.headers_mut();
+        for name in [
+            header::SEC_WEBSOCKET_PROTOCOL,
+            header::SEC_WEBSOCKET_EXTENSIONS,
+            header::SET_COOKIE,
+        ] {
+            for v in bresp.headers().get_all(&name) {
+                h.append(name.clone(), v.clone());
+            }
+        }
+        if !h2 {
+            h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+            if let Some(a) = bresp.headers().get(header::SEC_WEBSOCKET_ACCEPT) {
+                h.insert(header::SEC_WEBSOCKET_ACCEPT, a.clone());
+            }
+        }
+        r
+    }
+
+    /// A connection of its own to the backend.
+    async fn dial(&self) -> Result<crate::runtime::Transport, Failure> {
+        let connect = async {
+            match &self.backend {
+                Backend::Unix(p) => tokio::net::UnixStream::connect(p)
+                    .await
+                    .map(|s| crate::runtime::Transport::Other(Box::new(s)))
+                    .map_err(|e| Failure::Unreachable(e.to_string())),
+                Backend::Tcp { https, host, port } => {
+                    let tls = if *https {
+                        let cfg = crate::tls::client_config(&self.tls, &[b"http/1.1"])
+                            .map_err(Failure::Broken)?;
+                        let name = self.tls.server_name.as_deref().unwrap_or(host);
+                        Some((cfg, name))
+                    } else {
+                        None
+                    };
+                    let t = crate::client::connector::Target {
+                        host,
+                        port: *port,
+                        tls,
+                        route: crate::client::connector::Route::Direct,
+                        keepalive: None,
+                    };
+                    static COUNTERS: crate::client::connector::Counters =
+                        crate::client::connector::Counters::new();
+                    crate::client::connector::dial(&t, &COUNTERS)
+                        .await
+                        .map(|d| d.io)
+                        .map_err(|e| Failure::from(&HttpError::Connect(e)))
+                }
+            }
+        };
+        match tokio::time::timeout(self.timeout, connect).await {
+            Ok(r) => r,
+            Err(_) => Err(Failure::Timeout),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match &self.backend {
+            Backend::Tcp { https, host, port } => format!(
+                "{}://{}{}",
+                if *https { "https" } else { "http" },
+                authority(host, *port),
+                self.base
+            ),
+            Backend::Unix(p) => format!("unix:{}", p.display()),
+        }
+    }
+}
+
+impl Origin for ReverseProxy {
+    fn serve<'a>(&'a self, req: OriginRequest<'a>) -> BoxFuture<'a, Response<Body>> {
+        Box::pin(self.forward(req))
+    }
+
+    fn handles_upgrades(&self) -> bool {
+        true
+    }
+}
+
+/// A fresh `Sec-WebSocket-Key`: 16 random bytes in base64.
+fn ws_key() -> String {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&rlws_ws::mask::random_u64().to_ne_bytes());
+    k[8..].copy_from_slice(&rlws_ws::mask::random_u64().to_ne_bytes());
+    rlws_ws::handshake::base64_encode(&k)
+}
+
+/// `host:port`, with IPv6 addresses bracketed.
+fn authority(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+fn is_websocket(r: &Request<Body>) -> bool {
+    if r.version() == Version::HTTP_2 {
+        return r.method() == Method::CONNECT
+            && r.extensions()
+                .get::<hyper::ext::Protocol>()
+                .is_some_and(|p| p.as_str().eq_ignore_ascii_case("websocket"));
+    }
+    r.headers()
+        .get(header::UPGRADE)
+        .is_some_and(|u| rlws_ws::handshake::header_has_token(u.as_bytes(), "websocket"))
+}
+
+/// Fields that describe one connection, not the message (RFC 9110 §7.6.1).
+const HOP_BY_HOP: &[HeaderName] = &[
+    header::CONNECTION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
+    header::PROXY_AUTHENTICATE,
+];
+
+/// Removes hop-by-hop fields, and those `Connection` names.
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    let named: Vec<HeaderName> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for n in named.iter().chain(HOP_BY_HOP) {
+        h.remove(n);
+    }
+    for n in ["keep-alive", "proxy-connection"] {
+        h.remove(n);
+    }
+}
+
+/// The request's headers as the backend gets them.
+fn forward_headers(r: &Request<Body>, peer: std::net::SocketAddr, tls: bool) -> HeaderMap {
+    let mut h = r.headers().clone();
+    strip_hop_by_hop(&mut h);
+    // HTTP/2 names the host in `:authority`.
+    let host = h.get(header::HOST).cloned().or_else(|| {
+        r.uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+    if let Some(host) = &host {
+        h.insert(header::HOST, host.clone());
+        h.insert(HeaderName::from_static("x-forwarded-host"), host.clone());
+    }
+    let ip = peer.ip().to_string();
+    let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {ip}"),
+        None => ip,
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        h.insert(HeaderName::from_static("x-forwarded-for"), v);
+    }
+    h.insert(
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_static(if tls { "https" } else { "http" }),
+    );
+    if r.version() == Version::HTTP_2 {
+        // h2 has no Sec-WebSocket-Key / Version to strip, but h1 needs the version.
+        if is_websocket(r) && !h.contains_key(header::SEC_WEBSOCKET_VERSION) {
+            h.insert(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            );
+        }
+    }
+    h
+}
+
+/// Why the backend gave no answer.
+#[derive(Debug)]
+enum Failure {
+    /// It could not be reached: `503`.
+    Unreachable(String),
+    /// It did not answer in time: `504`.
+    Timeout,
+    /// It failed or broke the protocol: `502`.
+    Broken(String),
+}
+
+impl From<&HttpError> for Failure {
+    fn from(e: &HttpError) -> Failure {
+        match e.kind() {
+            ErrorKind::Refused | ErrorKind::Dns => Failure::Unreachable(e.to_string()),
+            ErrorKind::Timeout => Failure::Timeout,
+            _ => Failure::Broken(e.to_string()),
+        }
+    }
+}
+
+impl Failure {
+    fn answer(&self, backend: &str) -> Response<Body> {
+        let (status, msg) = match self {
+            Failure::Unreachable(e) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("backend {backend} unreachable: {e}"),
+            ),
+            Failure::Timeout => (
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("backend {backend} did not answer in time"),
+            ),
+            Failure::Broken(e) => (
+                StatusCode::BAD_GATEWAY,
+                format!("backend {backend} failed: {e}"),
+            ),
+        };
+        tracing::warn!(target: "rlws::proxy", status = status.as_u16(), "{msg}");
+        text(status, &msg)
+    }
+}
+
+/// One request to a Unix-socket backend, on a connection of its own.
+async fn unix_request(
+    sock: &std::path::Path,
+    method: Method,
+    path: &str,
+    headers: HeaderMap,
+    body: Body,
+    timeout: Duration,
+) -> Result<Response<Body>, Failure> {
+    let io = tokio::net::UnixStream::connect(sock)
+        .await
+        .map_err(|e| Failure::Unreachable(e.to_string()))?;
+    let (mut send, conn) = hyper::client::conn::http1::Builder::new()
+        .handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| Failure::Broken(e.to_string()))?;
+    tokio::task::spawn_local(async move {
+        let _ = conn.await;
+    });
+    let mut req = Request::new(body);
+    *req.method_mut() = method;
+    *req.uri_mut() = path
+        .parse()
+        .map_err(|_| Failure::Broken("bad path".into()))?;
+    *req.headers_mut() = headers;
+    let resp = match tokio::time::timeout(timeout, send.send_request(req)).await {
+        Err(_) => return Err(Failure::Timeout),
+        Ok(Err(e)) => return Err(Failure::Broken(e.to_string())),
+        Ok(Ok(r)) => r,
+    };
+    let (mut parts, body) = resp.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    let body = body.map_err(std::io::Error::other).boxed_unsync();
+    Ok(Response::from_parts(parts, body))
+}
+
+/// A request body as the stream of pieces the HTTP client sends.
+struct BodyPieces(Body);
+
+impl futures_core::Stream for BodyPieces {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            let frame = match Pin::new(&mut self.0).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(Some(Ok(f))) => f,
+            };
+            // Trailers are not forwarded.
+            if let Ok(d) = frame.into_data() {
+                return Poll::Ready(Some(Ok(d)));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_and_paths() {
+        let p = ReverseProxy::new("http://127.0.0.1:8080/app/").unwrap();
+        assert_eq!(p.target_path("/x", Some("a=1")), "/app/x?a=1");
+        assert_eq!(p.target_path("", None), "/app");
+        let p = ReverseProxy::new("https://example.com").unwrap();
+        assert_eq!(p.target_path("", None), "/");
+        assert_eq!(p.describe(), "https://example.com:443");
+        let p = ReverseProxy::new("unix:/run/app.sock:/base").unwrap();
+        assert_eq!(p.target_path("/y", None), "/base/y");
+        assert_eq!(p.describe(), "unix:/run/app.sock");
+        assert!(ReverseProxy::new("unix:relative.sock").is_err());
+        assert!(ReverseProxy::new("ftp://x/").is_err());
+        assert!(ReverseProxy::new("http://x/?q=1").is_err());
+        let p = ReverseProxy::new("http://[::1]:9/").unwrap();
+        assert_eq!(p.describe(), "http://[::1]:9");
+    }
+
+    #[test]
+    fn hop_by_hop_fields_stop_here() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("connection", "keep-alive, x-private"),
+            ("keep-alive", "5"),
+            ("x-private", "1"),
+            ("te", "trailers"),
+            ("transfer-encoding", "chunked"),
+            ("proxy-authorization", "Basic eA=="),
+            ("upgrade", "h2c"),
+            ("x-end-to-end", "kept"),
+            ("cookie", "a=1"),
+        ] {
+            h.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        strip_hop_by_hop(&mut h);
+        let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["x-end-to-end", "cookie"]);
+    }
+}
