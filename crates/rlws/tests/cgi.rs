@@ -277,8 +277,8 @@ async fn a_silent_program_times_out_and_one_whose_client_left_is_killed() {
         &dir,
         "ticker.sh",
         &format!(
-            "echo $$ > {}/ticker\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\nwhile :; do echo tick; sleep 0.05; done",
-            dir.display()
+            "echo $$ > {d}/ticker\nsleep 300 &\necho $! > {d}/ticker-child\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\nwhile :; do echo tick; sleep 0.05; done",
+            d = dir.display()
         ),
     );
     let stall = script(
@@ -292,7 +292,9 @@ async fn a_silent_program_times_out_and_one_whose_client_left_is_killed() {
     let (_ctx, addr) = serve(vec![
         Mount::new(
             "/sleeper",
-            Cgi::new(&sleeper).timeout(Duration::from_secs(1)),
+            Cgi::new(&sleeper)
+                .timeout(Duration::from_secs(1))
+                .max_running(1),
         ),
         Mount::new("/ticker", Cgi::new(&ticker)),
         Mount::new("/stall", Cgi::new(&stall).timeout(Duration::from_secs(1))),
@@ -304,9 +306,17 @@ async fn a_silent_program_times_out_and_one_whose_client_left_is_killed() {
             .parse()
             .unwrap()
     };
-    // Silent before its head: 504, and the program is gone.
+    // Silent before its head: 504, and the program is gone. While it runs,
+    // a second request finds no room.
     let t = Instant::now();
-    let a = ask(addr, "GET", "/sleeper", &[]).await;
+    let first = tokio::spawn(async move { ask(addr, "GET", "/sleeper", &[]).await });
+    while !dir.join("sleeper").exists() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let busy = ask(addr, "GET", "/sleeper", &[]).await;
+    assert_eq!(busy.status, 503);
+    assert_eq!(busy.header("retry-after"), Some("1"));
+    let a = first.await.unwrap();
     assert_eq!(a.status, 504);
     assert!(t.elapsed() < Duration::from_secs(10));
     wait_gone(pid("sleeper"));
@@ -330,9 +340,11 @@ async fn a_silent_program_times_out_and_one_whose_client_left_is_killed() {
         assert!(n > 0);
         got.extend_from_slice(&b[..n]);
     }
-    let ticker_pid = pid("ticker");
+    let (ticker_pid, child_pid) = (pid("ticker"), pid("ticker-child"));
     drop(s);
     wait_gone(ticker_pid);
+    // What it started went with it (its process group).
+    wait_gone(child_pid);
 }
 
 /// A GET's raw response, read until the server closes.

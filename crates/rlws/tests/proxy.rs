@@ -101,6 +101,17 @@ async fn static_files_ranges_and_headers_through_the_proxy_to_nginx() {
             "xff=10.0.0.1, 127.0.0.1 proto=http host=localhost xhost=localhost conn= te= secret= end=to-end"
         )
     );
+    // The host the vhost was chosen by goes on, not another in `Host`.
+    let raw = http_raw(
+        addr,
+        "GET http://localhost/n/headers HTTP/1.1\r\nHost: admin.internal\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(raw.contains("host=localhost xhost=localhost "), "{raw}");
+    // Dot-segments could leave the mount (and the backend's base path).
+    for bad in ["/n/../headers", "/n/%2e%2e/headers", "/n/a/./b"] {
+        assert_eq!(ask(addr, "GET", bad, &[]).await.status, 400, "{bad}");
+    }
     // What comes back: hop-by-hop fields stop at the proxy.
     let a = ask(addr, "GET", "/n/hop", &[]).await;
     assert_eq!(a.header("x-kept"), Some("kept"));
@@ -379,6 +390,20 @@ async fn websockets_go_through_the_proxy_over_h1_and_h2() {
         }
     }
     assert_eq!(code, Some(4001), "the backend's close answer came back");
+    // A tunnel where nothing moves is closed after the tunnel's idle time.
+    let (_idle_ctx, idle_addr) = front(vec![Mount::new(
+        "/",
+        ReverseProxy::new(&origin)
+            .unwrap()
+            .tunnel_idle(Duration::from_millis(500)),
+    )]);
+    let (mut quiet, _) = tokio_tungstenite::connect_async(format!("ws://{idle_addr}/echo"))
+        .await
+        .unwrap();
+    let t = Instant::now();
+    let end = tokio::time::timeout(Duration::from_secs(10), quiet.next()).await;
+    assert!(end.is_ok(), "the idle tunnel was closed");
+    assert!(t.elapsed() >= Duration::from_millis(400));
     // An h2 client (RFC 8441) in front of the HTTP/1.1 backend.
     let v = Vhost::new("localhost", "127.0.0.1:0".parse().unwrap())
         .tls(TlsServerOptions::new(cert.into_bytes(), key.into_bytes()))

@@ -83,7 +83,7 @@ pub(super) async fn handle(
     let ws = wants_ws
         && !st.srv.vhosts.get(vi).is_some_and(|v| {
             site::find(&v.mounts, req.uri().path())
-                .is_some_and(|(m, _)| m.origin.handles_upgrades())
+                .is_some_and(|(m, _)| m.origin.handles_upgrades() && !m.no_ws_upgrades)
         });
     let log = st
         .srv
@@ -94,7 +94,7 @@ pub(super) async fn handle(
     let mut resp = if ws {
         ws_upgrade(&st, vi, req, &info, guard)
     } else {
-        site(&st, vi, req, &info).await
+        site(&st, vi, req, &info, guard).await
     };
     server_header(&st, &mut resp);
     if let Some(v) = st.srv.vhosts.get(vi) {
@@ -125,6 +125,7 @@ async fn site(
     vi: usize,
     req: Request<Incoming>,
     info: &ConnInfo,
+    guard: Rc<LiveGuard>,
 ) -> Response<Body> {
     let peer = info.peer;
     let Some(vh) = st.srv.vhosts.get(vi) else {
@@ -135,8 +136,9 @@ async fn site(
         peer,
         local: info.local,
         tls: over_tls(st, info),
+        guard: Some(guard),
     };
-    let served = site::serve(&vh.mounts, req, link, &info.timeout).await;
+    let served = site::serve(&vh.mounts, req, link.clone(), &info.timeout).await;
     match served {
         Ok(r) if r.status() != StatusCode::NOT_FOUND => r,
         _ => {

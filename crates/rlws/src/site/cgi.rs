@@ -17,6 +17,7 @@ use http::header::{self, HeaderMap};
 use http::{Response, StatusCode, Version};
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
+use std::sync::atomic::AtomicUsize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout};
 use tokio::time::{Instant, Sleep};
@@ -48,7 +49,9 @@ use super::response::{text, Body};
 ///   `rlws::cgi`).
 /// * A program that neither reads nor writes for the timeout (default
 ///   60 s) is killed: `504` before its head, a cut-off body after. It is
-///   killed as well when the client goes away, and always waited for.
+///   killed as well when the client goes away, with what it started (its
+///   process group), and always waited for. At most 64 run at once per
+///   origin ([`Cgi::max_running`]).
 #[derive(Debug, Clone)]
 #[doc(alias = "LWSMPRO_CGI")]
 pub struct Cgi {
@@ -56,6 +59,8 @@ pub struct Cgi {
     env: Vec<(String, String)>,
     timeout: Duration,
     dir: Option<PathBuf>,
+    max_running: usize,
+    running: Arc<AtomicUsize>,
 }
 
 impl Cgi {
@@ -66,6 +71,8 @@ impl Cgi {
             env: Vec::new(),
             timeout: Duration::from_secs(60),
             dir: None,
+            max_running: 64,
+            running: Arc::default(),
         }
     }
 
@@ -82,6 +89,13 @@ impl Cgi {
     #[doc(alias = "cgi_timeout")]
     pub fn timeout(mut self, t: Duration) -> Self {
         self.timeout = t;
+        self
+    }
+
+    /// How many of its programs may run at once (default 64); a request
+    /// past that gets `503` with `Retry-After`.
+    pub fn max_running(mut self, n: usize) -> Self {
+        self.max_running = n;
         self
     }
 
@@ -112,8 +126,24 @@ impl Cgi {
             _ => &mut cmd,
         };
         let name: Arc<str> = self.program.display().to_string().into();
+        let Some(slot) = Slot::take(&self.running, self.max_running) else {
+            tracing::warn!(target: "rlws::cgi", script = %name, max = self.max_running, "too many CGI programs running");
+            let mut r = text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many CGI programs running",
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+            return r;
+        };
+        // Its own process group, so that what it starts goes with it.
+        cmd.process_group(0);
         let mut child = match cmd.spawn() {
-            Ok(c) => c,
+            Ok(c) => Proc {
+                pid: c.id(),
+                child: c,
+                _slot: slot,
+            },
             Err(e) => {
                 tracing::error!(target: "rlws::cgi", script = %name, error = %e, "CGI program could not be started");
                 return text(
@@ -123,13 +153,13 @@ impl Cgi {
             }
         };
         let activity = Activity::new();
-        if let Some(stdin) = child.stdin.take() {
+        if let Some(stdin) = child.child.stdin.take() {
             tokio::task::spawn_local(feed(body, stdin, activity.clone()));
         }
-        if let Some(stderr) = child.stderr.take() {
+        if let Some(stderr) = child.child.stderr.take() {
             tokio::task::spawn_local(log_stderr(stderr, name.clone()));
         }
-        let Some(mut stdout) = child.stdout.take() else {
+        let Some(mut stdout) = child.child.stdout.take() else {
             return text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "CGI program has no stdout",
@@ -415,15 +445,16 @@ fn emit(name: &str, line: &[u8]) {
 
 /// Waits for the program in the background (so it leaves no zombie),
 /// killing it if it has not ended within `grace`; logs how it ended.
-fn reap(mut child: Child, name: Arc<str>, grace: Duration) {
+fn reap(mut p: Proc, name: Arc<str>, grace: Duration) {
     tokio::task::spawn_local(async move {
-        let status = match tokio::time::timeout(grace, child.wait()).await {
+        let status = match tokio::time::timeout(grace, p.child.wait()).await {
             Ok(s) => s,
             Err(_) => {
-                let _ = child.start_kill();
-                child.wait().await
+                p.kill_group();
+                p.child.wait().await
             }
         };
+        p.waited();
         match status {
             Ok(s) if s.success() => {
                 tracing::debug!(target: "rlws::cgi", script = %name, "CGI program ended")
@@ -438,6 +469,64 @@ fn reap(mut child: Child, name: Arc<str>, grace: Duration) {
     });
 }
 
+/// A running program: killed with its process group unless it was waited
+/// for, and holding one of its origin's running slots.
+struct Proc {
+    child: Child,
+    /// Until it has been waited for (then its id may belong to another).
+    pid: Option<u32>,
+    _slot: Slot,
+}
+
+impl Proc {
+    /// Notes that it has been waited for: its process id (and so its
+    /// group's) may now be reused, and is no longer signalled.
+    fn waited(&mut self) {
+        self.pid = None;
+    }
+
+    /// SIGKILL to the program's whole process group.
+    fn kill_group(&self) {
+        if let Some(pid) = self.pid.and_then(|p| i32::try_from(p).ok()) {
+            // SAFETY: kill(2) takes plain integers and touches no memory of
+            // ours; the group is the program's own (process_group(0) made
+            // its id the group's), and, not yet waited for, that id cannot
+            // have been reused.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // Dropped before being waited for (the client went away): the group
+        // goes; tokio waits for the leader (kill_on_drop).
+        self.kill_group();
+    }
+}
+
+/// One of a [`Cgi`]'s running programs, counted while it lives.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(running: &Arc<AtomicUsize>, max: usize) -> Option<Slot> {
+        let n = running.fetch_add(1, Ordering::AcqRel);
+        if n >= max {
+            running.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Slot(running.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// How long a program that closed its stdout may take to end.
 const END_GRACE: Duration = Duration::from_secs(10);
 
@@ -445,7 +534,7 @@ const END_GRACE: Duration = Duration::from_secs(10);
 struct CgiBody {
     stdout: ChildStdout,
     /// Taken when stdout ends, to be waited for.
-    child: Option<Child>,
+    child: Option<Proc>,
     name: Arc<str>,
     /// Body bytes read with the head.
     pending: Bytes,

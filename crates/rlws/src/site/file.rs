@@ -20,6 +20,7 @@ use super::origin::{BoxFuture, Origin, OriginRequest};
 use super::range::{self, Ranges};
 use super::redirect::into_directory;
 use super::response::{full, not_found, text, Body};
+use super::zip;
 use crate::runtime::sendfile;
 
 /// Files under a directory (lwsws' `file://` origins): the mount's default
@@ -67,8 +68,21 @@ impl Files {
             return text(StatusCode::BAD_REQUEST, "bad path");
         };
         let Ok(mut meta) = std::fs::metadata(&path) else {
-            return not_found();
+            // A path through `name.zip/`: a member of that archive.
+            return match zip::through_archive(&self.root, &path) {
+                Some((archive, member)) => member_of(req, &archive, &member, rest.ends_with('/')),
+                None => not_found(),
+            };
         };
+        let is_zip = || {
+            path.extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
+        };
+        if meta.is_file() && (path == self.root || (rest.ends_with('/') && is_zip())) {
+            // The mount's origin is an archive itself, or `name.zip/`: the
+            // archive's top.
+            return member_of(req, &path, "", true);
+        }
         if meta.is_dir() {
             if !rest.ends_with('/') {
                 return into_directory(req);
@@ -99,9 +113,10 @@ impl Files {
         let cached =
             (meta.len() <= CACHE_FILE_MAX).then(|| cached_file(req, &from, &path, &meta, version));
         let modified = meta.modified().ok().and_then(conditional::seconds);
-        let (etag, ctype, last_modified, source) = match cached {
-            Some(Ok(f)) => (f.etag, f.content_type, f.last_modified, Source::Mem(f.body)),
-            Some(Err(())) => return not_found(),
+        // A file that could not be read as it was stat'ed (it changed in
+        // between) is sent from the file, as large ones are.
+        let (etag, ctype, last_modified, source) = match cached.and_then(Result::ok) {
+            Some(f) => (f.etag, f.content_type, f.last_modified, Source::Mem(f.body)),
             None => match std::fs::File::open(&from) {
                 Ok(file) => (
                     etag_of(version),
@@ -112,18 +127,9 @@ impl Files {
                 Err(_) => return not_found(),
             },
         };
-        let validators = Validators {
-            etag: &etag,
-            modified,
-        };
-        let mut r = match conditional::evaluate(headers, true, &validators) {
-            Verdict::NotModified => {
-                let mut r = Response::new(full(Bytes::new()));
-                *r.status_mut() = StatusCode::NOT_MODIFIED;
-                r
-            }
-            Verdict::Failed => return text(StatusCode::PRECONDITION_FAILED, "precondition failed"),
-            Verdict::Proceed { range } => {
+        let mut r = match preconditions(headers, &etag, modified) {
+            Err(r) => *r,
+            Ok(range) => {
                 let ranges = match headers.get(header::RANGE) {
                     // Not of compressed bytes: nginx does not either, and a
                     // client resuming a download wants the file's bytes.
@@ -153,11 +159,10 @@ impl Files {
                 }
             }
         };
-        let h = r.headers_mut();
-        h.insert(header::ETAG, etag);
-        if let Some(lm) = last_modified {
-            h.insert(header::LAST_MODIFIED, lm);
+        if r.status() == StatusCode::PRECONDITION_FAILED {
+            return r;
         }
+        validators_on(&mut r, etag, last_modified);
         if r.status() == StatusCode::OK && !encoded {
             r.headers_mut()
                 .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
@@ -169,6 +174,72 @@ impl Files {
         }
         r
     }
+}
+
+/// Applies a request's preconditions to a file version: `Ok` with whether
+/// a `Range` may apply, or `Err` with the `304` / `412` answer.
+fn preconditions(
+    headers: &http::HeaderMap,
+    etag: &HeaderValue,
+    modified: Option<u64>,
+) -> Result<bool, Box<Response<Body>>> {
+    match conditional::evaluate(headers, true, &Validators { etag, modified }) {
+        Verdict::Proceed { range } => Ok(range),
+        Verdict::NotModified => {
+            let mut r = Response::new(full(Bytes::new()));
+            *r.status_mut() = StatusCode::NOT_MODIFIED;
+            Err(Box::new(r))
+        }
+        Verdict::Failed => Err(Box::new(text(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition failed",
+        ))),
+    }
+}
+
+/// Puts a version's `ETag` and `Last-Modified` on its answer.
+fn validators_on(r: &mut Response<Body>, etag: HeaderValue, last_modified: Option<HeaderValue>) {
+    let h = r.headers_mut();
+    h.insert(header::ETAG, etag);
+    if let Some(lm) = last_modified {
+        h.insert(header::LAST_MODIFIED, lm);
+    }
+}
+
+/// A member of a zip archive (lws' `fops-zip`), with its validators and
+/// preconditions; no ranges.
+fn member_of(req: &OriginRequest<'_>, archive: &Path, member: &str, dir: bool) -> Response<Body> {
+    let headers = req.request().headers();
+    let types = |ext: &str| content_type_ext(req, ext);
+    let ask = zip::Asked {
+        headers,
+        default_doc: req.default_document(),
+        dir,
+        content_type: &types,
+    };
+    let (rep, file) = match zip::find(archive, member, &ask, version_of) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let mut r = match preconditions(headers, &rep.etag, rep.modified) {
+        Err(r) if r.status() == StatusCode::PRECONDITION_FAILED => return *r,
+        Err(r) => *r,
+        Ok(_) => {
+            let mut r = Response::new(rep.body(file));
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, rep.content_type.clone());
+            r
+        }
+    };
+    let h = r.headers_mut();
+    if rep.gzip {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    if rep.varies {
+        h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
+    validators_on(&mut r, rep.etag.clone(), rep.last_modified.clone());
+    r
 }
 
 /// `name.gz` beside `path`, when it is a file.
@@ -189,7 +260,11 @@ enum Source {
 impl Source {
     fn piece(&self, (a, b): (u64, u64)) -> Piece {
         match self {
-            Source::Mem(m) => Piece::Mem(m.slice(a as usize..b as usize)),
+            Source::Mem(m) => {
+                // Ranges are of the stat'ed length, which the bytes have.
+                let end = m.len();
+                Piece::Mem(m.slice((a as usize).min(end)..(b as usize).min(end)))
+            }
             Source::File(_) => Piece::File { at: a, len: b - a },
         }
     }
@@ -350,9 +425,14 @@ fn cached_file(
     if let Some(f) = hit {
         return Ok(f);
     }
-    let mut file = std::fs::File::open(path).map_err(|_| ())?;
+    let file = std::fs::File::open(path).map_err(|_| ())?;
     let mut data = Vec::with_capacity(meta.len() as usize);
-    std::io::Read::read_to_end(&mut file, &mut data).map_err(|_| ())?;
+    // One byte more than stat'ed tells a file that grew from one that did not.
+    let mut limited = std::io::Read::take(&file, meta.len() + 1);
+    std::io::Read::read_to_end(&mut limited, &mut data).map_err(|_| ())?;
+    if data.len() as u64 != meta.len() {
+        return Err(());
+    }
     let f = CachedFile {
         version,
         body: Bytes::from(data),
@@ -407,7 +487,11 @@ fn cached_file(
 }
 
 fn content_type(req: &OriginRequest<'_>, path: &Path) -> HeaderValue {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    content_type_ext(req, path.extension().and_then(|e| e.to_str()).unwrap_or(""))
+}
+
+/// The `Content-Type` of files ending in `.ext`: the mount's, else the table's.
+fn content_type_ext(req: &OriginRequest<'_>, ext: &str) -> HeaderValue {
     if let Some(v) = req.mimetype(ext) {
         return v.clone();
     }

@@ -37,3 +37,28 @@ pub fn ranges(data: &[u8]) {
         }
     }
 }
+
+/// A zip archive's index: any bytes give members whose data lies inside
+/// the archive, or an error, never a panic.
+pub fn zip_index(data: &[u8]) {
+    use super::zip_index::{data_at, end_record, members, zip64_end, End, TAIL};
+    let len = data.len() as u64;
+    let tail = &data[data.len().saturating_sub(TAIL as usize)..];
+    let dir = match end_record(tail, len) {
+        Ok(End::Directory(d)) => d,
+        Ok(End::Zip64At(at)) => match data.get(at as usize..).map(|r| zip64_end(r, len)) {
+            Some(Ok(End::Directory(d))) => d,
+            _ => return,
+        },
+        Err(_) => return,
+    };
+    let cd = &data[dir.offset as usize..(dir.offset + dir.size) as usize];
+    let Ok(found) = members(cd, dir.entries, len) else {
+        return;
+    };
+    for m in found.values() {
+        if let Some(Ok(at)) = data.get(m.header_at as usize..).map(|h| data_at(h, m, len)) {
+            assert!(at + m.compressed <= len);
+        }
+    }
+}

@@ -24,6 +24,8 @@ mod redirect;
 mod response;
 mod serve;
 mod ws_route;
+mod zip;
+mod zip_index;
 
 pub use cgi::Cgi;
 pub use file::Files;

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 
-use crate::runtime::ConnTimeout;
+use crate::runtime::{ConnTimeout, LiveGuard};
 
 use http::header::HeaderValue;
 use http::{Request, Response};
@@ -64,7 +64,7 @@ pub struct OriginRequest<'a> {
 }
 
 /// The connection a request came on, as its origin sees it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub(crate) struct Link {
     /// The client's address.
     pub(crate) peer: SocketAddr,
@@ -72,6 +72,19 @@ pub(crate) struct Link {
     pub(crate) local: Option<SocketAddr>,
     /// Whether it is TLS.
     pub(crate) tls: bool,
+    /// Counts the connection as one of its thread's while held (a tunnel
+    /// that outlives the request keeps it).
+    pub(crate) guard: Option<Rc<LiveGuard>>,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("peer", &self.peer)
+            .field("local", &self.local)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
 }
 
 impl OriginRequest<'_> {
@@ -105,6 +118,12 @@ impl OriginRequest<'_> {
     /// Whether the request came over TLS.
     pub fn is_tls(&self) -> bool {
         self.conn.tls
+    }
+
+    /// The connection's place in its thread's count, for work that
+    /// outlives the request (a WebSocket tunnel).
+    pub(crate) fn live_guard(&self) -> Option<Rc<LiveGuard>> {
+        self.conn.guard.clone()
     }
 
     /// The mount's URL path (`/` for the root mount), without a trailing `/`.

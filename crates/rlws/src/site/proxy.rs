@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -18,6 +19,7 @@ use hyper_util::rt::TokioIo;
 use super::origin::{BoxFuture, Origin, OriginRequest};
 use super::response::{text, Body};
 use crate::client::{ErrorKind, HttpClient, HttpError, RequestBody};
+use crate::runtime::LiveGuard;
 use crate::tls::TlsClientOptions;
 
 /// Where a [`ReverseProxy`] sends requests.
@@ -62,6 +64,7 @@ pub struct ReverseProxy {
     /// The backend's path prefix, without a trailing `/` (empty for `/`).
     base: String,
     timeout: Duration,
+    tunnel_idle: Duration,
     tls: Arc<TlsClientOptions>,
     client: HttpClient,
 }
@@ -117,6 +120,7 @@ impl ReverseProxy {
             backend,
             base,
             timeout: Duration::from_secs(30),
+            tunnel_idle: Duration::from_secs(300),
             tls: Arc::default(),
             client: HttpClient::new(),
         };
@@ -140,6 +144,13 @@ impl ReverseProxy {
         Ok(self)
     }
 
+    /// How long a WebSocket tunnel may carry nothing either way before it
+    /// is closed (default 300 s, lws' validity hang-up time).
+    pub fn tunnel_idle(mut self, t: Duration) -> Self {
+        self.tunnel_idle = t;
+        self
+    }
+
     fn build_client(&self) -> Result<HttpClient, ReverseProxyError> {
         HttpClient::builder()
             .tls((*self.tls).clone())
@@ -147,9 +158,9 @@ impl ReverseProxy {
             .gzip(false)
             .user_agent(None)
             .and_then(|b| {
-                b.connect_timeout(self.timeout)
-                    .idle_timeout(Some(self.timeout))
-                    .build()
+                // The proxy keeps its own clocks: for the head from the end
+                // of the request body, for the body between its pieces.
+                b.connect_timeout(self.timeout).idle_timeout(None).build()
             })
             .map_err(|e| ReverseProxyError(e.to_string()))
     }
@@ -171,26 +182,50 @@ impl ReverseProxy {
         let path = self.target_path(req.path_in_mount(), req.request().uri().query());
         let peer = req.peer();
         let tls = req.is_tls();
+        let guard = req.live_guard();
         let mut request = req.into_request();
         let headers = forward_headers(&request, peer, tls);
-        let websocket = is_websocket(&request);
-        if websocket {
-            return self.tunnel(&mut request, path, headers).await;
+        if is_websocket(&request) {
+            return self.tunnel(&mut request, path, headers, guard).await;
+        }
+        if request.method() == Method::CONNECT {
+            return text(StatusCode::METHOD_NOT_ALLOWED, "CONNECT is not proxied");
         }
         let (parts, body) = request.into_parts();
-        match &self.backend {
-            Backend::Tcp { https, host, port } => {
-                let scheme = if *https { "https" } else { "http" };
-                let url = format!("{scheme}://{}{path}", authority(host, *port));
-                self.over_client(&url, parts.method, headers, body).await
+        // The clock for the backend's answer starts when the request body
+        // has gone: an upload may take longer than the timeout.
+        let sent = Arc::new(tokio::sync::Notify::new());
+        let body = if body.is_end_stream() {
+            sent.notify_one();
+            body
+        } else {
+            Watched {
+                inner: body,
+                done: Some(sent.clone()),
             }
-            Backend::Unix(sock) => {
-                let out = unix_request(sock, parts.method, &path, headers, body, self.timeout);
-                match out.await {
-                    Ok(r) => r,
-                    Err(e) => e.answer(&self.describe()),
+            .boxed_unsync()
+        };
+        let head = async {
+            match &self.backend {
+                Backend::Tcp { https, host, port } => {
+                    let scheme = if *https { "https" } else { "http" };
+                    let url = format!("{scheme}://{}{path}", authority(host, *port));
+                    self.over_client(&url, parts.method, headers, body).await
                 }
+                Backend::Unix(sock) => unix_request(sock, parts.method, &path, headers, body).await,
             }
+        };
+        let clock = async {
+            sent.notified().await;
+            tokio::time::sleep(self.timeout).await;
+        };
+        let answer = tokio::select! {
+            r = head => r,
+            _ = clock => Err(Failure::Timeout),
+        };
+        match answer {
+            Ok(r) => r.map(|b| Idle::new(b, self.timeout).boxed_unsync()),
+            Err(e) => e.answer(&self.describe()),
         }
     }
 
@@ -200,7 +235,7 @@ impl ReverseProxy {
         method: Method,
         headers: HeaderMap,
         body: Body,
-    ) -> Response<Body> {
+    ) -> Result<Response<Body>, Failure> {
         let len = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
@@ -210,23 +245,16 @@ impl ReverseProxy {
         } else {
             RequestBody::stream(Box::pin(BodyPieces(body)), len)
         };
-        let mut req = match crate::client::Request::new(method, url) {
-            Ok(r) => r,
-            Err(e) => return text(StatusCode::BAD_GATEWAY, &format!("bad backend URL: {e}")),
-        };
+        let mut req = crate::client::Request::new(method, url)
+            .map_err(|e| Failure::Broken(format!("bad backend URL: {e}")))?;
         for (k, v) in &headers {
-            if let Ok(v) = v.to_str() {
-                req = req.header(k.as_str(), v);
-            }
+            req = req.header_value(k.clone(), v.clone());
         }
-        let resp = match self
+        let resp = self
             .client
             .request(req.body(body).follow_redirects(false))
             .await
-        {
-            Ok(r) => r,
-            Err(e) => return Failure::from(&e).answer(&self.describe()),
-        };
+            .map_err(|e| Failure::from(&e))?;
         let status = resp.status();
         let mut out_headers = resp.headers().clone();
         strip_hop_by_hop(&mut out_headers);
@@ -237,7 +265,7 @@ impl ReverseProxy {
         let mut r = Response::new(body);
         *r.status_mut() = status;
         *r.headers_mut() = out_headers;
-        r
+        Ok(r)
     }
 
     /// A WebSocket upgrade: asked of the backend over HTTP/1.1, and the
@@ -247,6 +275,7 @@ impl ReverseProxy {
         request: &mut Request<Body>,
         path: String,
         mut headers: HeaderMap,
+        guard: Option<Rc<LiveGuard>>,
     ) -> Response<Body> {
         let h2 = request.version() == Version::HTTP_2;
         // Over h2 (RFC 8441) there is no key: the backend gets one of ours.
@@ -291,11 +320,9 @@ impl ReverseProxy {
             let status = bresp.status();
             let mut h = std::mem::take(bresp.headers_mut());
             strip_hop_by_hop(&mut h);
-            let body = bresp
-                .into_body()
-                .map_err(std::io::Error::other)
-                .boxed_unsync();
-            let mut r = Response::new(body);
+            let body = bresp.into_body().map_err(std::io::Error::other);
+            let body = Idle::new(body.boxed_unsync(), self.timeout);
+            let mut r = Response::new(body.boxed_unsync());
             *r.status_mut() = status;
             *r.headers_mut() = h;
             return r;
@@ -310,11 +337,14 @@ impl ReverseProxy {
         }
         let backend_side = hyper::upgrade::on(&mut bresp);
         let client_side = hyper::upgrade::on(&mut *request);
+        let idle = self.tunnel_idle;
         tokio::task::spawn_local(async move {
+            // The tunnel counts as a connection of the thread while it lives.
+            let _guard = guard;
             let (Ok(a), Ok(b)) = (client_side.await, backend_side.await) else {
                 return;
             };
-            let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(a), &mut TokioIo::new(b)).await;
+            pump(TokioIo::new(a), TokioIo::new(b), idle).await;
         });
         let mut r = Response::new(super::response::empty());
         // RFC 8441: over h2 a 200 opens the stream's tunnel.
@@ -429,9 +459,11 @@ fn is_websocket(r: &Request<Body>) -> bool {
                 .get::<hyper::ext::Protocol>()
                 .is_some_and(|p| p.as_str().eq_ignore_ascii_case("websocket"));
     }
-    r.headers()
-        .get(header::UPGRADE)
-        .is_some_and(|u| rlws_ws::handshake::header_has_token(u.as_bytes(), "websocket"))
+    r.method() == Method::GET
+        && r.version() == Version::HTTP_11
+        && r.headers()
+            .get(header::UPGRADE)
+            .is_some_and(|u| rlws_ws::handshake::header_has_token(u.as_bytes(), "websocket"))
 }
 
 /// Fields that describe one connection, not the message (RFC 9110 §7.6.1).
@@ -466,15 +498,31 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
 fn forward_headers(r: &Request<Body>, peer: std::net::SocketAddr, tls: bool) -> HeaderMap {
     let mut h = r.headers().clone();
     strip_hop_by_hop(&mut h);
-    // HTTP/2 names the host in `:authority`.
-    let host = h.get(header::HOST).cloned().or_else(|| {
-        r.uri()
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-    });
+    // The name the vhost was chosen by: the request target's authority
+    // (HTTP/2's `:authority`, an absolute-form target) before `Host`; one
+    // value only.
+    let host = r
+        .uri()
+        .authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        .or_else(|| h.get(header::HOST).cloned());
+    h.remove(header::HOST);
     if let Some(host) = &host {
         h.insert(header::HOST, host.clone());
         h.insert(HeaderName::from_static("x-forwarded-host"), host.clone());
+    }
+    // HTTP/2 may split cookies into several fields; HTTP/1.1 wants one
+    // (RFC 9113 §8.2.3).
+    if h.get_all(header::COOKIE).iter().count() > 1 {
+        let joined: Vec<u8> = h
+            .get_all(header::COOKIE)
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect::<Vec<_>>()
+            .join(&b"; "[..]);
+        if let Ok(v) = HeaderValue::from_bytes(&joined) {
+            h.insert(header::COOKIE, v);
+        }
     }
     let ip = peer.ip().to_string();
     let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
@@ -549,7 +597,6 @@ async fn unix_request(
     path: &str,
     headers: HeaderMap,
     body: Body,
-    timeout: Duration,
 ) -> Result<Response<Body>, Failure> {
     let io = tokio::net::UnixStream::connect(sock)
         .await
@@ -567,11 +614,10 @@ async fn unix_request(
         .parse()
         .map_err(|_| Failure::Broken("bad path".into()))?;
     *req.headers_mut() = headers;
-    let resp = match tokio::time::timeout(timeout, send.send_request(req)).await {
-        Err(_) => return Err(Failure::Timeout),
-        Ok(Err(e)) => return Err(Failure::Broken(e.to_string())),
-        Ok(Ok(r)) => r,
-    };
+    let resp = send
+        .send_request(req)
+        .await
+        .map_err(|e| Failure::Broken(e.to_string()))?;
     let (mut parts, body) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     let body = body.map_err(std::io::Error::other).boxed_unsync();
@@ -600,6 +646,139 @@ impl futures_core::Stream for BodyPieces {
     }
 }
 
+/// A request body that says when it has been sent whole.
+struct Watched {
+    inner: Body,
+    done: Option<Arc<tokio::sync::Notify>>,
+}
+
+impl http_body::Body for Watched {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        let r = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(r, Poll::Ready(None)) || self.inner.is_end_stream() {
+            if let Some(n) = self.done.take() {
+                n.notify_one();
+            }
+        }
+        r
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A backend's response body, cut off when it sends nothing for `idle`.
+struct Idle {
+    inner: Body,
+    idle: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Idle {
+    fn new(inner: Body, idle: Duration) -> Self {
+        Idle {
+            inner,
+            idle,
+            timer: Box::pin(tokio::time::sleep(idle)),
+        }
+    }
+}
+
+impl http_body::Body for Idle {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(r) => {
+                let next = tokio::time::Instant::now() + this.idle;
+                this.timer.as_mut().reset(next);
+                Poll::Ready(r)
+            }
+            Poll::Pending => match std::future::Future::poll(this.timer.as_mut(), cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "backend sent nothing in time",
+                )))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Copies bytes one way until the reader ends or a write fails, noting
+/// when bytes last moved; then shuts the writer down.
+async fn one_way<R, W>(mut r: R, mut w: W, moved: &std::cell::Cell<tokio::time::Instant>)
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if w.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+        moved.set(tokio::time::Instant::now());
+    }
+    let _ = w.shutdown().await;
+}
+
+/// Copies bytes both ways between a client and a backend until both
+/// directions end, or nothing moves either way for `idle`.
+async fn pump<A, B>(a: A, b: B, idle: Duration)
+where
+    A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let moved = std::cell::Cell::new(tokio::time::Instant::now());
+    let (ar, aw) = tokio::io::split(a);
+    let (br, bw) = tokio::io::split(b);
+    let both = async {
+        tokio::join!(one_way(ar, bw, &moved), one_way(br, aw, &moved));
+    };
+    let watchdog = async {
+        loop {
+            let until = moved.get() + idle;
+            if tokio::time::Instant::now() >= until {
+                return;
+            }
+            tokio::time::sleep_until(until).await;
+        }
+    };
+    tokio::select! {
+        _ = both => {}
+        _ = watchdog => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -620,6 +799,32 @@ mod tests {
         assert!(ReverseProxy::new("http://x/?q=1").is_err());
         let p = ReverseProxy::new("http://[::1]:9/").unwrap();
         assert_eq!(p.describe(), "http://[::1]:9");
+    }
+
+    #[test]
+    fn forwarded_headers_name_the_chosen_host_one_cookie_and_the_client() {
+        let mut r = Request::new(super::super::response::empty());
+        *r.uri_mut() = "http://public.example/x".parse().unwrap();
+        let h = r.headers_mut();
+        h.insert(header::HOST, HeaderValue::from_static("admin.internal"));
+        h.append(header::COOKIE, HeaderValue::from_static("a=1"));
+        h.append(header::COOKIE, HeaderValue::from_static("b=2"));
+        h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        let f = forward_headers(&r, "192.0.2.7:5000".parse().unwrap(), true);
+        assert_eq!(f.get_all(header::HOST).iter().count(), 1);
+        assert_eq!(f[header::HOST], "public.example");
+        assert_eq!(f["x-forwarded-host"], "public.example");
+        assert_eq!(f.get_all(header::COOKIE).iter().count(), 1);
+        assert_eq!(f[header::COOKIE], "a=1; b=2");
+        assert_eq!(f["x-forwarded-for"], "10.0.0.1, 192.0.2.7");
+        assert_eq!(f["x-forwarded-proto"], "https");
+        // A POST carrying Upgrade is not a WebSocket.
+        *r.method_mut() = Method::POST;
+        r.headers_mut()
+            .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        assert!(!is_websocket(&r));
+        *r.method_mut() = Method::GET;
+        assert!(is_websocket(&r));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use http::{Request, Response, StatusCode};
 
 use super::mount::{find, MountRt};
 use super::origin::{Link, OriginRequest};
-use super::response::Body;
+use super::response::{text, Body};
 use crate::runtime::ConnTimeout;
 
 /// Serves `req` from the vhost's mounts; `Err(req)` when no mount covers
@@ -21,6 +21,11 @@ pub(crate) async fn serve(
     timeout: &Rc<ConnTimeout>,
 ) -> Result<Response<Body>, Request<Body>> {
     let path = req.uri().path();
+    if !plain_path(path) {
+        // `..` could leave the mount it matched (and a proxy's base path
+        // on the backend, which would resolve it); no browser sends one.
+        return Ok(text(StatusCode::BAD_REQUEST, "bad path"));
+    }
     let Some((m, rest_at)) = find(mounts, path).map(|(m, rest)| (m, path.len() - rest.len()))
     else {
         return Err(req);
@@ -47,4 +52,37 @@ pub(crate) async fn serve(
         h.append(k, v.clone());
     }
     Ok(resp)
+}
+
+/// Whether `path` has no dot-segments (`.` or `..`, also written `%2e`) and
+/// no NUL (`%00`): a path every mount and origin can take as it is.
+pub(crate) fn plain_path(path: &str) -> bool {
+    let dot = |s: &str| {
+        let s = s.replace("%2e", ".").replace("%2E", ".");
+        s == "." || s == ".."
+    };
+    !path.contains("%00") && !path.split('/').any(dot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_path;
+
+    #[test]
+    fn dot_segments_and_nul_are_not_plain() {
+        for ok in ["/", "/a/b", "/a.b/c..d/", "/.well-known/x", "/a%2eb"] {
+            assert!(plain_path(ok), "{ok}");
+        }
+        for bad in [
+            "/a/../b",
+            "/..",
+            "/a/./b",
+            "/a/%2e%2E/b",
+            "/%2e/",
+            "/a%00b",
+            "/a/..",
+        ] {
+            assert!(!plain_path(bad), "{bad}");
+        }
+    }
 }

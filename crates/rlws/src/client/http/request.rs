@@ -99,6 +99,13 @@ impl Request {
         self
     }
 
+    /// Adds a header already made (values with bytes beyond visible ASCII
+    /// included).
+    pub(crate) fn header_value(mut self, name: HeaderName, value: HeaderValue) -> Request {
+        self.headers.append(name, value);
+        self
+    }
+
     /// Sets the body (its `Content-Type`, if it implies one, unless a
     /// header sets another).
     pub fn body(mut self, body: impl Into<RequestBody>) -> Request {
