@@ -25,6 +25,10 @@ pub struct ServeArgs {
     /// (status 0 when it would load).
     #[arg(long, value_name = "DIR")]
     check_config: Option<PathBuf>,
+    /// What `_lws_ddir_` in a config stands for: lwsws' install data
+    /// directory (Debian keeps lws' test server files under /usr/share).
+    #[arg(long, value_name = "DIR", default_value = rlws_conf::DATA_DIR)]
+    data_dir: PathBuf,
     /// TCP port to listen on.
     #[arg(short, long, default_value_t = 7681)]
     port: u16,
@@ -91,14 +95,21 @@ fn load_config(dir: &Path) -> Option<rlws_conf::Config> {
     (!cfg.has_errors()).then_some(cfg)
 }
 
+/// `--data-dir`, set once at start.
+static DATA_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
 fn load_dir(dir: &Path) -> rlws_conf::Config {
     let names = rlws::test_site().protocol_names();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    rlws_conf::Config::load_dir(dir, &names)
+    let data = DATA_DIR
+        .get()
+        .map_or(Path::new(rlws_conf::DATA_DIR), PathBuf::as_path);
+    rlws_conf::Config::load_dir_with(dir, &names, data)
 }
 
 /// Runs `rlws serve`.
 pub fn serve(a: ServeArgs) -> ExitCode {
+    let _ = DATA_DIR.set(a.data_dir.clone());
     if let Some(dir) = &a.check_config {
         return match load_config(dir) {
             Some(cfg) => {

@@ -106,6 +106,13 @@ impl Config {
     /// `ws-protocols` and `callback://` mounts against. Never fails: look
     /// at [`Config::has_errors`].
     pub fn load_dir(dir: &Path, protocols: &[&str]) -> Config {
+        Config::load_dir_with(dir, protocols, Path::new(DATA_DIR))
+    }
+
+    /// [`Config::load_dir`] with `_lws_ddir_` in strings standing for
+    /// `data_dir` (lwsws' install data directory; [`DATA_DIR`] by default,
+    /// where Debian puts lws' test server files).
+    pub fn load_dir_with(dir: &Path, protocols: &[&str], data_dir: &Path) -> Config {
         let mut cfg = Config::default();
         let mut l = Loader {
             diags: Vec::new(),
@@ -113,6 +120,9 @@ impl Config {
             protocols,
             default_alpn: None,
             vhosts: Vec::new(),
+            data_dir: data_dir.to_string_lossy().into_owned(),
+            pvo: Vec::new(),
+            default_iface: None,
         };
         let conf = dir.join("conf");
         if let Some(v) = l.read(&conf) {
@@ -227,7 +237,17 @@ struct Loader<'a> {
     protocols: &'a [&'a str],
     default_alpn: Option<Vec<String>>,
     vhosts: Vec<PendingVhost>,
+    /// What `_lws_ddir_` stands for.
+    data_dir: String,
+    /// Per-vhost protocol options of the `ws-protocols` being read.
+    pvo: Vec<(String, String, String)>,
+    /// `global.interface` (and where it was given): where vhosts that name
+    /// no interface listen.
+    default_iface: Option<(String, Pos, String)>,
 }
+
+/// lwsws' install data directory, which `_lws_ddir_` names by default.
+pub const DATA_DIR: &str = "/usr/share";
 
 /// lwsws global keys rlws accepts but has no use for (with the reason).
 const GLOBAL_IGNORED: &[(&str, &str)] = &[
@@ -458,7 +478,7 @@ impl Loader<'_> {
 
     fn string(&mut self, v: &Value, key: &str) -> Option<String> {
         match &v.kind {
-            Kind::Str(s) => Some(s.clone()),
+            Kind::Str(s) => Some(s.replace("_lws_ddir_", &self.data_dir)),
             Kind::Num(n) => Some(n.clone()),
             k => {
                 self.error(
@@ -651,6 +671,11 @@ impl Loader<'_> {
                     }
                 }
                 "server-string" => cfg.server_string = self.string(val, &key),
+                // lwsws: where vhosts without an interface of their own listen.
+                "interface" => {
+                    // Looked up by the vhosts that need it.
+                    self.default_iface = self.string(val, &key).map(|s| (s, val.pos, key.clone()));
+                }
                 "timeout-secs" => {
                     cfg.timeout_secs = self.number(val, &key, 86400).filter(|&n| n > 0)
                 }
@@ -760,6 +785,8 @@ impl Loader<'_> {
         let mut name = None;
         let mut port = None;
         let mut iface: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        let mut iface_given = false;
+        let mut pvo: Vec<(String, String, String)> = Vec::new();
         let (mut cert, mut key_file, mut ca) = (None, None, None);
         let mut cert_required = false;
         let mut ignore_missing_cert = false;
@@ -783,6 +810,7 @@ impl Loader<'_> {
                 "name" => name = self.string(val, &key).map(|s| (s, val.pos)),
                 "port" => port = self.number(val, &key, 65535).map(|n| n as u16),
                 "interface" => {
+                    iface_given = true;
                     if let Some(s) = self.string(val, &key) {
                         match interface_addr(&s) {
                             Ok(a) => iface = a,
@@ -829,20 +857,36 @@ impl Loader<'_> {
                                 .err()
                                 .map(|e| e.to_string())
                         } else {
-                            match p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                                Some(d) if !d.is_dir() => {
-                                    Some(format!("directory {} does not exist", d.display()))
-                                }
-                                _ => None,
-                            }
+                            // A missing directory is made at start-up; a file
+                            // in its place is a problem.
+                            p.ancestors()
+                                .skip(1)
+                                .find(|d| d.exists())
+                                .filter(|d| !d.is_dir())
+                                .map(|d| format!("{} is not a directory", d.display()))
                         };
-                        if let Some(e) = problem {
-                            self.error(val.pos, &key, format!("{path}: {e}"));
+                        match problem {
+                            Some(e) => self.error(val.pos, &key, format!("{path}: {e}")),
+                            None if !p.exists()
+                                && p.parent()
+                                    .is_some_and(|d| !d.as_os_str().is_empty() && !d.is_dir()) =>
+                            {
+                                self.warn(
+                                    val.pos,
+                                    &key,
+                                    format!("{path}: its directory will be made at start-up"),
+                                )
+                            }
+                            None => {}
                         }
                         access_log = Some(path);
                     }
                 }
-                "ws-protocols" => protocols = self.ws_protocols(val, &key),
+                "ws-protocols" => {
+                    self.pvo.clear();
+                    protocols = self.ws_protocols(val, &key);
+                    pvo = std::mem::take(&mut self.pvo);
+                }
                 "mounts" => {
                     if let Some(items) = self.array(val, &key) {
                         for (i, m) in items.iter().enumerate() {
@@ -857,6 +901,14 @@ impl Loader<'_> {
                     }
                 }
                 _ => self.other_key(VHOST_UNSUPPORTED, VHOST_IGNORED, *p, &key, k),
+            }
+        }
+        if !iface_given {
+            if let Some((s, pos, key)) = self.default_iface.clone() {
+                match interface_addr(&s) {
+                    Ok(a) => iface = a,
+                    Err(e) => self.error(pos, &key, e),
+                }
             }
         }
         let Some((name, name_pos)) = name else {
@@ -905,6 +957,9 @@ impl Loader<'_> {
         if let Some(list) = &protocols {
             let names: Vec<&str> = list.iter().map(String::as_str).collect();
             vh = vh.protocols(&names);
+        }
+        for (proto, k, val) in &pvo {
+            vh = vh.protocol_option(proto, k, val);
         }
         for (k, val) in &headers {
             vh = vh.header(k, val);
@@ -1027,6 +1082,12 @@ impl Loader<'_> {
             };
             for (name, p, opts) in members {
                 let pkey = join(&ikey, name);
+                // An HTTP handler's protocol: enabled by its callback:// mount.
+                let http_only = rlws::builtin::http_handler(name).is_some()
+                    && !self.protocols.contains(&name.as_str());
+                if http_only {
+                    continue;
+                }
                 if !self.protocols.contains(&name.as_str()) {
                     self.error(
                         *p,
@@ -1042,7 +1103,7 @@ impl Loader<'_> {
                 let Some(opts) = self.object(opts, &pkey) else {
                     continue;
                 };
-                for (o, op, ov) in opts {
+                for (o, _, ov) in opts {
                     let okey = join(&pkey, o);
                     match o.as_str() {
                         "default" => {
@@ -1052,7 +1113,12 @@ impl Loader<'_> {
                         }
                         // lwsws' way of enabling a protocol without options.
                         "status" => {}
-                        _ => self.warn(*op, &okey, format!("ignored: {name} takes no options")),
+                        // Any other: a per-vhost option for the protocol (pvo).
+                        _ => {
+                            if let Some(val) = self.string(ov, &okey) {
+                                self.pvo.push((name.clone(), o.clone(), val));
+                            }
+                        }
                     }
                 }
             }
@@ -1180,6 +1246,11 @@ impl Loader<'_> {
                     return None;
                 }
             }
+        } else if let Some(handler) = origin
+            .strip_prefix("callback://")
+            .and_then(rlws::builtin::http_handler)
+        {
+            handler
         } else if let Some(proto) = origin.strip_prefix("callback://") {
             if !self.protocols.contains(&proto) {
                 self.error(

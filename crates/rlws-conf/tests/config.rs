@@ -449,13 +449,14 @@ fn lwsws_only_settings_warn_and_unsupported_ones_that_matter_refuse() {
         "global.ip-limit-wsi: ignored",
         "vhosts[0].enable-client-ssl: ignored",
         "vhosts[0].noipv6: ignored",
-        "DIR/conf.d/site:2:60: warning: vhosts[0].ws-protocols[0].lws-mirror-protocol.hue: ignored",
     ] {
         assert!(
             got.iter().any(|g| g.contains(want)),
             "want {want}: {got:#?}"
         );
     }
+    // A protocol's own options (lws' pvo) are the protocol's to read.
+    assert!(!got.iter().any(|g| g.contains("hue")), "{got:#?}");
     let (got, errors) = diagnostics(
         "refuse",
         CONF,
@@ -639,4 +640,94 @@ fn tcp_keepalive_keys() {
             && l.contains(".ka_time: ka_time needs ka_probes and ka_interval")),
         "{d:?}"
     );
+}
+
+#[test]
+fn lws_ddir_global_interface_and_a_log_directory_to_make() {
+    let dir = tmpdir("ddir");
+    std::fs::write(dir.join("conf"), "{\"global\": {\"interface\": \"lo\"}}").unwrap();
+    let data = dir.join("data");
+    std::fs::create_dir_all(data.join("site")).unwrap();
+    let log = dir.join("logs/not-yet/access.log");
+    std::fs::write(
+        dir.join("conf.d/site"),
+        format!(
+            "{{\"vhosts\": [{{\"name\": \"a\", \"port\": \"8080\", \"access-log\": \"{}\",\n \"mounts\": [{{\"mountpoint\": \"/\", \"origin\": \"file://_lws_ddir_/site\"}}]}},\n {{\"name\": \"b\", \"port\": \"8081\", \"interface\": \"127.0.0.2\"}}]}}",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let names = protocols();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let cfg = Config::load_dir_with(&dir, &names, &data);
+    let diags: Vec<String> = cfg.diagnostics.iter().map(|d| d.to_string()).collect();
+    assert!(!cfg.has_errors(), "{diags:?}");
+    // The origin's directory exists under the data directory: no warning
+    // about it; the log's directory will be made.
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert!(
+        diags[0].contains("its directory will be made at start-up"),
+        "{diags:?}"
+    );
+    // The global interface for the vhost without one, not for the other.
+    assert_eq!(cfg.vhosts[0].listen_addr().to_string(), "127.0.0.1:8080");
+    assert_eq!(cfg.vhosts[1].listen_addr().to_string(), "127.0.0.2:8081");
+    // Without the data directory, `_lws_ddir_` is /usr/share.
+    let cfg = Config::load_dir(&dir, &names);
+    assert!(
+        cfg.diagnostics
+            .iter()
+            .any(|d| d.to_string().contains("/usr/share/site: not a directory")),
+        "{:?}",
+        cfg.diagnostics
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn per_vhost_protocol_options_reach_the_protocol() {
+    // lws-server-status every 100 ms on one vhost, every 5 s (its default)
+    // on the other.
+    let dir = tmpdir("pvo");
+    std::fs::write(dir.join("conf"), "{\"global\": {}}").unwrap();
+    std::fs::write(
+        dir.join("conf.d/site"),
+        "{\"vhosts\": [{\"name\": \"fast.test\", \"port\": \"0\", \"interface\": \"127.0.0.1\",\n\
+         \"ws-protocols\": [{\"lws-server-status\": {\"status\": \"ok\", \"update-ms\": \"100\"}}]}]}",
+    )
+    .unwrap();
+    let cfg = load(&dir);
+    assert!(!cfg.has_errors(), "{:?}", cfg.diagnostics);
+    assert!(
+        cfg.diagnostics.is_empty(),
+        "update-ms is used: {:?}",
+        cfg.diagnostics
+    );
+    let ctx = cfg.apply(rlws::test_site()).start().expect("starts");
+    let addr = ctx.vhost_addr("fast.test").unwrap();
+    let mut c = ClientConfig::new(&format!("ws://{addr}/"))
+        .unwrap()
+        .subprotocol("lws-server-status");
+    c.deflate = None;
+    let mut ws = connect(c).await.expect("lws-server-status upgrades");
+    let t = std::time::Instant::now();
+    for _ in 0..4 {
+        let m = tokio::time::timeout(std::time::Duration::from_secs(3), ws.recv())
+            .await
+            .expect("a document within 3 s")
+            .unwrap()
+            .unwrap();
+        let Message::Text(doc) = m else {
+            panic!("{m:?}")
+        };
+        let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
+        assert!(
+            v["i"]["version"].as_str().unwrap().starts_with("rlws "),
+            "{doc}"
+        );
+        assert!(v["i"]["hostname"].is_string(), "{doc}");
+    }
+    // Four documents: the first at once, three more 100 ms apart (not 5 s).
+    assert!(t.elapsed() < std::time::Duration::from_secs(3));
+    let _ = std::fs::remove_dir_all(dir);
 }

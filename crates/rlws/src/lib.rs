@@ -136,8 +136,9 @@ pub use server::{HttpOptions, Vhost};
 #[cfg(fuzzing)]
 pub use site::fuzz as site_fuzz;
 pub use site::{
-    empty, full, into_directory, not_found, text, Body, BoxFuture, Cgi, Files, Mount, Origin,
-    OriginRequest, Redirect, ReverseProxy, ReverseProxyError, WebSocketRoute,
+    empty, full, into_directory, not_found, text, Body, BoxFuture, Callback, Cgi, Files, Form,
+    FormError, FormEvent, FormLimits, HttpHandle, HttpHandler, Mount, Origin, OriginRequest,
+    Redirect, ReverseProxy, ReverseProxyError, WebSocketRoute, Written,
 };
 #[cfg(fuzzing)]
 pub use tls::fuzz as tls_fuzz;
@@ -159,6 +160,7 @@ pub fn test_site() -> ContextBuilder {
         .protocol(builtin::Mirror::default())
         .protocol(builtin::Echo::default())
         .protocol(builtin::Status)
+        .protocol(builtin::ServerStatus::default())
         .ws_path("/echo", "rlws-echo")
         .site(builtin::TestSite)
 }

@@ -180,6 +180,28 @@ pub fn http_request(addr: SocketAddr, host: &str, path: &str) -> std::io::Result
     Ok(resp)
 }
 
+/// A request with a body (`Content-Type: ctype`) and the whole response.
+pub fn http_request_with_body(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    ctype: &str,
+    body: &[u8],
+) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )?;
+    s.write_all(body)?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    Ok(resp)
+}
+
 /// What the command that starts a daemon left: its status, its standard
 /// output lines and its standard error.
 pub struct Started {

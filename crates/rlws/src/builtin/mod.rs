@@ -8,9 +8,20 @@ use rlws_ws::DataKind;
 
 use crate::runtime::ThreadIndex;
 use crate::ws::ring::{Ring, TailId};
+mod post_demo;
 mod site;
 
+pub use post_demo::{PostDemo, PostSession};
 pub use site::TestSite;
+
+/// The built-in HTTP handler named `name` (the name of its lws protocol),
+/// as the origin of a `callback://` mount: `protocol-post-demo`.
+pub fn http_handler(name: &str) -> Option<Arc<dyn crate::Origin>> {
+    match name {
+        "protocol-post-demo" => Some(Arc::new(crate::site::Callback::new(PostDemo))),
+        _ => None,
+    }
+}
 
 use crate::ws::{
     Close, Cx, DeflateConfig, Handshake, Protocol, ProtocolOptions, Received, ThreadCx, Writer,
@@ -451,6 +462,7 @@ pub struct Status;
 #[derive(Debug)]
 pub struct StatusSession {
     sent_generation: Option<u64>,
+    over_h2: bool,
 }
 
 const STATUS_POLL: Duration = Duration::from_millis(250);
@@ -478,12 +490,13 @@ impl Protocol for Status {
     fn established(
         &self,
         cx: &mut Cx<'_, Self>,
-        _hs: &Handshake<'_>,
+        hs: &Handshake<'_>,
     ) -> Result<StatusSession, Close> {
         cx.request_writeable();
         cx.set_timer(STATUS_POLL);
         Ok(StatusSession {
             sent_generation: None,
+            over_h2: hs.over_h2,
         })
     }
 
@@ -529,14 +542,136 @@ impl Protocol for Status {
                 })
             })
             .collect();
+        // The fields lws' own test page reads.
+        let lws_conns: Vec<serde_json::Value> = cx
+            .connections()
+            .into_iter()
+            .map(|c| {
+                serde_json::json!({
+                    "peer": c.peer.ip().to_string(),
+                    "time": (c.since_ms / 1000).to_string(),
+                    "ua": c.user_agent,
+                })
+            })
+            .collect();
         let doc = serde_json::json!({
             "connections": conns,
             "server": concat!("rlws ", env!("CARGO_PKG_VERSION")),
             "threads": cx.thread_count(),
+            "version": concat!("rlws ", env!("CARGO_PKG_VERSION")),
+            "hostname": hostname(),
+            "wss_over_h2": if s.over_h2 { "1" } else { "0" },
+            "conns": lws_conns,
         });
         if w.text(&doc.to_string()).is_ok() {
             s.sent_generation = Some(generation);
         }
+        Ok(())
+    }
+}
+
+/// This machine's name (Linux keeps it in /proc).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// `lws-server-status`: the server's state as JSON (lws' `"i"` object:
+/// version, host name, CPUs, uptime, load averages, platform; and the
+/// WebSocket count), sent on connect and every 5 s, or every `update-ms`
+/// the vhost's protocol options say.
+#[derive(Debug)]
+pub struct ServerStatus {
+    started: std::time::Instant,
+    period: Duration,
+}
+
+impl Default for ServerStatus {
+    fn default() -> Self {
+        ServerStatus {
+            started: std::time::Instant::now(),
+            period: Duration::from_millis(5000),
+        }
+    }
+}
+
+impl ServerStatus {
+    /// Sending every `period` (lws' `update-ms`).
+    pub fn every(period: Duration) -> Self {
+        ServerStatus {
+            period: period.max(Duration::from_millis(10)),
+            ..ServerStatus::default()
+        }
+    }
+
+    fn doc(&self, cx: &Cx<'_, Self>) -> String {
+        let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        let mut l = load.split_whitespace();
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        serde_json::json!({
+            "i": {
+                "version": concat!("rlws ", env!("CARGO_PKG_VERSION")),
+                "hostname": hostname(),
+                "cpus": cpus.to_string(),
+                "uptime": self.started.elapsed().as_secs().to_string(),
+                "l1": l.next().unwrap_or("0"),
+                "l2": l.next().unwrap_or("0"),
+                "l3": l.next().unwrap_or("0"),
+                "platform": std::env::consts::OS,
+                "threads": cx.thread_count().to_string(),
+            },
+            "websockets": cx.connections().len(),
+        })
+        .to_string()
+    }
+}
+
+impl Protocol for ServerStatus {
+    /// How often this connection gets the document.
+    type Session = Duration;
+    type ThreadState = ();
+    type Event = ();
+
+    fn name(&self) -> &str {
+        "lws-server-status"
+    }
+
+    fn thread_init(&self, _tsi: ThreadIndex) {}
+
+    fn established(&self, cx: &mut Cx<'_, Self>, hs: &Handshake<'_>) -> Result<Duration, Close> {
+        let period = hs
+            .option("update-ms")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map_or(self.period, |ms| Duration::from_millis(ms.max(10)));
+        cx.request_writeable();
+        cx.set_timer(period);
+        Ok(period)
+    }
+
+    fn receive(
+        &self,
+        _cx: &mut Cx<'_, Self>,
+        _s: &mut Duration,
+        _msg: Received<'_>,
+    ) -> Result<(), Close> {
+        Ok(())
+    }
+
+    fn timer(&self, cx: &mut Cx<'_, Self>, period: &mut Duration) -> Result<(), Close> {
+        cx.request_writeable();
+        cx.set_timer(*period);
+        Ok(())
+    }
+
+    fn writeable(
+        &self,
+        cx: &mut Cx<'_, Self>,
+        _s: &mut Duration,
+        w: &mut Writer<'_>,
+    ) -> Result<(), Close> {
+        let doc = self.doc(cx);
+        let _ = w.text(&doc);
         Ok(())
     }
 }

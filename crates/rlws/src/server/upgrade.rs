@@ -129,6 +129,12 @@ fn try_upgrade(
         headers: h,
         peer,
         client: false,
+        over_h2: info.h2,
+        options: vh
+            .protocol_options
+            .iter()
+            .find(|(n, _)| n == proto.name())
+            .map_or(&[], |(_, o)| o.as_slice()),
     };
     let start = match proto.accept(
         &st.core.slots[index],

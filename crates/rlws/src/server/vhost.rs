@@ -30,6 +30,8 @@ pub struct Vhost {
     pub(crate) listen: SocketAddr,
     pub(crate) tls: Option<TlsServerOptions>,
     pub(crate) protocols: Option<Vec<String>>,
+    /// Per-vhost protocol options (lws' pvo), by protocol name.
+    pub(crate) protocol_options: Vec<(String, Vec<(String, String)>)>,
     pub(crate) mounts: Vec<Mount>,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) strict_host_check: bool,
@@ -79,6 +81,7 @@ impl Vhost {
             listen,
             tls: None,
             protocols: None,
+            protocol_options: Vec::new(),
             mounts: Vec::new(),
             headers: Vec::new(),
             strict_host_check: false,
@@ -114,6 +117,20 @@ impl Vhost {
     /// default when a client names none. Default: all, in registration order.
     pub fn protocols(mut self, names: &[&str]) -> Self {
         self.protocols = Some(names.iter().map(|s| s.to_string()).collect());
+        self
+    }
+
+    /// Gives protocol `name` the option `key` = `value` on this vhost (lws'
+    /// per-vhost protocol options, "pvo"; lwsws' `ws-protocols` entries):
+    /// its connections here see it in [`crate::Handshake::option`].
+    #[doc(alias = "lws_protocol_vhost_options")]
+    pub fn protocol_option(mut self, name: &str, key: &str, value: &str) -> Self {
+        match self.protocol_options.iter_mut().find(|(n, _)| n == name) {
+            Some((_, opts)) => opts.push((key.into(), value.into())),
+            None => self
+                .protocol_options
+                .push((name.into(), vec![(key.into(), value.into())])),
+        }
         self
     }
 
@@ -215,6 +232,8 @@ pub(crate) struct VhostRt {
     pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
     /// Indices into the context's protocols; the first is the default.
     pub(crate) protocols: Vec<usize>,
+    /// Per-vhost protocol options, by protocol name.
+    pub(crate) protocol_options: Vec<(String, Vec<(String, String)>)>,
     /// The mount for a path is found by [`crate::site::find`].
     pub(crate) mounts: Vec<MountRt>,
     pub(crate) error_document_404: Option<String>,
@@ -357,6 +376,7 @@ pub(crate) fn compile(v: &Vhost, protocols: &[Arc<dyn ErasedProtocol>]) -> Resul
         name: v.name.clone(),
         tls,
         protocols: offered,
+        protocol_options: v.protocol_options.clone(),
         mounts,
         error_document_404: v.error_document_404.clone(),
         headers: header_map(&v.name, &v.headers)?,
@@ -364,10 +384,16 @@ pub(crate) fn compile(v: &Vhost, protocols: &[Arc<dyn ErasedProtocol>]) -> Resul
         validity: v.validity,
         access_log: match &v.access_log {
             Some(p) => Some(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)
+                // Its directory too, as daemons' log files usually get.
+                p.parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .map_or(Ok(()), std::fs::create_dir_all)
+                    .and_then(|()| {
+                        std::fs::OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(p)
+                    })
                     .map_err(|e| format!("vhost {}: access log {}: {e}", v.name, p.display()))?,
             ),
             None => None,
@@ -384,6 +410,7 @@ mod tests {
             name: name.into(),
             tls: None,
             protocols: Vec::new(),
+            protocol_options: Vec::new(),
             mounts: Vec::new(),
             error_document_404: None,
             headers: HeaderMap::new(),

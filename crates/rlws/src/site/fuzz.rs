@@ -62,3 +62,49 @@ pub fn zip_index(data: &[u8]) {
         }
     }
 }
+
+/// A form body (urlencoded when the first byte is even, else multipart with
+/// boundary `b`): any bytes give events or an error, never a panic, and the
+/// same ones whether the body comes whole or a byte at a time.
+pub fn form(data: &[u8]) {
+    use super::form::{Form, FormEvent, FormLimits};
+    let Some((&first, body)) = data.split_first() else {
+        return;
+    };
+    let ct = if first % 2 == 0 {
+        "application/x-www-form-urlencoded"
+    } else {
+        "multipart/form-data; boundary=b"
+    };
+    let run = |step: usize| {
+        let mut events = Vec::new();
+        let mut on = |e: FormEvent<'_>| {
+            events.push(match e {
+                FormEvent::Field { name, value } => format!("f {name}={value}"),
+                FormEvent::FileStart { name, filename, .. } => format!("s {name} {filename}"),
+                // File data may be cut differently; its total is in FileEnd.
+                FormEvent::FileData(_) => return Ok(()),
+                FormEvent::FileEnd { size } => format!("e {size}"),
+            });
+            Ok(())
+        };
+        let limits = FormLimits {
+            max_fields: 8,
+            max_field: 256,
+            max_file: 1024,
+            max_part_head: 256,
+        };
+        let r = Form::new(ct, limits).and_then(|mut f| {
+            for c in body.chunks(step) {
+                f.feed(c, &mut on)?;
+            }
+            f.finish(&mut on)
+        });
+        (r.is_ok(), events)
+    };
+    let whole = run(body.len().max(1));
+    let bytes = run(1);
+    if whole.0 && bytes.0 {
+        assert_eq!(whole.1, bytes.1);
+    }
+}

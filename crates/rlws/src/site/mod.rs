@@ -8,12 +8,14 @@
 //!
 //! Imports: nothing else of the crate (in particular, never `server`).
 
+mod callback;
 mod cgi;
 mod cgi_head;
 mod conditional;
 mod encoding;
 mod file;
 mod file_body;
+mod form;
 #[cfg(fuzzing)]
 pub mod fuzz;
 mod mount;
@@ -27,8 +29,10 @@ mod ws_route;
 mod zip;
 mod zip_index;
 
+pub use callback::{Callback, HttpHandle, HttpHandler, Written};
 pub use cgi::Cgi;
 pub use file::Files;
+pub use form::{Form, FormError, FormEvent, FormLimits};
 pub use mount::Mount;
 pub(crate) use mount::{find, header_map, MountRt};
 pub(crate) use origin::Link;

@@ -121,6 +121,22 @@ pub struct Handshake<'a> {
     /// True for a connection this side opened ([`crate::Context::connect`]):
     /// lws' CLIENT_ESTABLISHED rather than ESTABLISHED.
     pub client: bool,
+    /// True for a WebSocket on an HTTP/2 stream (RFC 8441).
+    pub over_h2: bool,
+    /// The protocol's options on the vhost that accepted the connection
+    /// (lws' per-vhost options, "pvo"; [`crate::Vhost::protocol_option`]).
+    pub options: &'a [(String, String)],
+}
+
+impl Handshake<'_> {
+    /// The value of per-vhost protocol option `key`, if the vhost gives one.
+    #[doc(alias = "lws_pvo_search")]
+    pub fn option(&self, key: &str) -> Option<&str> {
+        self.options
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// A WebSocket protocol, with one method per lws callback reason.

@@ -723,6 +723,8 @@ async fn client_conn<P: Protocol>(pt: &Rc<ProtoThread<P>>, cfg: &ClientConfig, i
         headers: &opened.headers,
         peer,
         client: true,
+        over_h2: false,
+        options: &[],
     };
     let pending = match pt.accept(&hs, id, opened.deflate, cfg.validity) {
         Ok(p) => p,
