@@ -89,3 +89,37 @@ fn chromium_uses_websockets_over_http2_on_https() {
     browse("https", &["--cert", &cert, "--key", &key]);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// lws' own test page (Debian's libwebsockets-test-server files) served by
+/// `rlws serve` with lws' example configuration, used in Chromium
+/// (tests/browser/lws_page.mjs): counter, mirror, close testing, server
+/// info and both POST forms, with no page errors.
+#[test]
+fn chromium_uses_lws_own_test_page_served_with_lws_example_config() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let browser_dir = repo.join("tests/browser");
+    let dir = std::env::temp_dir().join(format!("rlws-lws-page-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("conf.d")).unwrap();
+    let data = common::lws_data_dir(&dir);
+    let log = dir.join("access-log");
+    common::lws_example(&dir, "0", log.to_str().unwrap());
+    let d = dir.to_string_lossy().to_string();
+    let data = data.to_string_lossy().to_string();
+    let server = Server::spawn(
+        &["serve", "-d", "warn", "--config", &d, "--data-dir", &data],
+        1,
+    );
+    let out = Command::new("node")
+        .arg(browser_dir.join("lws_page.mjs"))
+        .arg(format!("http://127.0.0.1:{}/", server.port))
+        .current_dir(&browser_dir)
+        .output()
+        .expect("run node");
+    drop(server);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "browser checks failed:\n{stdout}");
+    assert!(stdout.lines().any(|l| l.ends_with(" 0 failed")), "{stdout}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -185,75 +185,11 @@ fn a_cgi_mount_from_the_config_runs_its_program_and_logs_its_stderr() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// lws' example lwsws configuration (its `etc-lwsws-conf-EXAMPLE` and
-/// `etc-lwsws-conf.d-localhost-EXAMPLE`), key for key and value for value:
-/// globals with uid/gid 48 and `interface`, the test site under
-/// `_lws_ddir_`, server-status, a CGI script, the POST demo and the
-/// test protocols with their per-vhost options.
-fn lws_example(dir: &std::path::Path, port: &str, access_log: &str) {
-    std::fs::write(
-        dir.join("conf"),
-        "# global settings\n{\n  \"global\": {\n   \"uid\": \"48\",\n   \"gid\": \"48\",\n   \"interface\": \"eth0\",\n   \"count-threads\": \"1\",\n   \"server-string\": \"lwsws\",\n   \"init-ssl\": \"yes\"\n }\n}\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("conf.d/localhost"),
-        format!(
-            r#"{{
- "vhosts": [ {{
-     "name": "localhost",
-     "port": "{port}",
-     "interface": "lo",
-#     "host-ssl-key":  "/etc/pki/tls/private/libwebsockets.org.key",
-     "access-log": "{access_log}",
-     "mounts": [{{
-       "mountpoint": "/",
-       "origin": "file://_lws_ddir_/libwebsockets-test-server",
-       "default": "test.html",
-       "cache-max-age": "60",
-       "cache-reuse": "1",
-       "cache-revalidate": "1",
-       "cache-intermediaries": "0"
-       }}, {{
-        "mountpoint": "/server-status",
-        "origin": "file://_lws_ddir_/libwebsockets-test-server/server-status",
-        "default": "server-status.html"
-	}}, {{
-	"mountpoint": "/testcgi",
-	"origin": "cgi://_lws_ddir_/libwebsockets-test-server/lws-cgi-test.sh"
-       }}, {{
-        "mountpoint": "/formtest",
-        "origin": "callback://protocol-post-demo"
-       }}],
-     # which protocols are enabled for this vhost
-     "ws-protocols": [{{
-       "dumb-increment-protocol": {{ "status": "ok" }},
-       "lws-mirror-protocol": {{ "status": "ok" }},
-       "lws-status": {{ "status": "ok" }},
-       "protocol-post-demo": {{ "status": "ok" }},
-       "lws-server-status": {{ "status": "ok", "update-ms": "5000" }}
-     }}]
-    }}
-  ]
-}}
-"#
-        ),
-    )
-    .unwrap();
-}
-
 #[test]
 fn lws_example_configuration_loads_and_serves_the_test_page_cgi_and_post_demo() {
-    use std::os::unix::fs::PermissionsExt;
-    let test_server = std::path::Path::new("/usr/share/libwebsockets-test-server/test.html");
-    assert!(
-        test_server.exists(),
-        "{}: apt-get install libwebsockets-test-server (scripts/install-test-deps.sh does)",
-        test_server.display()
-    );
     let dir = tmpdir("lws-example");
     // As lws ships it: checked with the data directory Debian has.
-    lws_example(&dir, "7681", "/var/log/lwsws/test-access-log");
+    common::lws_example(&dir, "7681", "/var/log/lwsws/test-access-log");
     let d = dir.to_string_lossy().to_string();
     let out = rlws(&["serve", "--check-config", &d]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -265,25 +201,10 @@ fn lws_example_configuration_loads_and_serves_the_test_page_cgi_and_post_demo() 
     );
     // Served: on a free port, logging into the test's directory, with a
     // data directory holding Debian's test server files and a CGI script.
-    let data = dir.join("data/libwebsockets-test-server");
-    std::fs::create_dir_all(&data).unwrap();
-    for e in std::fs::read_dir(test_server.parent().unwrap()).unwrap() {
-        let e = e.unwrap();
-        std::os::unix::fs::symlink(e.path(), data.join(e.file_name())).unwrap();
-    }
-    let cgi = data.join("lws-cgi-test.sh");
-    std::fs::write(
-        &cgi,
-        "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\necho \"cgi says $REQUEST_METHOD $QUERY_STRING\"\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&cgi, std::fs::Permissions::from_mode(0o755)).unwrap();
-    for p in [&dir, &dir.join("data"), &data] {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    let data_dir = common::lws_data_dir(&dir);
     let log = dir.join("logs/access-log");
-    lws_example(&dir, "0", log.to_str().unwrap());
-    let data_dir = dir.join("data").to_string_lossy().to_string();
+    common::lws_example(&dir, "0", log.to_str().unwrap());
+    let data_dir = data_dir.to_string_lossy().to_string();
     let mut srv = Server::spawn(
         &[
             "serve",

@@ -343,3 +343,92 @@ impl Drop for Daemon {
 
 #[allow(unused_imports)] // each test file uses some of them
 pub use rlws_testkit::Refusing;
+
+/// lws' example lwsws configuration (its `etc-lwsws-conf-EXAMPLE` and
+/// `etc-lwsws-conf.d-localhost-EXAMPLE`), key for key and value for value:
+/// globals with uid/gid 48 and `interface`, the test site under
+/// `_lws_ddir_`, server-status, a CGI script, the POST demo and the
+/// test protocols with their per-vhost options.
+pub fn lws_example(dir: &std::path::Path, port: &str, access_log: &str) {
+    std::fs::write(
+        dir.join("conf"),
+        "# global settings\n{\n  \"global\": {\n   \"uid\": \"48\",\n   \"gid\": \"48\",\n   \"interface\": \"eth0\",\n   \"count-threads\": \"1\",\n   \"server-string\": \"lwsws\",\n   \"init-ssl\": \"yes\"\n }\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("conf.d/localhost"),
+        format!(
+            r#"{{
+ "vhosts": [ {{
+     "name": "localhost",
+     "port": "{port}",
+     "interface": "lo",
+#     "host-ssl-key":  "/etc/pki/tls/private/libwebsockets.org.key",
+     "access-log": "{access_log}",
+     "mounts": [{{
+       "mountpoint": "/",
+       "origin": "file://_lws_ddir_/libwebsockets-test-server",
+       "default": "test.html",
+       "cache-max-age": "60",
+       "cache-reuse": "1",
+       "cache-revalidate": "1",
+       "cache-intermediaries": "0"
+       }}, {{
+        "mountpoint": "/server-status",
+        "origin": "file://_lws_ddir_/libwebsockets-test-server/server-status",
+        "default": "server-status.html"
+	}}, {{
+	"mountpoint": "/testcgi",
+	"origin": "cgi://_lws_ddir_/libwebsockets-test-server/lws-cgi-test.sh"
+       }}, {{
+        "mountpoint": "/formtest",
+        "origin": "callback://protocol-post-demo"
+       }}],
+     # which protocols are enabled for this vhost
+     "ws-protocols": [{{
+       "dumb-increment-protocol": {{ "status": "ok" }},
+       "lws-mirror-protocol": {{ "status": "ok" }},
+       "lws-status": {{ "status": "ok" }},
+       "protocol-post-demo": {{ "status": "ok" }},
+       "lws-server-status": {{ "status": "ok", "update-ms": "5000" }}
+     }}]
+    }}
+  ]
+}}
+"#
+        ),
+    )
+    .unwrap();
+}
+
+/// A data directory (for `--data-dir`) in `dir`: Debian's lws test server
+/// files as `libwebsockets-test-server/`, plus the `lws-cgi-test.sh` lws'
+/// example config mounts (a shell script saying what it was asked).
+pub fn lws_data_dir(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let debian = std::path::Path::new("/usr/share/libwebsockets-test-server");
+    assert!(
+        debian.join("test.html").exists(),
+        "{}: apt-get install libwebsockets-test-server (scripts/install-test-deps.sh does)",
+        debian.display()
+    );
+    let root = dir.join("data");
+    let data = root.join("libwebsockets-test-server");
+    std::fs::create_dir_all(&data).unwrap();
+    for e in std::fs::read_dir(debian).unwrap() {
+        let e = e.unwrap();
+        std::os::unix::fs::symlink(e.path(), data.join(e.file_name())).unwrap();
+    }
+    let cgi = data.join("lws-cgi-test.sh");
+    std::fs::write(
+        &cgi,
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\necho \"cgi says $REQUEST_METHOD $QUERY_STRING\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&cgi, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Readable once privileges are dropped (the example runs as uid 48).
+    for p in [dir, &root, &data] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    root
+}
