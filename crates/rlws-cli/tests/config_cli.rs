@@ -239,3 +239,51 @@ fn lws_example_configuration_loads_and_serves_the_test_page_cgi_and_post_demo() 
     assert!(logged.contains("GET /testcgi?x=1"), "{logged}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn lws_own_1024_bit_test_key_is_refused_saying_why_and_what_to_do() {
+    let data = "/usr/share/libwebsockets-test-server";
+    let (cert, key) = (
+        format!("{data}/libwebsockets-test-server.pem"),
+        format!("{data}/libwebsockets-test-server.key.pem"),
+    );
+    assert!(
+        std::path::Path::new(&key).exists(),
+        "{key}: apt-get install libwebsockets-test-server (scripts/install-test-deps.sh does)"
+    );
+    let out = rlws(&[
+        "serve",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        "0",
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("an RSA key of fewer than 2048 bits")
+            && stderr.contains("make a 2048-bit (or larger) RSA key"),
+        "{stderr}"
+    );
+    // And in a config: with its file and line.
+    let dir = tmpdir("weak-key");
+    std::fs::write(dir.join("conf"), "{\"global\": {}}\n").unwrap();
+    std::fs::write(
+        dir.join("conf.d/site"),
+        format!(
+            "{{\"vhosts\": [{{\"name\": \"localhost\", \"port\": \"0\",\n \"host-ssl-cert\": \"{cert}\",\n \"host-ssl-key\": \"{key}\"}}]}}\n"
+        ),
+    )
+    .unwrap();
+    let d = dir.to_string_lossy().to_string();
+    let out = rlws(&["serve", "--check-config", &d]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("conf.d/site:"), "{stderr}");
+    assert!(stderr.contains("fewer than 2048 bits"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -372,6 +372,52 @@ async fn mirror_broadcasts_across_threads() {
     }
 }
 
+#[tokio::test]
+async fn mirror_instances_named_by_the_query_are_kept_apart_across_threads() {
+    let (_ctx, addr) = start(2);
+    // Two of "one" and one of "two", spread over both threads; and the
+    // default instance.
+    let mut one_a = tt_connect(addr, "/?mirror=one", Some("lws-mirror-protocol")).await;
+    let mut two = tt_connect(addr, "/?mirror=two", Some("lws-mirror-protocol")).await;
+    let mut one_b = tt_connect(addr, "/?x=1&mirror=one", Some("lws-mirror-protocol")).await;
+    let mut default = tt_connect(addr, "/", Some("lws-mirror-protocol")).await;
+    one_a.send(Message::text("to one")).await.unwrap();
+    two.send(Message::text("to two")).await.unwrap();
+    default.send(Message::text("to the default")).await.unwrap();
+    assert_eq!(
+        next_msg(&mut one_a).await.into_text().unwrap().as_str(),
+        "to one"
+    );
+    assert_eq!(
+        next_msg(&mut one_b).await.into_text().unwrap().as_str(),
+        "to one"
+    );
+    // Each of the others sees its own instance's message first and only.
+    assert_eq!(
+        next_msg(&mut two).await.into_text().unwrap().as_str(),
+        "to two"
+    );
+    assert_eq!(
+        next_msg(&mut default).await.into_text().unwrap().as_str(),
+        "to the default"
+    );
+    // A later message to "one" is again all "one" sees next.
+    one_b.send(Message::text("again one")).await.unwrap();
+    assert_eq!(
+        next_msg(&mut one_a).await.into_text().unwrap().as_str(),
+        "again one"
+    );
+    two.send(Message::text("again two")).await.unwrap();
+    assert_eq!(
+        next_msg(&mut two).await.into_text().unwrap().as_str(),
+        "again two"
+    );
+    assert_eq!(
+        next_msg(&mut one_b).await.into_text().unwrap().as_str(),
+        "again one"
+    );
+}
+
 /// The next status document whose connection list satisfies `want`.
 async fn status_until(
     st: &mut tokio_tungstenite::WebSocketStream<

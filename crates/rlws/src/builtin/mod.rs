@@ -116,11 +116,13 @@ fn itoa_buf(n: u64) -> String {
 }
 
 /// `lws-mirror-protocol`: every message is sent to every connection of the
-/// protocol (the sender too), through a per-thread [`Ring`], and to the
-/// other service threads by posting.
+/// same mirror instance (the sender too), through a per-thread [`Ring`] of
+/// that instance, and to the other service threads by posting. The
+/// instance is named by the query, `?mirror=NAME` (lws' test page); no
+/// name is the default instance.
 ///
-/// Flow control as in lws: when the thread's ring is full, the sender's RX
-/// is paused until the slowest reader on the thread catches up. Messages
+/// Flow control as in lws: when an instance's ring is full, its senders'
+/// RX is paused until the slowest reader on the thread catches up. Messages
 /// arriving from other threads are never refused; readers too slow for them
 /// skip ahead instead, so memory stays bounded either way.
 #[derive(Debug)]
@@ -134,32 +136,62 @@ impl Default for Mirror {
     }
 }
 
-impl Default for MirrorThread {
-    fn default() -> Self {
-        MirrorThread {
-            ring: Ring::new(Mirror::default().ring_size),
-            senders_paused: false,
-        }
-    }
-}
-
-/// Per-thread state of [`Mirror`].
+/// One mirror instance on a thread.
 #[derive(Debug)]
-pub struct MirrorThread {
+struct MirrorInstance {
     ring: Ring<Arc<[u8]>>,
     senders_paused: bool,
+    /// Its connections on this thread.
+    members: usize,
+}
+
+/// Per-thread state of [`Mirror`]: its instances, by name.
+#[derive(Debug, Default)]
+pub struct MirrorThread {
+    instances: std::collections::HashMap<Arc<str>, MirrorInstance>,
 }
 
 /// Session of [`Mirror`].
 #[derive(Debug)]
 pub struct MirrorSession {
+    instance: Arc<str>,
     tail: TailId,
+}
+
+/// Longest mirror instance name (longer ones are cut).
+const MIRROR_NAME_MAX: usize = 64;
+
+/// The mirror instance a query names (`mirror=NAME`).
+fn mirror_name(query: Option<&str>) -> Arc<str> {
+    let name = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|kv| kv.strip_prefix("mirror="))
+        .unwrap_or("");
+    let end = name
+        .char_indices()
+        .nth(MIRROR_NAME_MAX)
+        .map_or(name.len(), |(i, _)| i);
+    Arc::from(&name[..end])
+}
+
+impl Mirror {
+    fn instance<'a>(&self, st: &'a mut MirrorThread, name: &Arc<str>) -> &'a mut MirrorInstance {
+        st.instances
+            .entry(name.clone())
+            .or_insert_with(|| MirrorInstance {
+                ring: Ring::new(self.ring_size),
+                senders_paused: false,
+                members: 0,
+            })
+    }
 }
 
 impl Protocol for Mirror {
     type Session = MirrorSession;
     type ThreadState = MirrorThread;
-    type Event = Arc<[u8]>;
+    /// A message and the instance it is for.
+    type Event = (Arc<str>, Arc<[u8]>);
 
     fn name(&self) -> &str {
         "lws-mirror-protocol"
@@ -175,44 +207,45 @@ impl Protocol for Mirror {
     }
 
     fn thread_init(&self, _tsi: ThreadIndex) -> MirrorThread {
-        MirrorThread {
-            ring: Ring::new(self.ring_size),
-            senders_paused: false,
-        }
+        MirrorThread::default()
     }
 
     fn established(
         &self,
         cx: &mut Cx<'_, Self>,
-        _hs: &Handshake<'_>,
+        hs: &Handshake<'_>,
     ) -> Result<MirrorSession, Close> {
+        let instance = mirror_name(hs.query);
+        let inst = self.instance(cx.thread_state(), &instance);
+        inst.members += 1;
         Ok(MirrorSession {
-            tail: cx.thread_state().ring.add_tail(),
+            tail: inst.ring.add_tail(),
+            instance,
         })
     }
 
     fn receive(
         &self,
         cx: &mut Cx<'_, Self>,
-        _s: &mut MirrorSession,
+        s: &mut MirrorSession,
         msg: Received<'_>,
     ) -> Result<(), Close> {
         if msg.kind != DataKind::Text {
             return Ok(());
         }
         let item: Arc<[u8]> = Arc::from(msg.data);
-        let st = cx.thread_state();
-        if st.ring.push(item.clone()).is_err() {
+        let inst = self.instance(cx.thread_state(), &s.instance);
+        if inst.ring.push(item.clone()).is_err() {
             // Only reachable if RX was not paused in time; keep memory bounded.
-            st.ring.push_overwrite(item.clone());
+            inst.ring.push_overwrite(item.clone());
         }
-        if st.ring.is_full() {
-            st.senders_paused = true;
+        if inst.ring.is_full() {
+            inst.senders_paused = true;
             cx.pause_rx();
         }
         cx.request_writeable_all();
         if cx.thread_count() > 1 {
-            cx.post_others(item);
+            cx.post_others((s.instance.clone(), item));
         }
         Ok(())
     }
@@ -223,18 +256,18 @@ impl Protocol for Mirror {
         s: &mut MirrorSession,
         w: &mut Writer<'_>,
     ) -> Result<(), Close> {
-        let st = cx.thread_state();
+        let inst = self.instance(cx.thread_state(), &s.instance);
         let mut freed = false;
-        while let Some(m) = st.ring.peek(s.tail) {
+        while let Some(m) = inst.ring.peek(s.tail) {
             if w.message(DataKind::Text, m).is_err() {
                 break;
             }
-            freed |= st.ring.advance(s.tail);
+            freed |= inst.ring.advance(s.tail);
         }
-        let more = st.ring.pending(s.tail) > 0;
-        let resume = freed && st.senders_paused && !st.ring.is_full();
+        let more = inst.ring.pending(s.tail) > 0;
+        let resume = freed && inst.senders_paused && !inst.ring.is_full();
         if resume {
-            st.senders_paused = false;
+            inst.senders_paused = false;
         }
         if more {
             cx.request_writeable();
@@ -247,16 +280,30 @@ impl Protocol for Mirror {
 
     fn closed(&self, cx: &mut Cx<'_, Self>, s: MirrorSession, _code: Option<rlws_ws::CloseCode>) {
         let st = cx.thread_state();
-        st.ring.remove_tail(s.tail);
-        if st.senders_paused && !st.ring.is_full() {
-            st.senders_paused = false;
+        let Some(inst) = st.instances.get_mut(&s.instance) else {
+            return;
+        };
+        inst.ring.remove_tail(s.tail);
+        inst.members -= 1;
+        let resume = inst.senders_paused && !inst.ring.is_full();
+        if resume {
+            inst.senders_paused = false;
+        }
+        if inst.members == 0 {
+            // Its last connection on this thread: the instance goes.
+            st.instances.remove(&s.instance);
+        }
+        if resume {
             cx.resume_rx_all();
         }
     }
 
-    fn event(&self, cx: &mut ThreadCx<'_, Self>, item: Arc<[u8]>) {
-        cx.thread_state().ring.push_overwrite(item);
-        cx.request_writeable_all();
+    fn event(&self, cx: &mut ThreadCx<'_, Self>, (name, item): (Arc<str>, Arc<[u8]>)) {
+        // Only instances with connections on this thread keep messages.
+        if let Some(inst) = cx.thread_state().instances.get_mut(&name) {
+            inst.ring.push_overwrite(item);
+            cx.request_writeable_all();
+        }
     }
 }
 

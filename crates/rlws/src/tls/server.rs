@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use rustls::RootCertStore;
 
-use super::pem::{certs_from_pem, key_from_pem};
+use super::pem::{certs_from_pem, key_from_pem, provider};
 
 /// Whether a TLS vhost asks for client certificates (mTLS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -266,6 +266,48 @@ fn select_groups(
 }
 
 /// Builds a server configuration; errors name what is wrong.
+/// What is wrong with a private key the TLS provider cannot use, and what
+/// to do; `None` when it can use it (or rlws cannot tell).
+fn explain_key(key: &rustls::pki_types::PrivateKeyDer<'_>) -> Option<String> {
+    use rustls::pki_types::PrivateKeyDer;
+    let remedy = "make a 2048-bit (or larger) RSA key, or an ECDSA P-256 key, with its \
+                  certificate (e.g. `openssl req -x509 -newkey rsa:2048 -nodes ...`)";
+    if provider()
+        .key_provider
+        .load_private_key(key.clone_key())
+        .is_ok()
+    {
+        return None;
+    }
+    let rsa = match key {
+        PrivateKeyDer::Pkcs1(k) => ring::signature::RsaKeyPair::from_der(k.secret_pkcs1_der()),
+        PrivateKeyDer::Pkcs8(k) => ring::signature::RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()),
+        PrivateKeyDer::Sec1(_) => {
+            return Some(format!(
+                "an EC key on a curve rlws' TLS provider does not sign with (it takes P-256 and \
+                 P-384): {remedy}"
+            ))
+        }
+        _ => return None,
+    };
+    match rsa {
+        Err(e) if e.to_string().contains("TooSmall") => Some(format!(
+            "an RSA key of fewer than 2048 bits, which rlws' TLS provider refuses as too weak \
+             (lws' old test key is 1024 bits): {remedy}"
+        )),
+        Err(e) if e.to_string().contains("TooLarge") => Some(format!(
+            "an RSA key of more than 8192 bits, which rlws' TLS provider refuses: {remedy}"
+        )),
+        Err(e) if e.to_string().contains("WrongAlgorithm") => Some(format!(
+            "a key type rlws' TLS provider does not sign with: {remedy}"
+        )),
+        Err(e) => Some(format!(
+            "an RSA key rlws' TLS provider cannot use ({e}): {remedy}"
+        )),
+        Ok(_) => None,
+    }
+}
+
 pub(crate) fn server_config(o: &TlsServerOptions) -> Result<rustls::ServerConfig, String> {
     let certs = certs_from_pem(&o.cert_pem, "certificate")?;
     let key = key_from_pem(&o.key_pem, "private key")?;
@@ -313,9 +355,13 @@ pub(crate) fn server_config(o: &TlsServerOptions) -> Result<rustls::ServerConfig
             builder.with_client_cert_verifier(v)
         }
     };
+    let why_key = explain_key(&key);
     let mut cfg = builder
         .with_single_cert(certs, key)
-        .map_err(|e| format!("certificate and key: {e}"))?;
+        .map_err(|e| match why_key {
+            Some(why) => format!("private key: {why}"),
+            None => format!("certificate and key: {e}"),
+        })?;
     cfg.alpn_protocols = o.alpn.iter().map(|a| a.as_bytes().to_vec()).collect();
     // After the handshake rlws protects the records itself (tls/record.rs).
     cfg.enable_secret_extraction = true;
