@@ -8,7 +8,7 @@
 //
 // Usage: node lws_page.mjs http://127.0.0.1:PORT/
 // Prints one line per check and "N passed, M failed"; exits 1 on failure.
-import { chromium } from 'playwright-core';
+import { check, finish, launch } from './harness.mjs';
 
 const url = process.argv[2];
 if (!url) {
@@ -16,27 +16,7 @@ if (!url) {
   process.exit(2);
 }
 
-let passed = 0;
-let failed = 0;
-async function check(name, fn) {
-  try {
-    const detail = await fn();
-    passed++;
-    console.log(`PASS ${name}${detail ? ': ' + detail : ''}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${e && e.message ? e.message.split('\n')[0] : e}`);
-  }
-}
-
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-  timeout: 30000,
-});
+const browser = await launch();
 const context = await browser.newContext();
 const page = await context.newPage();
 page.setDefaultTimeout(10000);
@@ -123,6 +103,4 @@ await check('no page errors at all', async () => {
   if (pageErrors.length) throw new Error(pageErrors.join(' | '));
 });
 
-await browser.close();
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+await finish(browser);

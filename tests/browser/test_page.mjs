@@ -9,7 +9,7 @@
 // streams of that same connection (RFC 8441): the status list then shows
 // one peer address for all of them.
 // Prints one line per check and "N passed, M failed"; exits 1 on failure.
-import { chromium } from 'playwright-core';
+import { check, finish, launch } from './harness.mjs';
 
 const url = process.argv[2];
 if (!url) {
@@ -17,27 +17,7 @@ if (!url) {
   process.exit(2);
 }
 
-let passed = 0;
-let failed = 0;
-async function check(name, fn) {
-  try {
-    const detail = await fn();
-    passed++;
-    console.log(`PASS ${name}${detail ? ': ' + detail : ''}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${e && e.message ? e.message.split('\n')[0] : e}`);
-  }
-}
-
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-  timeout: 30000,
-});
+const browser = await launch();
 const secure = url.startsWith('https:');
 const context = await browser.newContext({ ignoreHTTPSErrors: secure });
 const page = await context.newPage();
@@ -144,6 +124,4 @@ await check('no console errors', async () => {
   if (consoleErrors.length) throw new Error(consoleErrors.join(' | '));
 });
 
-await browser.close();
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+await finish(browser);

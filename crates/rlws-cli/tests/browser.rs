@@ -12,9 +12,9 @@ use std::process::Command;
 
 use common::Server;
 
-/// Serves the test page with `rlws serve` plus `extra` arguments and runs
-/// the browser checks on `scheme://127.0.0.1:PORT/`.
-fn browse(scheme: &str, extra: &[&str]) {
+/// Runs the browser checks of `tests/browser/SCRIPT` on `url` and asserts
+/// they all passed.
+fn run_page(script: &str, url: &str) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = repo.join("tests/browser");
     for need in [
@@ -27,21 +27,28 @@ fn browse(scheme: &str, extra: &[&str]) {
             need.display()
         );
     }
-    let mut args = vec!["serve", "-i", "127.0.0.1", "-p", "0", "-d", "warn"];
-    args.extend_from_slice(extra);
-    let server = Server::spawn(&args, 1);
-    let port = server.port;
     let out = Command::new("node")
-        .arg(dir.join("test_page.mjs"))
-        .arg(format!("{scheme}://127.0.0.1:{port}/"))
+        .arg(dir.join(script))
+        .arg(url)
         .current_dir(&dir)
         .output()
         .expect("run node");
-    drop(server);
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "browser checks failed:\n{stdout}");
     assert!(stdout.lines().any(|l| l.ends_with(" 0 failed")), "{stdout}");
+}
+
+/// Serves the test page with `rlws serve` plus `extra` arguments and runs
+/// the browser checks on `scheme://127.0.0.1:PORT/`.
+fn browse(scheme: &str, extra: &[&str]) {
+    let mut args = vec!["serve", "-i", "127.0.0.1", "-p", "0", "-d", "warn"];
+    args.extend_from_slice(extra);
+    let server = Server::spawn(&args, 1);
+    run_page(
+        "test_page.mjs",
+        &format!("{scheme}://127.0.0.1:{}/", server.port),
+    );
 }
 
 #[test]
@@ -96,8 +103,6 @@ fn chromium_uses_websockets_over_http2_on_https() {
 /// info and both POST forms, with no page errors.
 #[test]
 fn chromium_uses_lws_own_test_page_served_with_lws_example_config() {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let browser_dir = repo.join("tests/browser");
     let dir = std::env::temp_dir().join(format!("rlws-lws-page-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("conf.d")).unwrap();
@@ -110,16 +115,10 @@ fn chromium_uses_lws_own_test_page_served_with_lws_example_config() {
         &["serve", "-d", "warn", "--config", &d, "--data-dir", &data],
         1,
     );
-    let out = Command::new("node")
-        .arg(browser_dir.join("lws_page.mjs"))
-        .arg(format!("http://127.0.0.1:{}/", server.port))
-        .current_dir(&browser_dir)
-        .output()
-        .expect("run node");
+    run_page(
+        "lws_page.mjs",
+        &format!("http://127.0.0.1:{}/", server.port),
+    );
     drop(server);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "browser checks failed:\n{stdout}");
-    assert!(stdout.lines().any(|l| l.ends_with(" 0 failed")), "{stdout}");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -22,6 +22,14 @@ fn rlws(args: &[&str]) -> std::process::Output {
         .expect("run rlws")
 }
 
+/// `rlws serve --check-config DIR`, which must refuse (status 2): its stderr.
+fn check_fails(dir: &str) -> String {
+    let out = rlws(&["serve", "--check-config", dir]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    stderr
+}
+
 fn write_site(dir: &std::path::Path, port: u16) {
     let www = dir.join("www");
     std::fs::create_dir_all(&www).unwrap();
@@ -64,9 +72,7 @@ fn check_config_reports_ok_warnings_and_errors() {
         site.replace("\"mountpoint\"", "\"mount-point\""),
     )
     .unwrap();
-    let out = rlws(&["serve", "--check-config", &d]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = check_fails(&d);
     assert!(
         stderr.contains(&format!(
             "{d}/conf.d/site:5:15: error: vhosts[0].mounts[0].mount-point: unknown key"
@@ -175,9 +181,7 @@ fn a_cgi_mount_from_the_config_runs_its_program_and_logs_its_stderr() {
         site.replace("\"cgi-timeout\": \"5\",", "\"cgi-chroot\": \"/srv\","),
     )
     .unwrap();
-    let out = rlws(&["serve", "--check-config", &d]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = check_fails(&d);
     assert!(
         stderr.contains("vhosts[0].mounts[0].cgi-chroot: chrooting CGI programs is not supported"),
         "{stderr}"
@@ -280,9 +284,7 @@ fn lws_own_1024_bit_test_key_is_refused_saying_why_and_what_to_do() {
     )
     .unwrap();
     let d = dir.to_string_lossy().to_string();
-    let out = rlws(&["serve", "--check-config", &d]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = check_fails(&d);
     assert!(stderr.contains("conf.d/site:"), "{stderr}");
     assert!(stderr.contains("fewer than 2048 bits"), "{stderr}");
     let _ = std::fs::remove_dir_all(dir);

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{ask, ask_body, tempdir, Answer, TestCa};
+use common::{ask, ask_body, chunked, serve_mounts, tempdir, Answer, TestCa};
 use rlws::{Cgi, Context, Mount, TlsClientOptions, TlsServerOptions, Vhost};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -21,16 +21,6 @@ fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     p
-}
-
-fn serve(mounts: Vec<Mount>) -> (Context, SocketAddr) {
-    let mut v = Vhost::new("localhost", "127.0.0.1:0".parse().unwrap());
-    for m in mounts {
-        v = v.mount(m);
-    }
-    let ctx = Context::builder().threads(1).vhost(v).start().unwrap();
-    let addr = ctx.vhost_addr("localhost").unwrap();
-    (ctx, addr)
 }
 
 /// `NAME=value` lines of an `env` dump.
@@ -74,7 +64,7 @@ async fn a_script_sees_the_rfc_3875_environment_and_its_post_body() {
         "env.sh",
         &format!("echo $$ > {}/pid\n{ENV_SCRIPT}", dir.display()),
     );
-    let (_ctx, addr) = serve(vec![Mount::new(
+    let (_ctx, addr) = serve_mounts(vec![Mount::new(
         "/cgi",
         Cgi::new(&s)
             .env("FROM_MOUNT", "yes")
@@ -167,7 +157,7 @@ async fn large_bodies_stream_through_the_program_both_ways() {
         "zeros.sh",
         "printf 'Content-Type: application/octet-stream\\r\\n\\r\\n'\nhead -c 40000000 /dev/zero",
     );
-    let (_ctx, addr) = serve(vec![
+    let (_ctx, addr) = serve_mounts(vec![
         Mount::new("/sum", Cgi::new(&sum)),
         Mount::new("/zeros", Cgi::new(&zeros)),
     ]);
@@ -182,13 +172,7 @@ async fn large_bodies_stream_through_the_program_both_ways() {
         format!("len={len}\n{}\n", sha256(&data))
     );
     // Chunked: no CONTENT_LENGTH, stdin ends with the body.
-    let mut chunked = Vec::new();
-    for c in data[..5_000_000].chunks(70_000) {
-        chunked.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
-        chunked.extend_from_slice(c);
-        chunked.extend_from_slice(b"\r\n");
-    }
-    chunked.extend_from_slice(b"0\r\n\r\n");
+    let chunked = chunked(&data[..5_000_000], 70_000);
     let a = ask_body(
         addr,
         "POST",
@@ -239,7 +223,7 @@ async fn status_location_length_and_broken_programs() {
         "/missing",
         Cgi::new(dir.join("no-such-program")),
     ));
-    let (_ctx, addr) = serve(ms);
+    let (_ctx, addr) = serve_mounts(ms);
     let a = ask(addr, "GET", "/teapot", &[]).await;
     assert_eq!((a.status, a.body.as_slice()), (418, &b"short"[..]));
     let a = ask(addr, "GET", "/redirect", &[]).await;
@@ -289,7 +273,7 @@ async fn a_silent_program_times_out_and_one_whose_client_left_is_killed() {
             dir.display()
         ),
     );
-    let (_ctx, addr) = serve(vec![
+    let (_ctx, addr) = serve_mounts(vec![
         Mount::new(
             "/sleeper",
             Cgi::new(&sleeper)
@@ -461,7 +445,7 @@ fn git_pushes_and_clones_through_git_http_backend() {
             requests.display()
         ),
     );
-    let (_ctx, addr) = serve(vec![Mount::new(
+    let (_ctx, addr) = serve_mounts(vec![Mount::new(
         "/git",
         Cgi::new(&backend)
             .env("GIT_PROJECT_ROOT", srv.to_str().unwrap())
@@ -543,7 +527,7 @@ async fn cgit_browses_a_repository() {
         ),
     )
     .unwrap();
-    let (_ctx, addr) = serve(vec![Mount::new(
+    let (_ctx, addr) = serve_mounts(vec![Mount::new(
         "/cgit",
         Cgi::new(CGIT).env("CGIT_CONFIG", rc.to_str().unwrap()),
     )]);

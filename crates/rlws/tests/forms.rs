@@ -4,17 +4,14 @@
 
 mod common;
 
-use common::{ask, ask_body};
-use rlws::{Callback, Context, Mount, Vhost};
+use common::{ask, ask_body, chunked, serve_mounts};
+use rlws::{Callback, Mount};
 
-fn serve() -> (Context, std::net::SocketAddr) {
-    let v = Vhost::new("localhost", "127.0.0.1:0".parse().unwrap()).mount(Mount::new(
+fn serve() -> (rlws::Context, std::net::SocketAddr) {
+    serve_mounts(vec![Mount::new(
         "/formtest",
         Callback::new(rlws::builtin::PostDemo),
-    ));
-    let ctx = Context::builder().threads(1).vhost(v).start().unwrap();
-    let addr = ctx.vhost_addr("localhost").unwrap();
-    (ctx, addr)
+    )])
 }
 
 fn multipart(file: &[u8]) -> Vec<u8> {
@@ -58,13 +55,7 @@ async fn the_post_demo_answers_both_forms_of_lws_test_page() {
     // Multipart with a 60 kB file, sent chunked in pieces.
     let file: Vec<u8> = (0..60_000u32).map(|i| b'a' + (i % 26) as u8).collect();
     let body = multipart(&file);
-    let mut chunked = Vec::new();
-    for c in body.chunks(1000) {
-        chunked.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
-        chunked.extend_from_slice(c);
-        chunked.extend_from_slice(b"\r\n");
-    }
-    chunked.extend_from_slice(b"0\r\n\r\n");
+    let chunked = chunked(&body, 1000);
     let a = ask_body(
         addr,
         "POST",

@@ -28,16 +28,6 @@ const NGINX_EXTRA: &str = r#"
     }
 "#;
 
-fn front(mounts: Vec<Mount>) -> (Context, SocketAddr) {
-    let mut v = Vhost::new("localhost", "127.0.0.1:0".parse().unwrap());
-    for m in mounts {
-        v = v.mount(m);
-    }
-    let ctx = Context::builder().threads(1).vhost(v).start().unwrap();
-    let addr = ctx.vhost_addr("localhost").unwrap();
-    (ctx, addr)
-}
-
 fn nginx() -> Nginx {
     let ca = TestCa::new("rlws test CA");
     let (cert, key) = ca.leaf(&["localhost"]);
@@ -53,7 +43,7 @@ fn nginx() -> Nginx {
 async fn static_files_ranges_and_headers_through_the_proxy_to_nginx() {
     let n = nginx();
     let origin = format!("http://127.0.0.1:{}/", n.port);
-    let (_ctx, addr) = front(vec![Mount::new("/n", ReverseProxy::new(&origin).unwrap())]);
+    let (_ctx, addr) = serve_mounts(vec![Mount::new("/n", ReverseProxy::new(&origin).unwrap())]);
     let direct = ask(
         SocketAddr::from(([127, 0, 0, 1], n.port)),
         "GET",
@@ -122,7 +112,7 @@ async fn static_files_ranges_and_headers_through_the_proxy_to_nginx() {
 async fn connections_to_the_backend_are_reused() {
     let n = nginx();
     let origin = format!("http://127.0.0.1:{}", n.port);
-    let (_ctx, addr) = front(vec![Mount::new("/", ReverseProxy::new(&origin).unwrap())]);
+    let (_ctx, addr) = serve_mounts(vec![Mount::new("/", ReverseProxy::new(&origin).unwrap())]);
     let before = n.log().len();
     for _ in 0..6 {
         let a = ask(addr, "GET", "/1k.bin", &[]).await;
@@ -186,7 +176,7 @@ async fn large_bodies_stream_both_ways_through_the_proxy() {
     let dir = tempdir("proxy-echo");
     let (_back, back) = echo_site(&dir, 1);
     let origin = format!("http://{back}/echo");
-    let (_ctx, addr) = front(vec![Mount::new("/p", ReverseProxy::new(&origin).unwrap())]);
+    let (_ctx, addr) = serve_mounts(vec![Mount::new("/p", ReverseProxy::new(&origin).unwrap())]);
     let data: Vec<u8> = (0..24u32 << 20)
         .map(|i| (i.wrapping_mul(2654435761) >> 9) as u8)
         .collect();
@@ -197,13 +187,7 @@ async fn large_bodies_stream_both_ways_through_the_proxy() {
     assert_eq!(a.header("x-seen-host"), Some("localhost"));
     assert!(a.body == data, "the body came back whole");
     // Chunked in, chunked on to the backend.
-    let mut chunked = Vec::new();
-    for c in data[..3_000_000].chunks(100_000) {
-        chunked.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
-        chunked.extend_from_slice(c);
-        chunked.extend_from_slice(b"\r\n");
-    }
-    chunked.extend_from_slice(b"0\r\n\r\n");
+    let chunked = chunked(&data[..3_000_000], 100_000);
     let a = ask_body(
         addr,
         "PUT",
@@ -251,7 +235,7 @@ async fn a_unix_socket_backend() {
         }
     });
     let origin = format!("unix:{}:/base", sock.display());
-    let (_ctx, addr) = front(vec![Mount::new("/u", ReverseProxy::new(&origin).unwrap())]);
+    let (_ctx, addr) = serve_mounts(vec![Mount::new("/u", ReverseProxy::new(&origin).unwrap())]);
     let a = ask(addr, "GET", "/u/x?y=1", &[]).await;
     assert_eq!(a.status, 200);
     assert_eq!(
@@ -319,7 +303,7 @@ async fn slow_dead_and_broken_backends_get_504_503_and_502() {
             .timeout(Duration::from_secs(1))
             .unwrap()
     };
-    let (_ctx, addr) = front(vec![
+    let (_ctx, addr) = serve_mounts(vec![
         Mount::new("/silent", p(silent)),
         Mount::new("/stalls", p(stalls)),
         Mount::new("/broken", p(broken)),
@@ -361,7 +345,7 @@ async fn websockets_go_through_the_proxy_over_h1_and_h2() {
     let origin = format!("http://{back}");
     let ca = TestCa::new("rlws front CA");
     let (cert, key) = ca.leaf(&["localhost"]);
-    let (_ctx, addr) = front(vec![Mount::new("/", ReverseProxy::new(&origin).unwrap())]);
+    let (_ctx, addr) = serve_mounts(vec![Mount::new("/", ReverseProxy::new(&origin).unwrap())]);
     let (ws, resp) = tokio_tungstenite::connect_async(format!("ws://{addr}/echo"))
         .await
         .unwrap();
@@ -391,7 +375,7 @@ async fn websockets_go_through_the_proxy_over_h1_and_h2() {
     }
     assert_eq!(code, Some(4001), "the backend's close answer came back");
     // A tunnel where nothing moves is closed after the tunnel's idle time.
-    let (_idle_ctx, idle_addr) = front(vec![Mount::new(
+    let (_idle_ctx, idle_addr) = serve_mounts(vec![Mount::new(
         "/",
         ReverseProxy::new(&origin)
             .unwrap()

@@ -6,12 +6,11 @@
 mod common;
 
 use std::io::Read;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 
-use common::{ask, tempdir};
-use rlws::{Context, Mount, Vhost};
+use common::{ask, serve_mounts, tempdir};
+use rlws::Mount;
 
 const DATA: &str = "/usr/share/libwebsockets-test-server";
 
@@ -35,16 +34,6 @@ fn first_member(zip: &[u8]) -> (Vec<u8>, u32, u32) {
     let (crc, csize, size) = (u32_at(14), u32_at(18) as usize, u32_at(22));
     let at = 30 + u16_at(26) + u16_at(28);
     (zip[at..at + csize].to_vec(), crc, size)
-}
-
-fn serve(mounts: Vec<Mount>) -> (Context, SocketAddr) {
-    let mut v = Vhost::new("localhost", "127.0.0.1:0".parse().unwrap());
-    for m in mounts {
-        v = v.mount(m);
-    }
-    let ctx = Context::builder().threads(1).vhost(v).start().unwrap();
-    let addr = ctx.vhost_addr("localhost").unwrap();
-    (ctx, addr)
 }
 
 /// curl's output and response head for `url`.
@@ -76,7 +65,7 @@ async fn candide_zip_members_as_gzip_inflated_and_missing() {
         .read_to_end(&mut text)
         .unwrap();
     assert_eq!(text.len(), size as usize);
-    let (_ctx, addr) = serve(vec![Mount::dir("/", DATA)]);
+    let (_ctx, addr) = serve_mounts(vec![Mount::dir("/", DATA)]);
     let url = format!("http://{addr}/candide.zip/candide.html");
     // A client taking gzip gets the member's own deflate stream, wrapped.
     let (raw, head) = curl(&["-H", "Accept-Encoding: gzip"], &url);
@@ -168,7 +157,7 @@ async fn stored_members_default_documents_and_an_archive_as_the_origin() {
         String::from_utf8_lossy(&out.stderr)
     );
     std::fs::write(dir.join("broken.zip"), b"PK\x03\x04 but nothing after").unwrap();
-    let (_ctx, addr) = serve(vec![Mount::dir("/files", &dir), Mount::dir("/site", &zip)]);
+    let (_ctx, addr) = serve_mounts(vec![Mount::dir("/files", &dir), Mount::dir("/site", &zip)]);
     for (path, want) in [
         ("/files/site.zip/index.html", &b"<p>top</p>"[..]),
         ("/files/site.zip/docs/", b"<p>docs</p>"),

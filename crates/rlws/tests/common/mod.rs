@@ -457,3 +457,27 @@ pub fn dechunk(mut b: &[u8]) -> Vec<u8> {
         b = &b[size + 2..];
     }
 }
+
+/// `body` in HTTP/1.1's chunked transfer coding, in chunks of `piece` bytes.
+pub fn chunked(body: &[u8], piece: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + body.len() / piece.max(1) * 10 + 8);
+    for c in body.chunks(piece.max(1)) {
+        out.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+        out.extend_from_slice(c);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
+/// rlws on 127.0.0.1 with one service thread and one vhost, `localhost`,
+/// serving `mounts`.
+pub fn serve_mounts(mounts: Vec<rlws::Mount>) -> (Context, SocketAddr) {
+    let mut v = rlws::Vhost::new("localhost", "127.0.0.1:0".parse().unwrap());
+    for m in mounts {
+        v = v.mount(m);
+    }
+    let ctx = Context::builder().threads(1).vhost(v).start().unwrap();
+    let addr = ctx.vhost_addr("localhost").unwrap();
+    (ctx, addr)
+}
