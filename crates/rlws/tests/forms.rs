@@ -143,3 +143,53 @@ async fn bad_forms_get_400_413_415_and_405() {
     .await;
     assert_eq!(a.status, 200);
 }
+
+/// Answers with where the request came from and where it went.
+#[derive(Debug)]
+struct Whoami;
+
+impl rlws::HttpHandler for Whoami {
+    type Session = String;
+
+    fn request(
+        &self,
+        cx: &rlws::HttpHandle,
+        head: &http::request::Parts,
+    ) -> Result<String, http::Response<rlws::Body>> {
+        Ok(format!(
+            "{} {} from {} tls={}",
+            head.method,
+            cx.path_in_mount(),
+            cx.peer().map(|p| p.ip().to_string()).unwrap_or_default(),
+            cx.is_tls()
+        ))
+    }
+
+    fn body_complete(
+        &self,
+        _: &rlws::HttpHandle,
+        _: &mut String,
+    ) -> Result<http::Response<()>, http::Response<rlws::Body>> {
+        Ok(http::Response::new(()))
+    }
+
+    fn writeable(
+        &self,
+        _: &rlws::HttpHandle,
+        s: &mut String,
+        out: &mut bytes::BytesMut,
+    ) -> rlws::Written {
+        out.extend_from_slice(std::mem::take(s).as_bytes());
+        rlws::Written::Done
+    }
+}
+
+#[tokio::test]
+async fn a_handler_of_its_own_sees_the_request_its_path_and_peer() {
+    let (_ctx, addr) = serve_mounts(vec![Mount::new("/who", Callback::new(Whoami))]);
+    let a = ask(addr, "DELETE", "/who/am/i?x", &[]).await;
+    assert_eq!(a.status, 200);
+    // No length given: chunked.
+    assert_eq!(a.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(a.body, b"DELETE /am/i from 127.0.0.1 tls=false");
+}

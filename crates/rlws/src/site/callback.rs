@@ -109,9 +109,37 @@ struct Control {
     paused: AtomicBool,
     write_asked: AtomicBool,
     waker: Mutex<Option<Waker>>,
+    peer: Option<std::net::SocketAddr>,
+    tls: bool,
+    /// The request path below the mountpoint.
+    rest: String,
 }
 
 impl HttpHandle {
+    fn for_request(req: &OriginRequest<'_>) -> Self {
+        HttpHandle(Arc::new(Control {
+            peer: Some(req.peer()),
+            tls: req.is_tls(),
+            rest: req.path_in_mount().to_string(),
+            ..Control::default()
+        }))
+    }
+
+    /// The client's address.
+    pub fn peer(&self) -> Option<std::net::SocketAddr> {
+        self.0.peer
+    }
+
+    /// Whether the request came over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.0.tls
+    }
+
+    /// The request path below the mountpoint: empty or starting with `/`.
+    pub fn path_in_mount(&self) -> &str {
+        &self.0.rest
+    }
+
     /// Stops reading the request body (lws' `lws_rx_flow_control(wsi, 0)`).
     #[doc(alias = "lws_rx_flow_control")]
     pub fn pause_rx(&self) {
@@ -160,14 +188,18 @@ impl<H: HttpHandler> Callback<H> {
 
 impl<H: HttpHandler + std::fmt::Debug> Origin for Callback<H> {
     fn serve<'a>(&'a self, req: OriginRequest<'a>) -> BoxFuture<'a, Response<Body>> {
-        Box::pin(drive(self.0.clone(), req.into_request()))
+        let cx = HttpHandle::for_request(&req);
+        Box::pin(drive(self.0.clone(), req.into_request(), cx))
     }
 }
 
 /// Runs one request through the handler's callbacks.
-async fn drive<H: HttpHandler>(h: Arc<H>, req: http::Request<Body>) -> Response<Body> {
+async fn drive<H: HttpHandler>(
+    h: Arc<H>,
+    req: http::Request<Body>,
+    cx: HttpHandle,
+) -> Response<Body> {
     let (head, mut body) = req.into_parts();
-    let cx = HttpHandle::default();
     let session = match h.request(&cx, &head) {
         Ok(s) => s,
         Err(r) => return r,
@@ -355,13 +387,16 @@ mod tests {
             .collect();
         let body = http_body_util::StreamBody::new(futures_util_stream(pieces)).boxed_unsync();
         let req = http::Request::post("/x").body(body).unwrap();
-        let resp = drive(h.clone(), req).await;
+        let resp = drive(h.clone(), req, HttpHandle::default()).await;
         let got = resp.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(&got[..], b"50 bytes, done");
         let req = http::Request::get("/refuse")
             .body(super::super::response::empty())
             .unwrap();
-        assert_eq!(drive(h, req).await.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            drive(h, req, HttpHandle::default()).await.status(),
+            StatusCode::FORBIDDEN
+        );
     }
 
     fn futures_util_stream(
