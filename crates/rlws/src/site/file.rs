@@ -78,7 +78,7 @@ impl Files {
             path.extension()
                 .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
         };
-        if meta.is_file() && (path == self.root || (rest.ends_with('/') && is_zip())) {
+        if meta.is_file() && rest.ends_with('/') && (is_zip() || path == self.root) {
             // The mount's origin is an archive itself, or `name.zip/`: the
             // archive's top.
             return member_of(req, &path, "", true);
@@ -97,8 +97,9 @@ impl Files {
             return not_found();
         }
         let headers = req.request().headers();
+        let asks = Asks::of(headers);
         // A pre-compressed sibling (`name.gz`) for clients that take gzip.
-        let gz = if accepts_gzip(headers) {
+        let gz = if asks.encoding && accepts_gzip(headers) {
             gzip_sibling(&path)
         } else {
             None
@@ -127,10 +128,15 @@ impl Files {
                 Err(_) => return not_found(),
             },
         };
-        let mut r = match preconditions(headers, &etag, modified) {
+        let verdict = if asks.conditions {
+            preconditions(headers, &etag, modified)
+        } else {
+            Ok(true)
+        };
+        let mut r = match verdict {
             Err(r) => *r,
             Ok(range) => {
-                let ranges = match headers.get(header::RANGE) {
+                let ranges = match headers.get(header::RANGE).filter(|_| asks.range) {
                     // Not of compressed bytes: nginx does not either, and a
                     // client resuming a download wants the file's bytes.
                     Some(v) if range && method == Method::GET && !encoded => {
@@ -173,6 +179,32 @@ impl Files {
             h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
         }
         r
+    }
+}
+
+/// Which of the fields a file answer depends on a request has, found in one
+/// pass over its header names (most requests have none of them).
+struct Asks {
+    /// `If-*`.
+    conditions: bool,
+    range: bool,
+    encoding: bool,
+}
+
+impl Asks {
+    fn of(h: &http::HeaderMap) -> Asks {
+        let mut a = Asks {
+            conditions: false,
+            range: false,
+            encoding: false,
+        };
+        for k in h.keys() {
+            let k = k.as_str();
+            a.conditions |= k.starts_with("if-");
+            a.range |= k == "range";
+            a.encoding |= k == "accept-encoding";
+        }
+        a
     }
 }
 
