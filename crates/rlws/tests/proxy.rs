@@ -29,6 +29,11 @@ const NGINX_EXTRA: &str = r#"
 "#;
 
 fn nginx() -> Nginx {
+    nginx_with_ca().0
+}
+
+/// nginx with its test files, and the CA its TLS certificate is from.
+fn nginx_with_ca() -> (Nginx, TestCa) {
     let ca = TestCa::new("rlws test CA");
     let (cert, key) = ca.leaf(&["localhost"]);
     let n = Nginx::start(&cert, &key, NGINX_EXTRA);
@@ -36,7 +41,42 @@ fn nginx() -> Nginx {
     std::fs::write(n.root.join("1k.bin"), &small).unwrap();
     let f = std::fs::File::create(n.root.join("big.bin")).unwrap();
     f.set_len(20 << 20).unwrap();
-    n
+    (n, ca)
+}
+
+#[tokio::test]
+async fn an_https_backend_checked_against_its_ca() {
+    let (n, ca) = nginx_with_ca();
+    let origin = format!("https://localhost:{}/", n.tls_port);
+    let trusting = ReverseProxy::new(&origin)
+        .unwrap()
+        .tls(TlsClientOptions {
+            ca_pem: Some(ca.pem().into_bytes()),
+            ..Default::default()
+        })
+        .unwrap();
+    // The system's roots do not know the test CA: the backend is refused.
+    let doubting = ReverseProxy::new(&origin).unwrap();
+    let (_ctx, addr) = serve_mounts(vec![
+        Mount::new("/s", trusting),
+        Mount::new("/untrusted", doubting),
+    ]);
+    let a = ask(addr, "GET", "/s/headers", &[]).await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let seen = String::from_utf8_lossy(&a.body);
+    assert!(
+        seen.starts_with("xff=127.0.0.1 proto=http host=localhost"),
+        "{seen}"
+    );
+    let a = ask(addr, "GET", "/s/big.bin", &[]).await;
+    assert_eq!(a.body.len(), 20 << 20);
+    let a = ask(addr, "GET", "/untrusted/1k.bin", &[]).await;
+    assert_eq!(a.status, 502, "{}", String::from_utf8_lossy(&a.body));
+    // nginx saw the proxied requests over TLS.
+    assert!(n
+        .log()
+        .iter()
+        .any(|l| l.port == n.tls_port && l.request.starts_with("GET /headers")));
 }
 
 #[tokio::test]
