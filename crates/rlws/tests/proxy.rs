@@ -360,6 +360,31 @@ async fn slow_dead_and_broken_backends_get_504_503_and_502() {
     let a = ask(addr, "GET", "/broken", &[]).await;
     assert_eq!(a.status, 502, "{}", String::from_utf8_lossy(&a.body));
     assert!(String::from_utf8_lossy(&a.body).contains("failed"));
+    // A backend that never reads an upload: 504 all the same, read as soon
+    // as it comes (the proxy then closes with the upload unread).
+    let t = Instant::now();
+    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut rd, mut wr) = s.into_split();
+    let upload = tokio::spawn(async move {
+        let head = "POST /silent HTTP/1.1\r\nHost: localhost\r\nContent-Length: 33554432\r\n\r\n";
+        let _ = wr.write_all(head.as_bytes()).await;
+        let _ = wr.write_all(&vec![b'u'; 32 << 20]).await;
+    });
+    let mut got = Vec::new();
+    let mut b = [0u8; 4096];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tokio::time::timeout(Duration::from_secs(15), rd.read(&mut b)).await {
+            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&b[..n]),
+            other => panic!("no answer to the stalled upload: {other:?}"),
+        }
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 504"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    assert!(t.elapsed() < Duration::from_secs(15));
+    upload.abort();
     // A stalled body is cut off: the client never sees it complete.
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(b"GET /stalls HTTP/1.1\r\nHost: localhost\r\n\r\n")

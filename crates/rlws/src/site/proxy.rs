@@ -194,14 +194,21 @@ impl ReverseProxy {
         let (parts, body) = request.into_parts();
         // The clock for the backend's answer starts when the request body
         // has gone: an upload may take longer than the timeout.
+        // Until then, the upload itself may not stall for longer.
         let sent = Arc::new(tokio::sync::Notify::new());
+        let moved = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let start = tokio::time::Instant::now();
+        let upload = Arc::new(std::sync::Mutex::new(None));
         let body = if body.is_end_stream() {
             sent.notify_one();
             body
         } else {
+            *upload.lock().unwrap_or_else(|e| e.into_inner()) = Some(body);
             Watched {
-                inner: body,
+                inner: upload.clone(),
                 done: Some(sent.clone()),
+                moved: moved.clone(),
+                start,
             }
             .boxed_unsync()
         };
@@ -216,12 +223,31 @@ impl ReverseProxy {
             }
         };
         let clock = async {
-            sent.notified().await;
-            tokio::time::sleep(self.timeout).await;
+            loop {
+                let last = moved.load(std::sync::atomic::Ordering::Relaxed);
+                let until = start + Duration::from_millis(last) + self.timeout;
+                tokio::select! {
+                    _ = sent.notified() => {
+                        tokio::time::sleep(self.timeout).await;
+                        return;
+                    }
+                    _ = tokio::time::sleep_until(until) => {
+                        if moved.load(std::sync::atomic::Ordering::Relaxed) == last {
+                            // Nothing of the upload went for the whole time.
+                            return;
+                        }
+                    }
+                }
+            }
         };
         let answer = tokio::select! {
             r = head => r,
-            _ = clock => Err(Failure::Timeout),
+            _ = clock => {
+                // What is left of the upload goes: nobody will read it.
+                let left = upload.lock().ok().and_then(|mut g| g.take());
+                drop(left);
+                Err(Failure::Timeout)
+            }
         };
         match answer {
             Ok(r) => r.map(|b| Idle::new(b, self.timeout).boxed_unsync()),
@@ -648,8 +674,13 @@ impl futures_core::Stream for BodyPieces {
 
 /// A request body that says when it has been sent whole.
 struct Watched {
-    inner: Body,
+    /// Taken (and so dropped) when the proxy gives up on the backend: the
+    /// client's connection then knows nobody reads the rest of its upload.
+    inner: Arc<std::sync::Mutex<Option<Body>>>,
     done: Option<Arc<tokio::sync::Notify>>,
+    /// Milliseconds after `start` when a piece last went.
+    moved: Arc<std::sync::atomic::AtomicU64>,
+    start: tokio::time::Instant,
 }
 
 impl http_body::Body for Watched {
@@ -657,12 +688,27 @@ impl http_body::Body for Watched {
     type Error = std::io::Error;
 
     fn poll_frame(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
-        let r = Pin::new(&mut self.inner).poll_frame(cx);
-        if matches!(r, Poll::Ready(None)) || self.inner.is_end_stream() {
-            if let Some(n) = self.done.take() {
+        let gave_up = || Poll::Ready(Some(Err(std::io::Error::other("the proxy gave up"))));
+        let this = self.get_mut();
+        let (r, ended) = {
+            let Ok(mut g) = this.inner.lock() else {
+                return gave_up();
+            };
+            let Some(b) = g.as_mut() else {
+                return gave_up();
+            };
+            let r = Pin::new(&mut *b).poll_frame(cx);
+            (r, b.is_end_stream())
+        };
+        if matches!(r, Poll::Ready(Some(Ok(_)))) {
+            let ms = this.start.elapsed().as_millis().min(u128::from(u64::MAX)) as u64;
+            this.moved.store(ms, std::sync::atomic::Ordering::Relaxed);
+        }
+        if matches!(r, Poll::Ready(None)) || ended {
+            if let Some(n) = this.done.take() {
                 n.notify_one();
             }
         }
@@ -670,11 +716,17 @@ impl http_body::Body for Watched {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner
+            .lock()
+            .map_or(true, |g| g.as_ref().is_none_or(|b| b.is_end_stream()))
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .lock()
+            .ok()
+            .and_then(|g| g.as_ref().map(|b| b.size_hint()))
+            .unwrap_or_default()
     }
 }
 
