@@ -48,6 +48,14 @@ pub fn base64_decoded_len(s: &[u8]) -> Option<usize> {
     Some(s.len() / 4 * 3 - pad)
 }
 
+/// A fresh `Sec-WebSocket-Key`: 16 random bytes in base64 (RFC 6455 §4.1).
+pub fn new_key() -> String {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&crate::mask::random_u64().to_ne_bytes());
+    k[8..].copy_from_slice(&crate::mask::random_u64().to_ne_bytes());
+    base64_encode(&k)
+}
+
 /// `Sec-WebSocket-Accept` for the client's `Sec-WebSocket-Key`.
 pub fn accept_key(key: &[u8]) -> String {
     let mut h = sha1_smol::Sha1::new();

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{ask, ask_body, chunked, serve_mounts, tempdir, Answer, TestCa};
-use rlws::{Cgi, Context, Mount, TlsClientOptions, TlsServerOptions, Vhost};
+use common::{ask, ask_body, chunked, serve_mounts, tempdir, trusting, Answer, TestCa};
+use rlws::{Cgi, Context, Mount, TlsServerOptions, Vhost};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Writes an executable `/bin/sh` script `name` into `dir`.
@@ -356,10 +356,7 @@ async fn cgi_over_h2_and_tls_says_so_in_its_environment() {
     let ctx = Context::builder().threads(1).vhost(v).start().unwrap();
     let addr = ctx.vhost_addr("localhost").unwrap();
     let client = rlws::client::HttpClient::builder()
-        .tls(TlsClientOptions {
-            ca_pem: Some(ca.pem().into_bytes()),
-            ..Default::default()
-        })
+        .tls(trusting(&ca))
         .build()
         .unwrap();
     let url = format!("https://localhost:{}/cgi/x?q=1", addr.port());

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use rlws::{Context, Mount, ReverseProxy, TlsClientOptions, TlsServerOptions, Vhost};
+use rlws::{Context, Mount, ReverseProxy, TlsServerOptions, Vhost};
 use rlws_testkit::Nginx;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -50,10 +50,7 @@ async fn an_https_backend_checked_against_its_ca() {
     let origin = format!("https://localhost:{}/", n.tls_port);
     let trusting = ReverseProxy::new(&origin)
         .unwrap()
-        .tls(TlsClientOptions {
-            ca_pem: Some(ca.pem().into_bytes()),
-            ..Default::default()
-        })
+        .tls(trusting(&ca))
         .unwrap();
     // The system's roots do not know the test CA: the backend is refused.
     let doubting = ReverseProxy::new(&origin).unwrap();
@@ -181,10 +178,7 @@ async fn an_h2_client_in_front_of_an_http1_backend() {
     let ctx = Context::builder().threads(1).vhost(v).start().unwrap();
     let port = ctx.vhost_addr("localhost").unwrap().port();
     let client = rlws::client::HttpClient::builder()
-        .tls(TlsClientOptions {
-            ca_pem: Some(ca.pem().into_bytes()),
-            ..Default::default()
-        })
+        .tls(trusting(&ca))
         .build()
         .unwrap();
     let r = client

@@ -24,10 +24,7 @@ pub(super) async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut S,
     cfg: &ClientConfig,
 ) -> Result<Opened, ConnectError> {
-    let mut key_bytes = [0u8; 16];
-    key_bytes[..8].copy_from_slice(&rlws_ws::mask::random_u64().to_ne_bytes());
-    key_bytes[8..].copy_from_slice(&rlws_ws::mask::random_u64().to_ne_bytes());
-    let key = handshake::base64_encode(&key_bytes);
+    let key = handshake::new_key();
     let mut req = format!("GET {} HTTP/1.1\r\n", cfg.url.path());
     // A `Host` among the configured headers replaces the URL's (a name
     // other than the address connected to, as lws' `host` beside `address`).

@@ -7,8 +7,7 @@ use std::rc::Rc;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
-use rlws_ws::handshake;
+use hyper::{Request, Response, StatusCode};
 
 use super::conn::ConnInfo;
 use super::upgrade::ws_upgrade;
@@ -67,17 +66,7 @@ pub(super) async fn handle(
         server_header(&st, &mut r);
         return r;
     };
-    let wants_ws = if info.h2 {
-        req.method() == Method::CONNECT
-            && req
-                .extensions()
-                .get::<hyper::ext::Protocol>()
-                .is_some_and(|p| p.as_str().eq_ignore_ascii_case("websocket"))
-    } else {
-        req.headers()
-            .get(header::UPGRADE)
-            .is_some_and(|u| handshake::header_has_token(u.as_bytes(), "websocket"))
-    };
+    let wants_ws = site::asks_websocket(&req);
     // Upgrades under a mount whose origin takes them (a reverse proxy) go
     // to that origin like any request.
     let ws = wants_ws
@@ -132,13 +121,13 @@ async fn site(
         return site::not_found();
     };
     let req = req.map(|b| b.map_err(std::io::Error::other).boxed_unsync());
-    let link = site::Link {
+    let link = |guard| site::Link {
         peer,
         local: info.local,
         tls: over_tls(st, info),
-        guard: Some(guard),
+        guard,
     };
-    let served = site::serve(&vh.mounts, req, link.clone(), &info.timeout).await;
+    let served = site::serve(&vh.mounts, req, link(Some(guard)), &info.timeout).await;
     match served {
         Ok(r) if r.status() != StatusCode::NOT_FOUND => r,
         _ => {
@@ -146,7 +135,8 @@ async fn site(
             let mut doc = None;
             if let Some(path) = vh.error_document_404.as_deref() {
                 if let Ok(get) = Request::get(path).body(site::empty()) {
-                    doc = site::serve(&vh.mounts, get, link, &info.timeout)
+                    // A page of its own: nothing outlives it.
+                    doc = site::serve(&vh.mounts, get, link(None), &info.timeout)
                         .await
                         .ok()
                         .filter(|r| r.status() == StatusCode::OK);

@@ -7,7 +7,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -17,11 +17,11 @@ use http::header::{self, HeaderMap};
 use http::{Response, StatusCode, Version};
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
-use std::sync::atomic::AtomicUsize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout};
 use tokio::time::{Instant, Sleep};
 
+use super::activity::Activity;
 use super::cgi_head::{self, HeadError};
 use super::file::percent_decode_bytes;
 use super::origin::{BoxFuture, Origin, OriginRequest};
@@ -167,10 +167,10 @@ impl Cgi {
         };
         let mut buf = BytesMut::with_capacity(8192);
         let head = loop {
-            let wait = quiet_until(&activity, self.timeout);
+            let wait = activity.quiet_until(self.timeout);
             let read = tokio::time::timeout_at(wait, stdout.read_buf(&mut buf)).await;
             let failure = match read {
-                Err(_) if quiet_until(&activity, self.timeout) > Instant::now() => continue,
+                Err(_) if activity.quiet_until(self.timeout) > Instant::now() => continue,
                 Err(_) => {
                     tracing::warn!(target: "rlws::cgi", script = %name, "CGI program timed out before its response head; killed");
                     reap(child, name, Duration::ZERO);
@@ -220,34 +220,6 @@ impl Origin for Cgi {
     fn serve<'a>(&'a self, req: OriginRequest<'a>) -> BoxFuture<'a, Response<Body>> {
         Box::pin(self.run(req))
     }
-}
-
-/// When the program last read or wrote, shared by the request's feeder
-/// and the response body.
-#[derive(Clone)]
-struct Activity {
-    start: Instant,
-    /// Nanoseconds after `start`.
-    last: Arc<AtomicU64>,
-}
-
-impl Activity {
-    fn new() -> Self {
-        Activity {
-            start: Instant::now(),
-            last: Arc::default(),
-        }
-    }
-
-    fn touch(&self) {
-        let ns = self.start.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
-        self.last.store(ns, Ordering::Relaxed);
-    }
-}
-
-/// When the program's quiet time runs out, counted from its last read or write.
-fn quiet_until(activity: &Activity, timeout: Duration) -> Instant {
-    activity.start + Duration::from_nanos(activity.last.load(Ordering::Relaxed)) + timeout
 }
 
 /// The program's environment for `req` (RFC 3875 §4.1, and lws' names).
@@ -310,7 +282,7 @@ fn environment(
     let rest = req.path_in_mount();
     set(
         "PATH_INFO",
-        percent_decode_bytes(rest).unwrap_or_else(|| rest.into()),
+        percent_decode_bytes(rest.as_bytes(), false).unwrap_or_else(|| rest.into()),
     );
     let prog = program.as_os_str().as_encoded_bytes().to_vec();
     set("SCRIPT_FILENAME", prog.clone());
@@ -609,7 +581,7 @@ impl http_body::Body for CgiBody {
                 Poll::Ready(Some(Err(e)))
             }
             Poll::Pending => {
-                let until = quiet_until(&this.activity, this.timeout);
+                let until = this.activity.quiet_until(this.timeout);
                 if this.timer.deadline() != until {
                     this.timer.as_mut().reset(until);
                 }

@@ -553,17 +553,19 @@ pub(crate) fn resolve(root: &Path, url_path: &str) -> Option<PathBuf> {
 }
 
 fn percent_decode(s: &str) -> Option<String> {
-    String::from_utf8(percent_decode_bytes(s)?).ok()
+    String::from_utf8(percent_decode_bytes(s.as_bytes(), false)?).ok()
 }
 
-/// `%XX` escapes of a URL path replaced by their bytes; `None` for a
-/// broken escape.
-pub(super) fn percent_decode_bytes(s: &str) -> Option<Vec<u8>> {
-    let b = s.as_bytes();
+/// `%XX` escapes replaced by their bytes (and `+` by a space when
+/// `plus_is_space`, as in form bodies); `None` for a broken escape.
+pub(super) fn percent_decode_bytes(b: &[u8], plus_is_space: bool) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' {
+        if b[i] == b'+' && plus_is_space {
+            out.push(b' ');
+            i += 1;
+        } else if b[i] == b'%' {
             let hex = b.get(i + 1..i + 3)?;
             let v = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
             out.push(v);

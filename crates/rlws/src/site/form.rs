@@ -4,6 +4,7 @@
 
 use http::StatusCode;
 
+use super::file::percent_decode_bytes;
 use super::response::{text, Body};
 
 /// Limits of a [`Form`].
@@ -201,24 +202,7 @@ impl Form {
 
 /// `+` as space and `%XX` escapes, to UTF-8.
 fn url_decode(b: &[u8]) -> Result<String, FormError> {
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = b
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or(FormError::Malformed("bad % escape"))?;
-                out.push(hex);
-                i += 2;
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
+    let out = percent_decode_bytes(b, true).ok_or(FormError::Malformed("bad % escape"))?;
     String::from_utf8(out).map_err(|_| FormError::Malformed("field not UTF-8"))
 }
 

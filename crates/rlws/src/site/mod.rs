@@ -8,6 +8,7 @@
 //!
 //! Imports: nothing else of the crate (in particular, never `server`).
 
+mod activity;
 mod callback;
 mod cgi;
 mod cgi_head;
@@ -41,4 +42,5 @@ pub use proxy::{ReverseProxy, ReverseProxyError};
 pub use redirect::{into_directory, Redirect};
 pub use response::{empty, full, not_found, text, Body};
 pub(crate) use serve::serve;
+pub(crate) use ws_route::asks_websocket;
 pub use ws_route::WebSocketRoute;

@@ -16,6 +16,7 @@ use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 
+use super::activity::Activity;
 use super::origin::{BoxFuture, Origin, OriginRequest};
 use super::response::{text, Body};
 use crate::client::{ErrorKind, HttpClient, HttpError, RequestBody};
@@ -196,8 +197,7 @@ impl ReverseProxy {
         // has gone: an upload may take longer than the timeout.
         // Until then, the upload itself may not stall for longer.
         let sent = Arc::new(tokio::sync::Notify::new());
-        let moved = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let start = tokio::time::Instant::now();
+        let moved = Activity::new();
         let upload = Arc::new(std::sync::Mutex::new(None));
         let body = if body.is_end_stream() {
             sent.notify_one();
@@ -208,7 +208,6 @@ impl ReverseProxy {
                 inner: upload.clone(),
                 done: Some(sent.clone()),
                 moved: moved.clone(),
-                start,
             }
             .boxed_unsync()
         };
@@ -224,15 +223,15 @@ impl ReverseProxy {
         };
         let clock = async {
             loop {
-                let last = moved.load(std::sync::atomic::Ordering::Relaxed);
-                let until = start + Duration::from_millis(last) + self.timeout;
+                let last = moved.last();
+                let until = moved.quiet_until(self.timeout);
                 tokio::select! {
                     _ = sent.notified() => {
                         tokio::time::sleep(self.timeout).await;
                         return;
                     }
                     _ = tokio::time::sleep_until(until) => {
-                        if moved.load(std::sync::atomic::Ordering::Relaxed) == last {
+                        if moved.last() == last {
                             // Nothing of the upload went for the whole time.
                             return;
                         }
@@ -306,7 +305,7 @@ impl ReverseProxy {
         let h2 = request.version() == Version::HTTP_2;
         // Over h2 (RFC 8441) there is no key: the backend gets one of ours.
         let key = if h2 {
-            let k = ws_key();
+            let k = rlws_ws::handshake::new_key();
             headers.insert(
                 header::SEC_WEBSOCKET_KEY,
                 HeaderValue::from_str(&k).unwrap_or(HeaderValue::from_static("")),
@@ -461,14 +460,6 @@ impl Origin for ReverseProxy {
     }
 }
 
-/// A fresh `Sec-WebSocket-Key`: 16 random bytes in base64.
-fn ws_key() -> String {
-    let mut k = [0u8; 16];
-    k[..8].copy_from_slice(&rlws_ws::mask::random_u64().to_ne_bytes());
-    k[8..].copy_from_slice(&rlws_ws::mask::random_u64().to_ne_bytes());
-    rlws_ws::handshake::base64_encode(&k)
-}
-
 /// `host:port`, with IPv6 addresses bracketed.
 fn authority(host: &str, port: u16) -> String {
     if host.contains(':') {
@@ -479,17 +470,10 @@ fn authority(host: &str, port: u16) -> String {
 }
 
 fn is_websocket(r: &Request<Body>) -> bool {
-    if r.version() == Version::HTTP_2 {
-        return r.method() == Method::CONNECT
-            && r.extensions()
-                .get::<hyper::ext::Protocol>()
-                .is_some_and(|p| p.as_str().eq_ignore_ascii_case("websocket"));
-    }
-    r.method() == Method::GET
-        && r.version() == Version::HTTP_11
-        && r.headers()
-            .get(header::UPGRADE)
-            .is_some_and(|u| rlws_ws::handshake::header_has_token(u.as_bytes(), "websocket"))
+    // Over HTTP/1.1 only a GET of HTTP/1.1 can be upgraded (RFC 6455 §4.1).
+    super::ws_route::asks_websocket(r)
+        && (r.version() == Version::HTTP_2
+            || (r.method() == Method::GET && r.version() == Version::HTTP_11))
 }
 
 /// Fields that describe one connection, not the message (RFC 9110 §7.6.1).
@@ -678,9 +662,8 @@ struct Watched {
     /// client's connection then knows nobody reads the rest of its upload.
     inner: Arc<std::sync::Mutex<Option<Body>>>,
     done: Option<Arc<tokio::sync::Notify>>,
-    /// Milliseconds after `start` when a piece last went.
-    moved: Arc<std::sync::atomic::AtomicU64>,
-    start: tokio::time::Instant,
+    /// When a piece last went.
+    moved: Activity,
 }
 
 impl http_body::Body for Watched {
@@ -704,8 +687,7 @@ impl http_body::Body for Watched {
             (r, b.is_end_stream())
         };
         if matches!(r, Poll::Ready(Some(Ok(_)))) {
-            let ms = this.start.elapsed().as_millis().min(u128::from(u64::MAX)) as u64;
-            this.moved.store(ms, std::sync::atomic::Ordering::Relaxed);
+            this.moved.touch();
         }
         if matches!(r, Poll::Ready(None)) || ended {
             if let Some(n) = this.done.take() {

@@ -40,3 +40,18 @@ impl Origin for WebSocketRoute {
         Some(&self.protocol)
     }
 }
+
+/// Whether `r` asks for a WebSocket: an HTTP/2 extended CONNECT with
+/// `:protocol websocket` (RFC 8441), or an `Upgrade: websocket` (RFC 6455;
+/// whether the rest of the handshake is right is the upgrade's to check).
+pub(crate) fn asks_websocket<B>(r: &http::Request<B>) -> bool {
+    if r.version() == http::Version::HTTP_2 {
+        return r.method() == http::Method::CONNECT
+            && r.extensions()
+                .get::<hyper::ext::Protocol>()
+                .is_some_and(|p| p.as_str().eq_ignore_ascii_case("websocket"));
+    }
+    r.headers()
+        .get(http::header::UPGRADE)
+        .is_some_and(|u| rlws_ws::handshake::header_has_token(u.as_bytes(), "websocket"))
+}

@@ -481,3 +481,11 @@ pub fn serve_mounts(mounts: Vec<rlws::Mount>) -> (Context, SocketAddr) {
     let addr = ctx.vhost_addr("localhost").unwrap();
     (ctx, addr)
 }
+
+/// Client TLS options trusting only `ca`.
+pub fn trusting(ca: &TestCa) -> rlws::TlsClientOptions {
+    rlws::TlsClientOptions {
+        ca_pem: Some(ca.pem().into_bytes()),
+        ..Default::default()
+    }
+}
