@@ -52,8 +52,9 @@ apt_install() {
 # --- Debian packages -------------------------------------------------------
 # nginx-light, tinyproxy, microsocks: real server and proxies for the HTTP client tests.
 # git (git-http-backend) and cgit: real CGI programs for the CGI mount tests.
+# prometheus (and its promtool): a real scraper and linter for the metrics endpoint.
 apt_install libwebsockets-test-server curl chromium openssl ca-certificates nghttp2-client \
-    nginx-light tinyproxy microsocks netcat-openbsd git cgit
+    nginx-light tinyproxy microsocks netcat-openbsd git cgit prometheus
 # Node for the browser tests: the machine's own if it has one, else Debian's.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     apt_install nodejs npm

@@ -120,6 +120,53 @@ fn serve_config_serves_the_configured_vhost() {
 }
 
 #[test]
+fn an_openmetrics_mount_from_the_config_serves_the_counts() {
+    let dir = tmpdir("metrics");
+    write_site(&dir, 0);
+    // lwsws' way: the plugin's protocol listed on the vhost, and a
+    // callback:// mount of it.
+    let site = std::fs::read_to_string(dir.join("conf.d/site")).unwrap();
+    let site = site.replace(
+        "\"mounts\": [",
+        "\"ws-protocols\": [{\"lws-openmetrics\": {\"status\": \"ok\"}}],\n  \"mounts\": [{\"mountpoint\": \"/metrics\", \"origin\": \"callback://lws-openmetrics\"}, ",
+    );
+    std::fs::write(dir.join("conf.d/site"), site).unwrap();
+    let d = dir.to_string_lossy().to_string();
+    let out = rlws(&["serve", "--check-config", &d]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("error:"), "{stderr}");
+    let mut srv = Server::spawn(&["serve", "-d", "warn", "--config", &d], 1);
+    for _ in 0..2 {
+        let page = common::http_get(srv.addrs[0], "/").unwrap();
+        assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    }
+    let missing = common::http_get(srv.addrs[0], "/nothing-here").unwrap();
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+    let m = common::http_get(srv.addrs[0], "/metrics").unwrap();
+    assert!(m.starts_with("HTTP/1.1 200"), "{m}");
+    assert!(
+        m.contains("content-type: text/plain; version=0.0.4; charset=utf-8"),
+        "{m}"
+    );
+    assert!(
+        m.contains("\nrlws_http_responses_total{vhost=\"localhost\",code=\"2xx\"} 2\n"),
+        "{m}"
+    );
+    assert!(
+        m.contains("\nrlws_http_responses_total{vhost=\"localhost\",code=\"4xx\"} 1\n"),
+        "{m}"
+    );
+    // The test site's protocols are the daemon's.
+    assert!(
+        m.contains("\nrlws_ws_messages_received_total{protocol=\"rlws-echo\"} 0\n"),
+        "{m}"
+    );
+    assert!(srv.stop().success());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn a_cgi_mount_from_the_config_runs_its_program_and_logs_its_stderr() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tmpdir("cgi");

@@ -137,8 +137,8 @@ pub use server::{HttpOptions, Vhost};
 pub use site::fuzz as site_fuzz;
 pub use site::{
     empty, full, into_directory, not_found, text, Body, BoxFuture, Callback, Cgi, Files, Form,
-    FormError, FormEvent, FormLimits, HttpHandle, HttpHandler, Mount, Origin, OriginRequest,
-    Redirect, ReverseProxy, ReverseProxyError, WebSocketRoute, Written,
+    FormError, FormEvent, FormLimits, HttpHandle, HttpHandler, Mount, OpenMetrics, Origin,
+    OriginRequest, Redirect, ReverseProxy, ReverseProxyError, WebSocketRoute, Written,
 };
 #[cfg(fuzzing)]
 pub use tls::fuzz as tls_fuzz;

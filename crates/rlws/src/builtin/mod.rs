@@ -15,10 +15,12 @@ pub use post_demo::{PostDemo, PostSession};
 pub use site::TestSite;
 
 /// The built-in HTTP handler named `name` (the name of its lws protocol),
-/// as the origin of a `callback://` mount: `protocol-post-demo`.
+/// as the origin of a `callback://` mount: `protocol-post-demo`, and
+/// `lws-openmetrics` (the metrics, [`crate::OpenMetrics`]).
 pub fn http_handler(name: &str) -> Option<Arc<dyn crate::Origin>> {
     match name {
         "protocol-post-demo" => Some(Arc::new(crate::site::Callback::new(PostDemo))),
+        "lws-openmetrics" => Some(Arc::new(crate::site::OpenMetrics)),
         _ => None,
     }
 }

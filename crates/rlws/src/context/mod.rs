@@ -119,6 +119,15 @@ impl Context {
         self.shared.refused.load(Ordering::Relaxed)
     }
 
+    /// The context's counts in the Prometheus text format, as
+    /// [`crate::OpenMetrics`] serves them (connections; per vhost, HTTP
+    /// responses by status class, body bytes and WebSocket upgrades; per
+    /// WebSocket protocol, connections, messages and payload bytes).
+    #[doc(alias = "lws_metrics")]
+    pub fn metrics_text(&self) -> String {
+        crate::runtime::exposition::render(&self.shared)
+    }
+
     /// Opens a client WebSocket (lws' `lws_client_connect_via_info`) that
     /// runs on a service thread with protocol `protocol`'s callbacks:
     /// `established` (with [`crate::Handshake::client`] set) once the

@@ -22,6 +22,10 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, key:
         };
         match shared.place() {
             Some(tsi) => {
+                shared
+                    .metrics
+                    .accepted
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let sent = stream
                     .into_std()
                     .map(|s| shared.send(tsi, ThreadMsg::Accept(s, peer, key)))

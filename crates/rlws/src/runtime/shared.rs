@@ -98,6 +98,8 @@ pub(crate) struct Shared {
     pub(crate) live: Vec<AtomicUsize>,
     pub(crate) cap_per_thread: usize,
     pub(crate) refused: AtomicU64,
+    /// What the metrics endpoint reports.
+    pub(crate) metrics: super::Metrics,
     next_id: AtomicU64,
     /// Live connections per service thread (what `connections()` lists).
     registry: Vec<Mutex<Registry>>,
@@ -116,11 +118,14 @@ impl Shared {
         services: Vec<Arc<dyn Service>>,
         acceptor: Arc<dyn Acceptor>,
     ) -> Shared {
+        let metrics =
+            super::Metrics::new(cfg.threads, services.iter().map(|s| s.name().to_string()));
         Shared {
             senders: OnceLock::new(),
             live: (0..cfg.threads).map(|_| AtomicUsize::new(0)).collect(),
             cap_per_thread: cfg.cap_per_thread,
             refused: AtomicU64::new(0),
+            metrics,
             next_id: AtomicU64::new(1),
             registry: (0..cfg.threads).map(|_| Mutex::default()).collect(),
             generation: AtomicU64::new(0),
@@ -316,6 +321,11 @@ impl LiveGuard {
     /// Takes over a count made by [`Shared::place`] or [`Shared::reserve`].
     pub(crate) fn new(shared: Arc<Shared>, tsi: usize) -> Self {
         LiveGuard { shared, tsi }
+    }
+
+    /// What the connection's threads share.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod accesslog;
 mod conn;
+mod counted;
 #[cfg(any(test, fuzzing))]
 pub mod h2guard;
 #[cfg(not(any(test, fuzzing)))]
@@ -31,7 +32,9 @@ pub use vhost::Vhost;
 pub(crate) use vhost::{compile, ListenerRt, VhostRt};
 
 use crate::raw::{ErasedRaw, RawConn, RawPeer};
-use crate::runtime::{Acceptor, AdoptSocket, ConnId, LiveGuard, ThreadAcceptor, ThreadCore};
+use crate::runtime::{
+    Acceptor, AdoptSocket, ConnId, LiveGuard, PerThread, ThreadAcceptor, ThreadCore, VhostCounts,
+};
 use crate::ws::ErasedProtocol;
 
 /// What every service thread's server shares: one generation of the
@@ -109,6 +112,24 @@ impl ServerCell {
 pub(crate) struct ServerThread {
     pub(crate) core: Rc<ThreadCore>,
     pub(crate) srv: Arc<ServerShared>,
+    /// Each vhost's counts, by the vhost's index in `srv`.
+    counts: Vec<Arc<PerThread<VhostCounts>>>,
+}
+
+impl ServerThread {
+    fn new(core: Rc<ThreadCore>, srv: Arc<ServerShared>) -> Self {
+        let counts = srv
+            .vhosts
+            .iter()
+            .map(|v| core.shared.metrics.vhost(&v.name))
+            .collect();
+        ServerThread { core, srv, counts }
+    }
+
+    /// Vhost `vi`'s counts, with this thread's index.
+    pub(crate) fn counts(&self, vi: usize) -> Option<(Arc<PerThread<VhostCounts>>, usize)> {
+        self.counts.get(vi).map(|c| (c.clone(), self.core.tsi))
+    }
 }
 
 /// The runtime's [`Acceptor`]: serves accepted sockets as HTTP.
@@ -116,10 +137,7 @@ pub(crate) struct HttpAcceptor(pub(crate) Arc<ServerCell>);
 
 impl Acceptor for HttpAcceptor {
     fn thread(&self, core: &Rc<ThreadCore>) -> Rc<dyn ThreadAcceptor> {
-        let st = Rc::new(ServerThread {
-            core: core.clone(),
-            srv: self.0.get(),
-        });
+        let st = Rc::new(ServerThread::new(core.clone(), self.0.get()));
         Rc::new(ThreadServer {
             cell: self.0.clone(),
             cached: RefCell::new((self.0.generation.load(Ordering::Acquire), st)),
@@ -159,10 +177,7 @@ impl ThreadServer {
             let core = c.1.core.clone();
             *c = (
                 generation,
-                Rc::new(ServerThread {
-                    core,
-                    srv: self.cell.get(),
-                }),
+                Rc::new(ServerThread::new(core, self.cell.get())),
             );
         }
         c.1.clone()

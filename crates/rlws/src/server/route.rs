@@ -3,6 +3,7 @@
 //! response, and the access log line written.
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -10,10 +11,11 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
 use super::conn::ConnInfo;
+use super::counted::Counted;
 use super::upgrade::ws_upgrade;
 use super::vhost::{select, Match};
 use super::ServerThread;
-use crate::runtime::{Kind, LiveGuard, Tag};
+use crate::runtime::{Kind, LiveGuard, PerThread, Tag, VhostCounts};
 use crate::site::{self, text, Body};
 
 /// The vhost that serves a request: by `Host` (or `:authority`), within
@@ -48,7 +50,7 @@ pub(super) async fn handle(
     req: Request<Incoming>,
     info: Rc<ConnInfo>,
     guard: Rc<LiveGuard>,
-) -> Response<Body> {
+) -> Response<Counted> {
     let peer = info.peer;
     let host = req.uri().host().or_else(|| {
         req.headers()
@@ -64,8 +66,9 @@ pub(super) async fn handle(
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         server_header(&st, &mut r);
-        return r;
+        return r.map(|b| Counted::new(b, None));
     };
+    let counts = st.counts(vi);
     let wants_ws = site::asks_websocket(&req);
     // Upgrades under a mount whose origin takes them (a reverse proxy) go
     // to that origin like any request.
@@ -83,7 +86,7 @@ pub(super) async fn handle(
     let mut resp = if ws {
         ws_upgrade(&st, vi, req, &info, guard)
     } else {
-        site(&st, vi, req, &info, guard).await
+        site(&st, vi, req, &info, guard, counts.clone()).await
     };
     server_header(&st, &mut resp);
     if let Some(v) = st.srv.vhosts.get(vi) {
@@ -100,7 +103,16 @@ pub(super) async fn handle(
         }
     }
     tracing::debug!(conn = %Tag(Kind::Http, info.id), %peer, vhost = vi, status = resp.status().as_u16(), "http response");
-    resp
+    if let Some((c, tsi)) = &counts {
+        let c = c.shard(*tsi);
+        let status = resp.status();
+        c.response(status.as_u16());
+        // 101 for HTTP/1.1, 200 for an h2 extended CONNECT.
+        if ws && (status == StatusCode::SWITCHING_PROTOCOLS || status == StatusCode::OK) {
+            c.upgrades.add(1);
+        }
+    }
+    resp.map(|b| Counted::new(b, counts))
 }
 
 /// Whether the connection's listen socket is TLS.
@@ -115,12 +127,22 @@ async fn site(
     req: Request<Incoming>,
     info: &ConnInfo,
     guard: Rc<LiveGuard>,
+    counts: Option<(Arc<PerThread<VhostCounts>>, usize)>,
 ) -> Response<Body> {
     let peer = info.peer;
     let Some(vh) = st.srv.vhosts.get(vi) else {
         return site::not_found();
     };
-    let req = req.map(|b| b.map_err(std::io::Error::other).boxed_unsync());
+    let req = req.map(|b| {
+        b.map_frame(move |f| {
+            if let (Some(data), Some((c, tsi))) = (f.data_ref(), &counts) {
+                c.shard(*tsi).request_bytes.add(data.len() as u64);
+            }
+            f
+        })
+        .map_err(std::io::Error::other)
+        .boxed_unsync()
+    });
     let link = |guard| site::Link {
         peer,
         local: info.local,

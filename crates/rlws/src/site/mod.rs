@@ -20,6 +20,7 @@ mod form;
 #[cfg(fuzzing)]
 pub mod fuzz;
 mod mount;
+mod openmetrics;
 mod origin;
 mod proxy;
 mod range;
@@ -36,6 +37,7 @@ pub use file::Files;
 pub use form::{Form, FormError, FormEvent, FormLimits};
 pub use mount::Mount;
 pub(crate) use mount::{find, header_map, MountRt};
+pub use openmetrics::OpenMetrics;
 pub(crate) use origin::Link;
 pub use origin::{BoxFuture, Origin, OriginRequest};
 pub use proxy::{ReverseProxy, ReverseProxyError};

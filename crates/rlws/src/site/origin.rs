@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 
-use crate::runtime::{ConnTimeout, LiveGuard};
+use crate::runtime::{ConnTimeout, LiveGuard, Shared};
 
 use http::header::HeaderValue;
 use http::{Request, Response};
@@ -124,6 +124,12 @@ impl OriginRequest<'_> {
     /// outlives the request (a WebSocket tunnel).
     pub(crate) fn live_guard(&self) -> Option<Rc<LiveGuard>> {
         self.conn.guard.clone()
+    }
+
+    /// What the service threads share (absent for the error document's
+    /// inner request, which has no connection of its own).
+    pub(crate) fn shared(&self) -> Option<&Shared> {
+        self.conn.guard.as_deref().map(|g| &**g.shared())
     }
 
     /// The mount's URL path (`/` for the root mount), without a trailing `/`.

@@ -294,6 +294,7 @@ impl<P: Protocol> Core<P> {
                 conn,
                 limit,
                 direct,
+                counts: pt.counts(),
             };
             p.writeable(cx, session, &mut w)
         });
@@ -480,6 +481,7 @@ impl<P: Protocol> Core<P> {
             pt.call(sig, &mut Control::default(), |p, cx| {
                 p.closed(cx, session, code)
             });
+            pt.counts().closed.add(1);
         }
         // Unlisted after `closed`, which may still ask for its peer.
         pt.shared.conn_closed(pt.tsi, sig.reg.get());
@@ -527,5 +529,10 @@ fn deliver<P: Protocol>(
     let Some(session) = session.as_mut() else {
         return Ok(());
     };
+    let counts = pt.counts();
+    counts.rx_bytes.add(msg.data.len() as u64);
+    if msg.last {
+        counts.rx_messages.add(1);
+    }
     pt.call(sig, ctl, |p, cx| p.receive(cx, session, msg))
 }

@@ -20,8 +20,8 @@ use super::table::Table;
 use super::upgrade::Handed;
 use crate::client::ClientConfig;
 use crate::runtime::{
-    Clock, ConnId, Kind, Listing, LiveGuard, Poller, Service, Shared, Sink, Tag, ThreadCore,
-    ThreadIndex, Transport, Validity, ValidityTable,
+    Clock, ConnId, Kind, Listing, LiveGuard, PerThread, Poller, ProtoCounts, Service, Shared, Sink,
+    Tag, ThreadCore, ThreadIndex, Transport, Validity, ValidityTable,
 };
 use crate::tls::Parts;
 
@@ -45,9 +45,17 @@ pub(crate) struct ProtoThread<P: Protocol> {
     poller: Option<Rc<Poller>>,
     pub(crate) clock: Rc<Clock>,
     validity: Rc<ValidityTable>,
+    /// The protocol's counts (this thread's shard is at `tsi`).
+    counts: Arc<PerThread<ProtoCounts>>,
 }
 
 impl<P: Protocol> ProtoThread<P> {
+    /// This thread's counts of the protocol.
+    #[inline]
+    pub(super) fn counts(&self) -> &ProtoCounts {
+        self.counts.shard(self.tsi)
+    }
+
     pub(crate) fn request_all(&self, flag: u8) {
         for c in self.conns.borrow().iter().flatten() {
             c.notify(flag);
@@ -133,6 +141,7 @@ impl<P: Protocol> ProtoThread<P> {
             }
         };
         self.add(&sig);
+        self.counts().opened.add(1);
         Ok(Pending {
             pt: self.clone(),
             sig,
@@ -418,6 +427,7 @@ impl<P: Protocol> Service for Entry<P> {
         validity: Rc<ValidityTable>,
         poller: Option<Rc<Poller>>,
     ) -> Rc<dyn Any> {
+        let counts = shared.metrics.protocol(index);
         let pt = Rc::new(ProtoThread {
             proto: self.0.clone(),
             index,
@@ -425,6 +435,7 @@ impl<P: Protocol> Service for Entry<P> {
             shared,
             opts: self.0.options(),
             state: RefCell::new(self.0.thread_init(ThreadIndex(tsi))),
+            counts,
             conns: RefCell::new(Vec::new()),
             free: RefCell::new(Vec::new()),
             table: Table::default(),
@@ -549,6 +560,7 @@ impl<P: Protocol> Pending<P> {
         pt.call(&sig.sig, &mut Control::default(), |p, cx| {
             p.closed(cx, session, None)
         });
+        pt.counts().closed.add(1);
         pt.shared.conn_closed(pt.tsi, sig.sig.reg.get());
     }
 }

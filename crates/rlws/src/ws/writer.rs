@@ -28,6 +28,8 @@ pub struct Writer<'a> {
     /// The socket, for writing large frames straight from the caller's
     /// buffer (the connection's queue holds only what this callback wrote and is unsent).
     pub(crate) direct: Option<&'a dyn DirectWrite>,
+    /// The protocol's counts on this thread.
+    pub(crate) counts: &'a crate::runtime::ProtoCounts,
 }
 
 /// A socket a frame can be written to at once, without waiting.
@@ -123,7 +125,25 @@ impl Writer<'_> {
         self.frame(Outgoing::Uncompressed(kind), b)
     }
 
+    /// Queues (or writes) a frame and counts what it carries.
     fn frame(&mut self, what: Outgoing, data: &[u8]) -> Result<(), WriteFull> {
+        let ends_message = match what {
+            Outgoing::Message(_) | Outgoing::Uncompressed(_) => true,
+            Outgoing::Fragment { fin, .. } => fin,
+            _ => false,
+        };
+        let counted = ends_message || matches!(what, Outgoing::Fragment { .. });
+        self.put(what, data)?;
+        if counted {
+            self.counts.tx_bytes.add(data.len() as u64);
+        }
+        if ends_message {
+            self.counts.tx_messages.add(1);
+        }
+        Ok(())
+    }
+
+    fn put(&mut self, what: Outgoing, data: &[u8]) -> Result<(), WriteFull> {
         self.check(data.len() + 14)?;
         if self.direct.is_none() || data.len() + 14 < DIRECT_MIN {
             // Small frames (and frames for a buffering transport) are queued.
