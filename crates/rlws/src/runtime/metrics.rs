@@ -38,28 +38,47 @@ struct Padded<T>(T);
 
 /// `T` per service thread.
 #[derive(Debug)]
-pub(crate) struct PerThread<T>(Box<[Padded<T>]>);
+pub(crate) struct PerThread<T>(Box<[Shard<T>]>);
+
+/// One thread's `T`, which that thread keeps to count into without
+/// looking it up again.
+#[derive(Debug)]
+pub(crate) struct Shard<T>(Arc<Padded<T>>);
+
+impl<T> Clone for Shard<T> {
+    fn clone(&self) -> Self {
+        Shard(self.0.clone())
+    }
+}
+
+impl<T> std::ops::Deref for Shard<T> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.0 .0
+    }
+}
 
 impl<T: Default> PerThread<T> {
     pub(crate) fn new(threads: usize) -> Self {
-        PerThread((0..threads.max(1)).map(|_| Padded::default()).collect())
+        PerThread((0..threads.max(1)).map(|_| Shard(Arc::default())).collect())
     }
 }
 
 impl<T> PerThread<T> {
     /// Thread `tsi`'s shard (the first one for an index past the end,
     /// which no service thread has).
-    #[inline]
-    pub(crate) fn shard(&self, tsi: usize) -> &T {
+    pub(crate) fn shard(&self, tsi: usize) -> &Shard<T> {
         match self.0.get(tsi) {
-            Some(p) => &p.0,
-            None => &self.0[0].0,
+            Some(s) => s,
+            None => &self.0[0],
         }
     }
 
     /// The sum over the threads of what `f` reads from each shard.
     pub(crate) fn sum(&self, f: impl Fn(&T) -> u64) -> u64 {
-        self.0.iter().fold(0u64, |acc, p| acc.wrapping_add(f(&p.0)))
+        self.0.iter().fold(0u64, |acc, s| acc.wrapping_add(f(s)))
     }
 }
 
@@ -152,12 +171,12 @@ impl Metrics {
         }
     }
 
-    /// Protocol `index`'s counts (counts of their own, listed nowhere, for
-    /// an index that is not a protocol's).
-    pub(crate) fn protocol(&self, index: usize) -> Arc<PerThread<ProtoCounts>> {
+    /// Protocol `index`'s counts on thread `tsi` (counts of their own,
+    /// listed nowhere, for an index that is not a protocol's).
+    pub(crate) fn protocol(&self, index: usize, tsi: usize) -> Shard<ProtoCounts> {
         match self.protocols.get(index) {
-            Some((_, c)) => c.clone(),
-            None => Arc::new(PerThread::new(self.threads)),
+            Some((_, c)) => c.shard(tsi).clone(),
+            None => Shard(Arc::default()),
         }
     }
 }
@@ -183,10 +202,10 @@ mod tests {
         // The same name gives the same counts (a reload keeps them).
         assert!(Arc::ptr_eq(&a, &m.vhost("a")));
         assert_eq!(m.vhosts().len(), 1);
-        m.protocol(0).shard(1).rx_messages.add(3);
-        assert_eq!(m.protocol(0).sum(|c| c.rx_messages.get()), 3);
+        m.protocol(0, 1).rx_messages.add(3);
+        assert_eq!(m.protocols[0].1.sum(|c| c.rx_messages.get()), 3);
         // Not a protocol: counted apart, never listed.
-        m.protocol(1).shard(0).rx_messages.add(1);
+        m.protocol(1, 0).rx_messages.add(1);
         assert_eq!(m.protocols.len(), 1);
         // A thread index past the end uses the first shard.
         m.vhost("b").shard(9).upgrades.add(1);

@@ -35,7 +35,7 @@ pub use deadline::ConnTimeout;
 pub use ids::{ConnId, ThreadIndex};
 pub(crate) use keepalive::apply as apply_keepalive;
 pub use keepalive::TcpKeepalive;
-pub(crate) use metrics::{Metrics, PerThread, ProtoCounts, VhostCounts};
+pub(crate) use metrics::{Metrics, ProtoCounts, Shard, VhostCounts};
 pub(crate) use pages::Growth;
 pub(crate) use poller::{Poller, Sink, Token};
 pub use registry::ConnEntry;

@@ -2,24 +2,23 @@
 //! connection toward its vhost's metrics, without boxing it again.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
 
-use crate::runtime::{PerThread, VhostCounts};
+use crate::runtime::{Shard, VhostCounts};
 use crate::site::Body;
 
 /// A response body and where its bytes are counted (nowhere for answers
 /// that belong to no vhost).
 pub(crate) struct Counted {
     body: Body,
-    counts: Option<(Arc<PerThread<VhostCounts>>, usize)>,
+    counts: Option<Shard<VhostCounts>>,
 }
 
 impl Counted {
-    pub(crate) fn new(body: Body, counts: Option<(Arc<PerThread<VhostCounts>>, usize)>) -> Self {
+    pub(crate) fn new(body: Body, counts: Option<Shard<VhostCounts>>) -> Self {
         Counted { body, counts }
     }
 }
@@ -34,9 +33,9 @@ impl hyper::body::Body for Counted {
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.body).poll_frame(cx);
-        if let (Poll::Ready(Some(Ok(frame))), Some((counts, tsi))) = (&polled, &this.counts) {
+        if let (Poll::Ready(Some(Ok(frame))), Some(counts)) = (&polled, &this.counts) {
             if let Some(data) = frame.data_ref() {
-                counts.shard(*tsi).response_bytes.add(data.len() as u64);
+                counts.response_bytes.add(data.len() as u64);
             }
         }
         polled

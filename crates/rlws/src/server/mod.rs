@@ -33,7 +33,7 @@ pub(crate) use vhost::{compile, ListenerRt, VhostRt};
 
 use crate::raw::{ErasedRaw, RawConn, RawPeer};
 use crate::runtime::{
-    Acceptor, AdoptSocket, ConnId, LiveGuard, PerThread, ThreadAcceptor, ThreadCore, VhostCounts,
+    Acceptor, AdoptSocket, ConnId, LiveGuard, Shard, ThreadAcceptor, ThreadCore, VhostCounts,
 };
 use crate::ws::ErasedProtocol;
 
@@ -112,8 +112,8 @@ impl ServerCell {
 pub(crate) struct ServerThread {
     pub(crate) core: Rc<ThreadCore>,
     pub(crate) srv: Arc<ServerShared>,
-    /// Each vhost's counts, by the vhost's index in `srv`.
-    counts: Vec<Arc<PerThread<VhostCounts>>>,
+    /// Each vhost's counts on this thread, by the vhost's index in `srv`.
+    counts: Vec<Shard<VhostCounts>>,
 }
 
 impl ServerThread {
@@ -121,14 +121,14 @@ impl ServerThread {
         let counts = srv
             .vhosts
             .iter()
-            .map(|v| core.shared.metrics.vhost(&v.name))
+            .map(|v| core.shared.metrics.vhost(&v.name).shard(core.tsi).clone())
             .collect();
         ServerThread { core, srv, counts }
     }
 
-    /// Vhost `vi`'s counts, with this thread's index.
-    pub(crate) fn counts(&self, vi: usize) -> Option<(Arc<PerThread<VhostCounts>>, usize)> {
-        self.counts.get(vi).map(|c| (c.clone(), self.core.tsi))
+    /// Vhost `vi`'s counts on this thread.
+    pub(crate) fn counts(&self, vi: usize) -> Option<Shard<VhostCounts>> {
+        self.counts.get(vi).cloned()
     }
 }
 

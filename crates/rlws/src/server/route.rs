@@ -3,7 +3,6 @@
 //! response, and the access log line written.
 
 use std::rc::Rc;
-use std::sync::Arc;
 
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -15,7 +14,7 @@ use super::counted::Counted;
 use super::upgrade::ws_upgrade;
 use super::vhost::{select, Match};
 use super::ServerThread;
-use crate::runtime::{Kind, LiveGuard, PerThread, Tag, VhostCounts};
+use crate::runtime::{Kind, LiveGuard, Shard, Tag, VhostCounts};
 use crate::site::{self, text, Body};
 
 /// The vhost that serves a request: by `Host` (or `:authority`), within
@@ -86,7 +85,7 @@ pub(super) async fn handle(
     let mut resp = if ws {
         ws_upgrade(&st, vi, req, &info, guard)
     } else {
-        site(&st, vi, req, &info, guard, counts.clone()).await
+        site(&st, vi, req, &info, guard, counts.as_ref()).await
     };
     server_header(&st, &mut resp);
     if let Some(v) = st.srv.vhosts.get(vi) {
@@ -103,8 +102,7 @@ pub(super) async fn handle(
         }
     }
     tracing::debug!(conn = %Tag(Kind::Http, info.id), %peer, vhost = vi, status = resp.status().as_u16(), "http response");
-    if let Some((c, tsi)) = &counts {
-        let c = c.shard(*tsi);
+    if let Some(c) = &counts {
         let status = resp.status();
         c.response(status.as_u16());
         // 101 for HTTP/1.1, 200 for an h2 extended CONNECT.
@@ -127,21 +125,27 @@ async fn site(
     req: Request<Incoming>,
     info: &ConnInfo,
     guard: Rc<LiveGuard>,
-    counts: Option<(Arc<PerThread<VhostCounts>>, usize)>,
+    counts: Option<&Shard<VhostCounts>>,
 ) -> Response<Body> {
     let peer = info.peer;
     let Some(vh) = st.srv.vhosts.get(vi) else {
         return site::not_found();
     };
-    let req = req.map(|b| {
-        b.map_frame(move |f| {
-            if let (Some(data), Some((c, tsi))) = (f.data_ref(), &counts) {
-                c.shard(*tsi).request_bytes.add(data.len() as u64);
-            }
-            f
-        })
-        .map_err(std::io::Error::other)
-        .boxed_unsync()
+    // Bodies are counted as they are read; most requests have none.
+    let counts = counts
+        .filter(|_| !hyper::body::Body::is_end_stream(req.body()))
+        .cloned();
+    let req = req.map(|b| match counts {
+        Some(c) => b
+            .map_frame(move |f| {
+                if let Some(data) = f.data_ref() {
+                    c.request_bytes.add(data.len() as u64);
+                }
+                f
+            })
+            .map_err(std::io::Error::other)
+            .boxed_unsync(),
+        None => b.map_err(std::io::Error::other).boxed_unsync(),
     });
     let link = |guard| site::Link {
         peer,

@@ -20,7 +20,7 @@ use super::table::Table;
 use super::upgrade::Handed;
 use crate::client::ClientConfig;
 use crate::runtime::{
-    Clock, ConnId, Kind, Listing, LiveGuard, PerThread, Poller, ProtoCounts, Service, Shared, Sink,
+    Clock, ConnId, Kind, Listing, LiveGuard, Poller, ProtoCounts, Service, Shard, Shared, Sink,
     Tag, ThreadCore, ThreadIndex, Transport, Validity, ValidityTable,
 };
 use crate::tls::Parts;
@@ -46,14 +46,14 @@ pub(crate) struct ProtoThread<P: Protocol> {
     pub(crate) clock: Rc<Clock>,
     validity: Rc<ValidityTable>,
     /// The protocol's counts (this thread's shard is at `tsi`).
-    counts: Arc<PerThread<ProtoCounts>>,
+    counts: Shard<ProtoCounts>,
 }
 
 impl<P: Protocol> ProtoThread<P> {
     /// This thread's counts of the protocol.
     #[inline]
     pub(super) fn counts(&self) -> &ProtoCounts {
-        self.counts.shard(self.tsi)
+        &self.counts
     }
 
     pub(crate) fn request_all(&self, flag: u8) {
@@ -427,7 +427,7 @@ impl<P: Protocol> Service for Entry<P> {
         validity: Rc<ValidityTable>,
         poller: Option<Rc<Poller>>,
     ) -> Rc<dyn Any> {
-        let counts = shared.metrics.protocol(index);
+        let counts = shared.metrics.protocol(index, tsi);
         let pt = Rc::new(ProtoThread {
             proto: self.0.clone(),
             index,
