@@ -136,9 +136,10 @@ pub use server::{HttpOptions, Vhost};
 #[cfg(fuzzing)]
 pub use site::fuzz as site_fuzz;
 pub use site::{
-    empty, full, into_directory, not_found, text, Body, BoxFuture, Callback, Cgi, Files, Form,
-    FormError, FormEvent, FormLimits, HttpHandle, HttpHandler, Mount, OpenMetrics, Origin,
-    OriginRequest, Redirect, ReverseProxy, ReverseProxyError, WebSocketRoute, Written,
+    empty, full, into_directory, not_found, text, Body, BoxFuture, Callback, Cgi, Disk, FileOps,
+    FileRead, FileStat, Files, Form, FormError, FormEvent, FormLimits, HttpHandle, HttpHandler,
+    Mount, OpenMetrics, Origin, OriginRequest, Redirect, ReverseProxy, ReverseProxyError,
+    WebSocketRoute, Written,
 };
 #[cfg(fuzzing)]
 pub use tls::fuzz as tls_fuzz;

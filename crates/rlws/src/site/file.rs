@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
@@ -16,6 +17,7 @@ use http_body_util::BodyExt;
 use super::conditional::{self, Validators, Verdict};
 use super::encoding::accepts_gzip;
 use super::file_body::{FileBody, Piece};
+use super::file_ops::{FileOps, FileRead, FileStat};
 use super::origin::{BoxFuture, Origin, OriginRequest};
 use super::range::{self, Ranges};
 use super::redirect::into_directory;
@@ -38,16 +40,34 @@ use crate::runtime::sendfile;
 /// `stat` per request (two for a client taking gzip); larger ones are
 /// streamed from the file in 256 KiB pieces as the client takes them,
 /// never read whole.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// [`Files::with_ops`] serves files from somewhere else, through
+/// [`FileOps`] of your own.
+#[derive(Debug, Clone)]
 #[doc(alias = "LWSMPRO_FILE")]
 pub struct Files {
     root: PathBuf,
+    /// Not the disk's own files: no cache, `sendfile` or archives.
+    ops: Option<Arc<dyn FileOps>>,
 }
 
 impl Files {
-    /// Files under `root`.
+    /// Files under the directory `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Files { root: root.into() }
+        Files {
+            root: root.into(),
+            ops: None,
+        }
+    }
+
+    /// Files under `root` as `ops` has them (lws' `lws_plat_file_ops`):
+    /// every `stat` and `open` goes to `ops`, with paths under `root`.
+    #[doc(alias = "lws_plat_file_ops")]
+    pub fn with_ops(root: impl Into<PathBuf>, ops: impl FileOps) -> Self {
+        Files {
+            root: root.into(),
+            ops: Some(Arc::new(ops)),
+        }
     }
 
     /// The directory served.
@@ -67,6 +87,9 @@ impl Files {
         let Some(mut path) = resolve(&self.root, rest) else {
             return text(StatusCode::BAD_REQUEST, "bad path");
         };
+        if let Some(ops) = &self.ops {
+            return answer_through(req, &**ops, path);
+        }
         let Ok(mut meta) = std::fs::metadata(&path) else {
             // A path through `name.zip/`: a member of that archive.
             return match zip::through_archive(&self.root, &path) {
@@ -123,63 +146,183 @@ impl Files {
                     etag_of(version),
                     content_type(req, &path),
                     modified.map(conditional::last_modified),
-                    Source::File(file),
+                    Source::File(Box::new(file)),
                 ),
                 Err(_) => return not_found(),
             },
         };
-        let verdict = if asks.conditions {
-            preconditions(headers, &etag, modified)
-        } else {
-            Ok(true)
-        };
-        let mut r = match verdict {
-            Err(r) => *r,
-            Ok(range) => {
-                let ranges = match headers.get(header::RANGE).filter(|_| asks.range) {
-                    // Not of compressed bytes: nginx does not either, and a
-                    // client resuming a download wants the file's bytes.
-                    Some(v) if range && method == Method::GET && !encoded => {
-                        range::parse(v.as_bytes(), meta.len())
-                    }
-                    _ => Ranges::Whole,
-                };
-                match ranges {
-                    Ranges::Unsatisfiable => return unsatisfiable(meta.len()),
-                    Ranges::Whole => {
-                        let body = match source {
-                            Source::Mem(b) => full(b),
-                            Source::File(f) => {
-                                let all = Piece::File {
-                                    at: 0,
-                                    len: meta.len(),
-                                };
-                                FileBody::new(Some(f), VecDeque::from([all])).boxed_unsync()
-                            }
-                        };
-                        let mut r = Response::new(body);
-                        r.headers_mut().insert(header::CONTENT_TYPE, ctype);
-                        r
-                    }
-                    Ranges::Parts(parts) => partial(source, &parts, meta.len(), ctype),
-                }
-            }
-        };
-        if r.status() == StatusCode::PRECONDITION_FAILED {
-            return r;
-        }
-        validators_on(&mut r, etag, last_modified);
-        if r.status() == StatusCode::OK && !encoded {
-            r.headers_mut()
-                .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-        }
-        if encoded {
-            let h = r.headers_mut();
-            h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-            h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-        }
-        r
+        respond(
+            req,
+            &asks,
+            Rep {
+                len: meta.len(),
+                encoded,
+                etag,
+                ctype,
+                last_modified,
+                modified,
+                source,
+            },
+        )
     }
+}
+
+/// A file's version as it is answered: its validators and type, and where
+/// its bytes come from.
+struct Rep {
+    len: u64,
+    /// The bytes are a `.gz` sibling's.
+    encoded: bool,
+    etag: HeaderValue,
+    ctype: HeaderValue,
+    last_modified: Option<HeaderValue>,
+    modified: Option<u64>,
+    source: Source,
+}
+
+/// The answer for `rep` to `req`: `304` / `412` by the preconditions,
+/// `416` or `206` by the ranges, else the whole file.
+fn respond(req: &OriginRequest<'_>, asks: &Asks, rep: Rep) -> Response<Body> {
+    let Rep {
+        len,
+        encoded,
+        etag,
+        ctype,
+        last_modified,
+        modified,
+        source,
+    } = rep;
+    let headers = req.request().headers();
+    let method = req.request().method();
+    let verdict = if asks.conditions {
+        preconditions(headers, &etag, modified)
+    } else {
+        Ok(true)
+    };
+    let mut r = match verdict {
+        Err(r) => *r,
+        Ok(range) => {
+            let ranges = match headers.get(header::RANGE).filter(|_| asks.range) {
+                // Not of compressed bytes: nginx does not either, and a
+                // client resuming a download wants the file's bytes.
+                Some(v) if range && method == Method::GET && !encoded => {
+                    range::parse(v.as_bytes(), len)
+                }
+                _ => Ranges::Whole,
+            };
+            match ranges {
+                Ranges::Unsatisfiable => return unsatisfiable(len),
+                Ranges::Whole => {
+                    let body = match source {
+                        Source::Mem(b) => full(b),
+                        Source::File(f) => {
+                            let all = Piece::File { at: 0, len };
+                            FileBody::new(Some(f), VecDeque::from([all])).boxed_unsync()
+                        }
+                    };
+                    let mut r = Response::new(body);
+                    r.headers_mut().insert(header::CONTENT_TYPE, ctype);
+                    r
+                }
+                Ranges::Parts(parts) => partial(source, &parts, len, ctype),
+            }
+        }
+    };
+    if r.status() == StatusCode::PRECONDITION_FAILED {
+        return r;
+    }
+    validators_on(&mut r, etag, last_modified);
+    if r.status() == StatusCode::OK && !encoded {
+        r.headers_mut()
+            .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    }
+    if encoded {
+        let h = r.headers_mut();
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
+    r
+}
+
+/// [`Files::answer`] for files that `ops` has: the same answers, without
+/// the disk's cache and archives.
+fn answer_through(req: &OriginRequest<'_>, ops: &dyn FileOps, mut path: PathBuf) -> Response<Body> {
+    let rest = req.path_in_mount();
+    let failed = |e: std::io::Error, path: &Path| match e.kind() {
+        std::io::ErrorKind::NotFound => not_found(),
+        std::io::ErrorKind::PermissionDenied => text(StatusCode::FORBIDDEN, "forbidden"),
+        _ => {
+            tracing::warn!(path = %path.display(), error = %e, "file operations failed");
+            text(StatusCode::INTERNAL_SERVER_ERROR, "file error")
+        }
+    };
+    let mut stat = match ops.stat(&path) {
+        Ok(s) => s,
+        Err(e) => return failed(e, &path),
+    };
+    if stat.is_dir {
+        if !rest.ends_with('/') {
+            return into_directory(req);
+        }
+        path.push(req.default_document());
+        stat = match ops.stat(&path) {
+            Ok(s) if !s.is_dir => s,
+            Ok(_) => return not_found(),
+            Err(e) => return failed(e, &path),
+        };
+    }
+    let headers = req.request().headers();
+    let asks = Asks::of(headers);
+    // A pre-compressed sibling (`name.gz`) for clients that take gzip.
+    let gz = if asks.encoding && accepts_gzip(headers) {
+        let mut name = path
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
+        name.push(".gz");
+        let gz = path.with_file_name(name);
+        match ops.stat(&gz) {
+            Ok(s) if !s.is_dir => Some((gz, s)),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    let encoded = gz.is_some();
+    let (from, stat) = gz.unwrap_or_else(|| (path.clone(), stat));
+    let file = match ops.open(&from) {
+        Ok(f) => f,
+        Err(e) => return failed(e, &from),
+    };
+    let modified = stat.modified.and_then(conditional::seconds);
+    respond(
+        req,
+        &asks,
+        Rep {
+            len: stat.len,
+            encoded,
+            etag: etag_of_stat(&stat),
+            ctype: content_type(req, &path),
+            last_modified: modified.map(conditional::last_modified),
+            modified,
+            source: Source::File(file),
+        },
+    )
+}
+
+/// The `ETag` of what [`FileOps::stat`] said: modification time, length,
+/// and the version when there is one.
+fn etag_of_stat(s: &FileStat) -> HeaderValue {
+    let mtime = s
+        .modified
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let tag = match s.version {
+        0 => format!("\"{mtime:x}-{:x}\"", s.len),
+        v => format!("\"{mtime:x}-{:x}-{v:x}\"", s.len),
+    };
+    // Hex digits and quotes only: always a valid header value.
+    HeaderValue::from_str(&tag).unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
 }
 
 /// Which of the fields a file answer depends on a request has, found in one
@@ -286,7 +429,7 @@ fn gzip_sibling(path: &Path) -> Option<(PathBuf, std::fs::Metadata)> {
 /// Where a file response's bytes come from: the thread's cache or the file.
 enum Source {
     Mem(Bytes),
-    File(std::fs::File),
+    File(Box<dyn FileRead>),
 }
 
 impl Source {
@@ -301,7 +444,7 @@ impl Source {
         }
     }
 
-    fn into_file(self) -> Option<std::fs::File> {
+    fn into_file(self) -> Option<Box<dyn FileRead>> {
         match self {
             Source::Mem(_) => None,
             Source::File(f) => Some(f),

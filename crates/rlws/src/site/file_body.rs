@@ -3,8 +3,8 @@
 //! hyper asks for them so a slow client slows the reads and memory stays at
 //! one piece per connection.
 
+use super::file_ops::FileRead;
 use std::collections::VecDeque;
-use std::os::unix::fs::FileExt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -34,14 +34,14 @@ impl Piece {
 
 /// Pieces of memory and of one file, sent in order.
 pub(super) struct FileBody {
-    file: Option<std::fs::File>,
+    file: Option<Box<dyn FileRead>>,
     pieces: VecDeque<Piece>,
     remaining: u64,
 }
 
 impl FileBody {
     /// The pieces, in order; `file` is where `Piece::File` ranges are read.
-    pub(super) fn new(file: Option<std::fs::File>, pieces: VecDeque<Piece>) -> Self {
+    pub(super) fn new(file: Option<Box<dyn FileRead>>, pieces: VecDeque<Piece>) -> Self {
         let remaining = pieces.iter().map(Piece::len).sum();
         FileBody {
             file,
@@ -136,7 +136,7 @@ mod tests {
             Piece::Mem(Bytes::new()),
             Piece::File { at: 0, len: 3 },
         ]);
-        let body = FileBody::new(Some(std::fs::File::open(&path).unwrap()), pieces);
+        let body = FileBody::new(Some(Box::new(std::fs::File::open(&path).unwrap())), pieces);
         assert_eq!(body.size_hint().exact(), Some(4 + 600_000 + 3));
         let got = body.collect().await.unwrap().to_bytes();
         let mut want = b"head".to_vec();
@@ -145,7 +145,7 @@ mod tests {
         assert_eq!(got, want);
         // A range past the end of the file ends the body with an error.
         let short = FileBody::new(
-            Some(std::fs::File::open(&path).unwrap()),
+            Some(Box::new(std::fs::File::open(&path).unwrap())),
             VecDeque::from([Piece::File {
                 at: 699_999,
                 len: 2,

@@ -16,6 +16,7 @@ mod conditional;
 mod encoding;
 mod file;
 mod file_body;
+mod file_ops;
 mod form;
 #[cfg(fuzzing)]
 pub mod fuzz;
@@ -34,6 +35,7 @@ mod zip_index;
 pub use callback::{Callback, HttpHandle, HttpHandler, Written};
 pub use cgi::Cgi;
 pub use file::Files;
+pub use file_ops::{Disk, FileOps, FileRead, FileStat};
 pub use form::{Form, FormError, FormEvent, FormLimits};
 pub use mount::Mount;
 pub(crate) use mount::{find, header_map, MountRt};

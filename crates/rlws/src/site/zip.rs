@@ -234,7 +234,7 @@ impl Representation {
     pub(super) fn body(&self, file: std::fs::File) -> Body {
         match &self.body {
             Plan::Stored { at, len } => FileBody::new(
-                Some(file),
+                Some(Box::new(file)),
                 VecDeque::from([Piece::File { at: *at, len: *len }]),
             )
             .boxed_unsync(),
@@ -252,7 +252,7 @@ impl Representation {
                     },
                     Piece::Mem(Bytes::from(trailer)),
                 ]);
-                FileBody::new(Some(file), pieces).boxed_unsync()
+                FileBody::new(Some(Box::new(file)), pieces).boxed_unsync()
             }
             Plan::Inflate { at, m } => Inflate {
                 file,
