@@ -139,7 +139,7 @@ pub use site::{
     empty, full, into_directory, not_found, text, Body, BoxFuture, Callback, Cgi, Disk, FileOps,
     FileRead, FileStat, Files, Form, FormError, FormEvent, FormLimits, HttpHandle, HttpHandler,
     Mount, OpenMetrics, Origin, OriginRequest, Redirect, ReverseProxy, ReverseProxyError,
-    WebSocketRoute, Written,
+    SaveFiles, SavedFile, WebSocketRoute, Written,
 };
 #[cfg(fuzzing)]
 pub use tls::fuzz as tls_fuzz;

@@ -193,3 +193,215 @@ async fn a_handler_of_its_own_sees_the_request_its_path_and_peer() {
     assert_eq!(a.header("transfer-encoding"), Some("chunked"));
     assert_eq!(a.body, b"DELETE /am/i from 127.0.0.1 tls=false");
 }
+
+/// Saves the files of a form into a directory with `SaveFiles`, and
+/// answers with what it saved.
+#[derive(Debug)]
+struct Uploads {
+    dir: std::path::PathBuf,
+    max_total: u64,
+}
+
+#[derive(Debug)]
+struct Upload {
+    form: Option<rlws::Form>,
+    saver: Option<rlws::SaveFiles>,
+    page: String,
+}
+
+impl Upload {
+    /// Feeds a piece (or the end, with `None`) to the form and the saver;
+    /// a refused form takes its files with it.
+    fn step(&mut self, piece: Option<&[u8]>) -> Result<(), http::Response<rlws::Body>> {
+        let (Some(form), Some(saver)) = (self.form.as_mut(), self.saver.as_mut()) else {
+            return Ok(());
+        };
+        let mut on = |e: rlws::FormEvent<'_>| saver.on(&e);
+        let res = match piece {
+            Some(p) => form.feed(p, &mut on),
+            None => match self.form.take() {
+                Some(f) => f.finish(&mut on),
+                None => Ok(()),
+            },
+        };
+        res.map_err(|e| {
+            if let Some(s) = self.saver.take() {
+                s.discard();
+            }
+            e.response()
+        })
+    }
+}
+
+impl rlws::HttpHandler for Uploads {
+    type Session = Upload;
+
+    fn request(
+        &self,
+        _: &rlws::HttpHandle,
+        head: &http::request::Parts,
+    ) -> Result<Upload, http::Response<rlws::Body>> {
+        let ct = head
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let form = rlws::Form::new(ct, rlws::FormLimits::default()).map_err(|e| e.response())?;
+        Ok(Upload {
+            form: Some(form),
+            saver: Some(rlws::SaveFiles::new(&self.dir).max_total(self.max_total)),
+            page: String::new(),
+        })
+    }
+
+    fn body(
+        &self,
+        _: &rlws::HttpHandle,
+        s: &mut Upload,
+        piece: &[u8],
+    ) -> Result<(), http::Response<rlws::Body>> {
+        s.step(Some(piece))
+    }
+
+    fn body_complete(
+        &self,
+        _: &rlws::HttpHandle,
+        s: &mut Upload,
+    ) -> Result<http::Response<()>, http::Response<rlws::Body>> {
+        s.step(None)?;
+        for f in s.saver.take().map(|s| s.into_saved()).unwrap_or_default() {
+            let name = f.path.file_name().unwrap().to_string_lossy().to_string();
+            s.page.push_str(&format!(
+                "{} {} {} {} {}\n",
+                f.field, f.filename, f.content_type, name, f.size
+            ));
+        }
+        Ok(http::Response::new(()))
+    }
+
+    fn writeable(
+        &self,
+        _: &rlws::HttpHandle,
+        s: &mut Upload,
+        out: &mut bytes::BytesMut,
+    ) -> rlws::Written {
+        out.extend_from_slice(std::mem::take(&mut s.page).as_bytes());
+        rlws::Written::Done
+    }
+}
+
+/// A multipart body with one file part per `(filename, content)`.
+fn files_form(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = b"--rlwsBoundary\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n"
+        .to_vec();
+    for (i, (name, data)) in files.iter().enumerate() {
+        b.extend_from_slice(
+            format!(
+                "--rlwsBoundary\r\nContent-Disposition: form-data; name=\"f{i}\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        b.extend_from_slice(data);
+        b.extend_from_slice(b"\r\n");
+    }
+    b.extend_from_slice(b"--rlwsBoundary--\r\n");
+    b
+}
+
+/// The names in `dir`, sorted.
+fn names(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn file_parts_stream_to_disk_under_safe_names_within_limits() {
+    let dir = common::tempdir("form-files");
+    std::fs::write(dir.join("report.pdf"), b"already here").unwrap();
+    let (_ctx, addr) = serve_mounts(vec![Mount::new(
+        "/up",
+        Callback::new(Uploads {
+            dir: dir.clone(),
+            max_total: 4 << 20,
+        }),
+    )]);
+    let big: Vec<u8> = (0..1_500_000u32).map(|i| (i % 253) as u8).collect();
+    let body = files_form(&[
+        ("../../etc/passwd", &big),
+        ("report.pdf", b"%PDF new"),
+        ("report.pdf", b"%PDF newer"),
+    ]);
+    let a = ask_body(
+        addr,
+        "POST",
+        "/up",
+        &[("Content-Type", MP), ("Transfer-Encoding", "chunked")],
+        &chunked(&body, 7000),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(
+        String::from_utf8_lossy(&a.body),
+        "f0 ../../etc/passwd application/octet-stream passwd 1500000\n\
+         f1 report.pdf application/octet-stream report-1.pdf 8\n\
+         f2 report.pdf application/octet-stream report-2.pdf 10\n"
+    );
+    assert!(std::fs::read(dir.join("passwd")).unwrap() == big);
+    assert_eq!(
+        std::fs::read(dir.join("report.pdf")).unwrap(),
+        b"already here"
+    );
+    assert_eq!(
+        std::fs::read(dir.join("report-2.pdf")).unwrap(),
+        b"%PDF newer"
+    );
+
+    // Past the form's total: 413, and what it wrote is gone.
+    let over = vec![b'o'; 3 << 20];
+    let body = files_form(&[("one.bin", &over), ("two.bin", &over)]);
+    let len = body.len().to_string();
+    let a = ask_body(
+        addr,
+        "POST",
+        "/up",
+        &[("Content-Type", MP), ("Content-Length", &len)],
+        &body,
+    )
+    .await;
+    assert_eq!(a.status, 413);
+    assert_eq!(
+        names(&dir),
+        ["passwd", "report-1.pdf", "report-2.pdf", "report.pdf"]
+    );
+
+    // A client that leaves in the middle of a file leaves no file behind.
+    use tokio::io::AsyncWriteExt;
+    let body = files_form(&[("left.bin", &over)]);
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!(
+            "POST /up HTTP/1.1\r\nHost: x\r\nContent-Type: {MP}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    s.write_all(&body[..1 << 20]).await.unwrap();
+    // The part exists once its first bytes are written.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !dir.join("left.bin").exists() {
+        assert!(std::time::Instant::now() < deadline, "{:?}", names(&dir));
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    drop(s);
+    while dir.join("left.bin").exists() {
+        assert!(std::time::Instant::now() < deadline, "{:?}", names(&dir));
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -40,6 +40,8 @@ pub enum FormError {
     Malformed(&'static str),
     /// Past a limit (`413`).
     TooLarge(&'static str),
+    /// Could not be stored (`500`): a file part could not be written.
+    Storage(String),
 }
 
 impl std::fmt::Display for FormError {
@@ -48,6 +50,7 @@ impl std::fmt::Display for FormError {
             FormError::Unsupported(t) => write!(f, "not a form body: {t:?}"),
             FormError::Malformed(w) => write!(f, "malformed form: {w}"),
             FormError::TooLarge(w) => write!(f, "form too large: {w}"),
+            FormError::Storage(w) => write!(f, "form not stored: {w}"),
         }
     }
 }
@@ -55,12 +58,16 @@ impl std::fmt::Display for FormError {
 impl std::error::Error for FormError {}
 
 impl FormError {
-    /// The answer to give: `415`, `400` or `413` with the reason.
+    /// The answer to give: `415`, `400` or `413` with the reason, or `500`.
     pub fn response(&self) -> http::Response<Body> {
         let status = match self {
             FormError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             FormError::Malformed(_) => StatusCode::BAD_REQUEST,
             FormError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            // The reason names server paths: it goes to the log, not the client.
+            FormError::Storage(_) => {
+                return text(StatusCode::INTERNAL_SERVER_ERROR, "form not stored")
+            }
         };
         text(status, &self.to_string())
     }

@@ -18,6 +18,7 @@ mod file;
 mod file_body;
 mod file_ops;
 mod form;
+mod form_files;
 #[cfg(fuzzing)]
 pub mod fuzz;
 mod mount;
@@ -37,6 +38,7 @@ pub use cgi::Cgi;
 pub use file::Files;
 pub use file_ops::{Disk, FileOps, FileRead, FileStat};
 pub use form::{Form, FormError, FormEvent, FormLimits};
+pub use form_files::{SaveFiles, SavedFile};
 pub use mount::Mount;
 pub(crate) use mount::{find, header_map, MountRt};
 pub use openmetrics::OpenMetrics;
