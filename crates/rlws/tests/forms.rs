@@ -212,7 +212,7 @@ struct Upload {
 impl Upload {
     /// Feeds a piece (or the end, with `None`) to the form and the saver;
     /// a refused form takes its files with it.
-    fn step(&mut self, piece: Option<&[u8]>) -> Result<(), http::Response<rlws::Body>> {
+    fn step(&mut self, piece: Option<&[u8]>) -> Result<(), rlws::FormError> {
         let (Some(form), Some(saver)) = (self.form.as_mut(), self.saver.as_mut()) else {
             return Ok(());
         };
@@ -224,11 +224,10 @@ impl Upload {
                 None => Ok(()),
             },
         };
-        res.map_err(|e| {
+        res.inspect_err(|_| {
             if let Some(s) = self.saver.take() {
                 s.discard();
             }
-            e.response()
         })
     }
 }
@@ -260,7 +259,7 @@ impl rlws::HttpHandler for Uploads {
         s: &mut Upload,
         piece: &[u8],
     ) -> Result<(), http::Response<rlws::Body>> {
-        s.step(Some(piece))
+        s.step(Some(piece)).map_err(|e| e.response())
     }
 
     fn body_complete(
@@ -268,7 +267,7 @@ impl rlws::HttpHandler for Uploads {
         _: &rlws::HttpHandle,
         s: &mut Upload,
     ) -> Result<http::Response<()>, http::Response<rlws::Body>> {
-        s.step(None)?;
+        s.step(None).map_err(|e| e.response())?;
         for f in s.saver.take().map(|s| s.into_saved()).unwrap_or_default() {
             let name = f.path.file_name().unwrap().to_string_lossy().to_string();
             s.page.push_str(&format!(
