@@ -404,3 +404,124 @@ async fn file_parts_stream_to_disk_under_safe_names_within_limits() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Counts the requests of each connection to its mount, in the state the
+/// connection keeps for the mount.
+#[derive(Debug)]
+struct Visits;
+
+impl rlws::HttpHandler for Visits {
+    type Session = String;
+
+    fn request(
+        &self,
+        cx: &rlws::HttpHandle,
+        _: &http::request::Parts,
+    ) -> Result<String, http::Response<rlws::Body>> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let n = cx
+            .connection_state::<AtomicU32>()
+            .map_or(0, |c| c.fetch_add(1, Ordering::Relaxed) + 1);
+        Ok(format!("visit {n}"))
+    }
+
+    fn body_complete(
+        &self,
+        _: &rlws::HttpHandle,
+        s: &mut String,
+    ) -> Result<http::Response<()>, http::Response<rlws::Body>> {
+        let mut r = http::Response::new(());
+        r.headers_mut()
+            .insert("content-length", http::HeaderValue::from(s.len()));
+        Ok(r)
+    }
+
+    fn writeable(
+        &self,
+        _: &rlws::HttpHandle,
+        s: &mut String,
+        out: &mut bytes::BytesMut,
+    ) -> rlws::Written {
+        out.extend_from_slice(std::mem::take(s).as_bytes());
+        rlws::Written::Done
+    }
+}
+
+/// One keep-alive connection, asked one request at a time.
+struct KeepAlive {
+    s: tokio::net::TcpStream,
+    buf: Vec<u8>,
+}
+
+impl KeepAlive {
+    async fn get(&mut self, path: &str) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        self.s
+            .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        loop {
+            if let Some(end) = common::find(&self.buf, b"\r\n\r\n", 0) {
+                let head = String::from_utf8_lossy(&self.buf[..end]).to_string();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse().ok())?
+                    })
+                    .expect("a length");
+                if self.buf.len() >= end + 4 + len {
+                    let body =
+                        String::from_utf8_lossy(&self.buf[end + 4..end + 4 + len]).to_string();
+                    self.buf.drain(..end + 4 + len);
+                    let status = head[9..12].parse().unwrap();
+                    return (status, body);
+                }
+            }
+            let mut tmp = [0u8; 4096];
+            let n = tokio::time::timeout(std::time::Duration::from_secs(10), self.s.read(&mut tmp))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(n > 0, "closed");
+            self.buf.extend_from_slice(&tmp[..n]);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_handlers_connection_state_lives_while_requests_stay_in_its_mount() {
+    let dir = common::tempdir("conn-state");
+    std::fs::write(dir.join("f.txt"), b"file").unwrap();
+    let (_ctx, addr) = serve_mounts(vec![
+        Mount::new("/count", Callback::new(Visits)),
+        Mount::new("/again", Callback::new(Visits)),
+        Mount::dir("/files", &dir),
+    ]);
+    let connect = || async {
+        KeepAlive {
+            s: tokio::net::TcpStream::connect(addr).await.unwrap(),
+            buf: Vec::new(),
+        }
+    };
+    let mut c = connect().await;
+    for (i, path) in ["/count", "/count/a", "/count/b?x=1"].iter().enumerate() {
+        assert_eq!(c.get(path).await, (200, format!("visit {}", i + 1)));
+    }
+    // A second connection has a state of its own.
+    let mut other = connect().await;
+    assert_eq!(other.get("/count").await, (200, "visit 1".into()));
+    assert_eq!(c.get("/count").await, (200, "visit 4".into()));
+    // Out of the mount and back: a new state (lws replaces it).
+    assert_eq!(c.get("/files/f.txt").await, (200, "file".into()));
+    assert_eq!(c.get("/count").await, (200, "visit 1".into()));
+    assert_eq!(c.get("/count").await, (200, "visit 2".into()));
+    // Another callback mount takes the state's place, even with the same
+    // handler; and a path under no mount leaves it too.
+    assert_eq!(c.get("/again").await, (200, "visit 1".into()));
+    assert_eq!(c.get("/count").await, (200, "visit 1".into()));
+    assert_eq!(c.get("/nowhere").await.0, 404);
+    assert_eq!(c.get("/count").await, (200, "visit 1".into()));
+    let _ = std::fs::remove_dir_all(dir);
+}

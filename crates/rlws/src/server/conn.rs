@@ -28,6 +28,14 @@ pub(super) struct ConnInfo {
     pub(super) local: Option<SocketAddr>,
     /// Its deadline, which origins can set.
     pub(super) timeout: Rc<ConnTimeout>,
+    /// What callback mounts keep for it across requests.
+    pub(super) state: crate::site::ConnState,
+}
+
+impl crate::site::HasConnState for ConnInfo {
+    fn conn_state(&self) -> &crate::site::ConnState {
+        &self.state
+    }
 }
 
 /// Runs HTTP/2 stream tasks on this service thread.
@@ -126,6 +134,7 @@ pub(crate) async fn serve<S: Served>(
                     h2,
                     local,
                     timeout: Rc::default(),
+                    state: Default::default(),
                 };
                 serve_http(st, tls, info, guard).await;
             }
@@ -146,6 +155,7 @@ pub(crate) async fn serve<S: Served>(
             h2,
             local,
             timeout: Rc::default(),
+            state: Default::default(),
         };
         serve_http(st, stream.plain(), info, guard).await;
     }

@@ -123,7 +123,7 @@ async fn site(
     st: &ServerThread,
     vi: usize,
     req: Request<Incoming>,
-    info: &ConnInfo,
+    info: &Rc<ConnInfo>,
     guard: Rc<LiveGuard>,
     counts: Option<&Shard<VhostCounts>>,
 ) -> Response<Body> {
@@ -147,13 +147,21 @@ async fn site(
             .boxed_unsync(),
         None => b.map_err(std::io::Error::other).boxed_unsync(),
     });
-    let link = |guard| site::Link {
+    let link = |guard, state| site::Link {
         peer,
         local: info.local,
         tls: over_tls(st, info),
         guard,
+        state,
     };
-    let served = site::serve(&vh.mounts, req, link(Some(guard)), &info.timeout).await;
+    let state: Rc<dyn site::HasConnState> = info.clone();
+    let served = site::serve(
+        &vh.mounts,
+        req,
+        link(Some(guard), Some(state)),
+        &info.timeout,
+    )
+    .await;
     match served {
         Ok(r) if r.status() != StatusCode::NOT_FOUND => r,
         _ => {
@@ -162,7 +170,7 @@ async fn site(
             if let Some(path) = vh.error_document_404.as_deref() {
                 if let Ok(get) = Request::get(path).body(site::empty()) {
                     // A page of its own: nothing outlives it.
-                    doc = site::serve(&vh.mounts, get, link(None), &info.timeout)
+                    doc = site::serve(&vh.mounts, get, link(None, None), &info.timeout)
                         .await
                         .ok()
                         .filter(|r| r.status() == StatusCode::OK);

@@ -14,6 +14,7 @@ use http::{Response, StatusCode};
 use http_body::Frame;
 use http_body_util::BodyExt;
 
+use super::conn_state::Slot;
 use super::origin::{BoxFuture, Origin, OriginRequest};
 use super::response::{text, Body};
 
@@ -113,6 +114,8 @@ struct Control {
     tls: bool,
     /// The request path below the mountpoint.
     rest: String,
+    /// The connection's state for this mount.
+    conn: Option<Slot>,
 }
 
 impl HttpHandle {
@@ -121,6 +124,7 @@ impl HttpHandle {
             peer: Some(req.peer()),
             tls: req.is_tls(),
             rest: req.path_in_mount().to_string(),
+            conn: req.conn_slot(),
             ..Control::default()
         }))
     }
@@ -138,6 +142,28 @@ impl HttpHandle {
     /// The request path below the mountpoint: empty or starting with `/`.
     pub fn path_in_mount(&self) -> &str {
         &self.0.rest
+    }
+
+    /// What the handler keeps for this connection while its requests stay
+    /// under this mount (lws' per-connection protocol user space): made as
+    /// `T::default()` on first use, the same one for every later request
+    /// of the connection to the mount, and dropped when the connection asks
+    /// for a path outside it (or the state asked for is of another type).
+    /// `None` when the request has no connection of its own (an error
+    /// document's). `T` keeps its own locks or atomics: HTTP/2 requests of
+    /// one connection run side by side.
+    pub fn connection_state<T: Default + Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        let slot = self.0.conn.as_ref()?;
+        let mut held = match slot.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(t) = held.as_ref().and_then(|s| s.clone().downcast::<T>().ok()) {
+            return Some(t);
+        }
+        let t = Arc::new(T::default());
+        *held = Some(t.clone());
+        Some(t)
     }
 
     /// Stops reading the request body (lws' `lws_rx_flow_control(wsi, 0)`).

@@ -13,6 +13,7 @@ mod callback;
 mod cgi;
 mod cgi_head;
 mod conditional;
+mod conn_state;
 mod encoding;
 mod file;
 mod file_body;
@@ -35,6 +36,7 @@ mod zip_index;
 
 pub use callback::{Callback, HttpHandle, HttpHandler, Written};
 pub use cgi::Cgi;
+pub(crate) use conn_state::{ConnState, HasConnState};
 pub use file::Files;
 pub use file_ops::{Disk, FileOps, FileRead, FileStat};
 pub use form::{Form, FormError, FormEvent, FormLimits};

@@ -13,6 +13,7 @@ use crate::runtime::{ConnTimeout, LiveGuard, Shared};
 use http::header::HeaderValue;
 use http::{Request, Response};
 
+use super::conn_state::{HasConnState, Slot};
 use super::mount::MountRt;
 use super::response::Body;
 
@@ -75,6 +76,9 @@ pub(crate) struct Link {
     /// Counts the connection as one of its thread's while held (a tunnel
     /// that outlives the request keeps it).
     pub(crate) guard: Option<Rc<LiveGuard>>,
+    /// What callback mounts keep for the connection across its requests
+    /// (absent for the error document's inner request).
+    pub(crate) state: Option<Rc<dyn HasConnState>>,
 }
 
 impl std::fmt::Debug for Link {
@@ -182,5 +186,11 @@ impl OriginRequest<'_> {
     /// Unique per mount, for caches keyed by mount.
     pub(super) fn mount_id(&self) -> u64 {
         self.mount.id
+    }
+
+    /// The connection's state slot for this mount (a callback mount's).
+    pub(super) fn conn_slot(&self) -> Option<Slot> {
+        let id = self.mount.id;
+        self.conn.state.as_ref().map(|c| c.conn_state().enter(id))
     }
 }

@@ -26,8 +26,12 @@ pub(crate) async fn serve(
         // on the backend, which would resolve it); no browser sends one.
         return Ok(text(StatusCode::BAD_REQUEST, "bad path"));
     }
-    let Some((m, rest_at)) = find(mounts, path).map(|(m, rest)| (m, path.len() - rest.len()))
-    else {
+    let found = find(mounts, path).map(|(m, rest)| (m, path.len() - rest.len()));
+    // Leaving a callback mount's URL area drops what it kept for the connection.
+    if let Some(c) = &conn.state {
+        c.conn_state().request_for(found.map(|(m, _)| m.id));
+    }
+    let Some((m, rest_at)) = found else {
         return Err(req);
     };
     let oreq = OriginRequest {
