@@ -14,6 +14,7 @@ use futures_util::{SinkExt, StreamExt};
 use rlws::{Context, Mount, ReverseProxy, TlsServerOptions, Vhost};
 use rlws_testkit::Nginx;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 const NGINX_EXTRA: &str = r#"
     location = /headers {
@@ -276,6 +277,110 @@ async fn a_unix_socket_backend() {
         String::from_utf8_lossy(&a.body),
         "unix backend saw: GET /base/x?y=1 HTTP/1.1\n"
     );
+}
+
+/// A keep-alive HTTP/1.1 backend on a Unix socket that answers each
+/// request with its connection's number and the request's on it; `/slow`
+/// sends half its body, then the rest once `go` is notified.
+fn counting_unix_backend(sock: &std::path::Path, go: std::sync::Arc<tokio::sync::Notify>) {
+    let listener = tokio::net::UnixListener::bind(sock).unwrap();
+    tokio::spawn(async move {
+        let mut conns = 0;
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            conns += 1;
+            let conn = conns;
+            let go = go.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut b = [0u8; 1024];
+                for n in 1.. {
+                    let end = loop {
+                        if let Some(e) = find(&buf, b"\r\n\r\n", 0) {
+                            break e;
+                        }
+                        match s.read(&mut b).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => buf.extend_from_slice(&b[..k]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                    buf.drain(..end + 4);
+                    if head.starts_with("GET /slow") {
+                        let _ = s
+                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nslow-")
+                            .await;
+                        go.notified().await;
+                        let _ = s.write_all(b"done.").await;
+                        continue;
+                    }
+                    let body = format!("conn {conn} request {n}");
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if s.write_all(resp.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+}
+
+#[tokio::test]
+async fn connections_to_a_unix_socket_backend_are_reused_when_free() {
+    let dir = tempdir("proxy-unix-reuse");
+    let sock = dir.join("backend.sock");
+    let go = std::sync::Arc::new(tokio::sync::Notify::new());
+    counting_unix_backend(&sock, go.clone());
+    let origin = format!("unix:{}", sock.display());
+    let (_ctx, addr) = serve_mounts(vec![Mount::new("/", ReverseProxy::new(&origin).unwrap())]);
+    for n in 1..=6 {
+        let a = ask(addr, "GET", "/x", &[]).await;
+        assert_eq!(a.status, 200);
+        assert_eq!(
+            String::from_utf8_lossy(&a.body),
+            format!("conn 1 request {n}")
+        );
+    }
+    // While a response streams on the kept connection, another request
+    // gets a connection of its own.
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut b = [0u8; 1024];
+    while !got.ends_with(b"slow-") {
+        let n = tokio::time::timeout(Duration::from_secs(10), slow.read(&mut b))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&b[..n]);
+    }
+    let a = ask(addr, "GET", "/y", &[]).await;
+    assert_eq!(String::from_utf8_lossy(&a.body), "conn 2 request 1");
+    go.notify_one();
+    while !got.ends_with(b"slow-done.") {
+        let n = tokio::time::timeout(Duration::from_secs(10), slow.read(&mut b))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&b[..n]);
+    }
+    // Both are free again: the next request takes one of them.
+    let a = ask(addr, "GET", "/z", &[]).await;
+    let text = String::from_utf8_lossy(&a.body).to_string();
+    assert!(
+        text == "conn 1 request 8" || text == "conn 2 request 2",
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// A backend on 127.0.0.1 that runs `f` on each connection.

@@ -26,6 +26,7 @@ mod mount;
 mod openmetrics;
 mod origin;
 mod proxy;
+mod proxy_unix;
 mod range;
 mod redirect;
 mod response;

@@ -49,7 +49,8 @@ enum Backend {
 ///   can be in front of HTTP/1.1 backends and the other way round.
 /// * Connections to TCP backends are kept and reused (HTTP/1.1 one request
 ///   at a time each, h2 streams on one connection), through rlws'
-///   [`HttpClient`]. Unix-socket backends get a connection per request.
+///   [`HttpClient`]; to Unix-socket backends too, up to 16 idle ones per
+///   socket and service thread.
 /// * A WebSocket upgrade (HTTP/1.1, or an HTTP/2 extended CONNECT) is
 ///   asked of the backend over HTTP/1.1; when it agrees, the two
 ///   connections are joined and bytes flow both ways until either closes.
@@ -218,7 +219,9 @@ impl ReverseProxy {
                     let url = format!("{scheme}://{}{path}", authority(host, *port));
                     self.over_client(&url, parts.method, headers, body).await
                 }
-                Backend::Unix(sock) => unix_request(sock, parts.method, &path, headers, body).await,
+                Backend::Unix(sock) => {
+                    super::proxy_unix::request(sock, parts.method, &path, headers, body).await
+                }
             }
         };
         let clock = async {
@@ -488,7 +491,7 @@ const HOP_BY_HOP: &[HeaderName] = &[
 ];
 
 /// Removes hop-by-hop fields, and those `Connection` names.
-fn strip_hop_by_hop(h: &mut HeaderMap) {
+pub(super) fn strip_hop_by_hop(h: &mut HeaderMap) {
     let named: Vec<HeaderName> = h
         .get_all(header::CONNECTION)
         .iter()
@@ -560,7 +563,7 @@ fn forward_headers(r: &Request<Body>, peer: std::net::SocketAddr, tls: bool) -> 
 
 /// Why the backend gave no answer.
 #[derive(Debug)]
-enum Failure {
+pub(super) enum Failure {
     /// It could not be reached: `503`.
     Unreachable(String),
     /// It did not answer in time: `504`.
@@ -598,40 +601,6 @@ impl Failure {
         tracing::warn!(target: "rlws::proxy", status = status.as_u16(), "{msg}");
         text(status, &msg)
     }
-}
-
-/// One request to a Unix-socket backend, on a connection of its own.
-async fn unix_request(
-    sock: &std::path::Path,
-    method: Method,
-    path: &str,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response<Body>, Failure> {
-    let io = tokio::net::UnixStream::connect(sock)
-        .await
-        .map_err(|e| Failure::Unreachable(e.to_string()))?;
-    let (mut send, conn) = hyper::client::conn::http1::Builder::new()
-        .handshake(TokioIo::new(io))
-        .await
-        .map_err(|e| Failure::Broken(e.to_string()))?;
-    tokio::task::spawn_local(async move {
-        let _ = conn.await;
-    });
-    let mut req = Request::new(body);
-    *req.method_mut() = method;
-    *req.uri_mut() = path
-        .parse()
-        .map_err(|_| Failure::Broken("bad path".into()))?;
-    *req.headers_mut() = headers;
-    let resp = send
-        .send_request(req)
-        .await
-        .map_err(|e| Failure::Broken(e.to_string()))?;
-    let (mut parts, body) = resp.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
-    let body = body.map_err(std::io::Error::other).boxed_unsync();
-    Ok(Response::from_parts(parts, body))
 }
 
 /// A request body as the stream of pieces the HTTP client sends.
