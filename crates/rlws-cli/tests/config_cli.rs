@@ -120,6 +120,43 @@ fn serve_config_serves_the_configured_vhost() {
 }
 
 #[test]
+fn protocol_options_a_builtin_protocol_ignores_are_warned_of() {
+    let dir = tmpdir("pvo");
+    write_site(&dir, 8080);
+    let site = std::fs::read_to_string(dir.join("conf.d/site")).unwrap();
+    let site = site.replace(
+        "\"mounts\": [",
+        "\"ws-protocols\": [{\n    \"lws-server-status\": {\"status\": \"ok\", \"update-m\": \"100\"},\n    \"dumb-increment-protocol\": {\"speed\": \"2\"},\n    \"protocol-post-demo\": {\"max\": \"1\"}\n  }, {\n    \"lws-status\": {\"status\": \"ok\"}\n  }],\n  \"mounts\": [",
+    );
+    std::fs::write(dir.join("conf.d/site"), site).unwrap();
+    let d = dir.to_string_lossy().to_string();
+    let out = rlws(&["serve", "--check-config", &d]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for want in [
+        "conf.d/site:6:55: warning: vhosts[0].ws-protocols[0].lws-server-status.update-m: ignored: lws-server-status has no option \"update-m\" (it reads: update-ms)",
+        "conf.d/site:7:42: warning: vhosts[0].ws-protocols[0].dumb-increment-protocol.speed: ignored: dumb-increment-protocol reads no options",
+        "conf.d/site:8:35: warning: vhosts[0].ws-protocols[0].protocol-post-demo.max: ignored: protocol-post-demo reads no options",
+    ] {
+        assert!(stderr.contains(want), "{want}\n{stderr}");
+    }
+    // A value it cannot use.
+    let site = std::fs::read_to_string(dir.join("conf.d/site")).unwrap();
+    std::fs::write(
+        dir.join("conf.d/site"),
+        site.replace("\"update-m\": \"100\"", "\"update-ms\": \"fast\""),
+    )
+    .unwrap();
+    let out = rlws(&["serve", "--check-config", &d]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("lws-server-status.update-ms: ignored: \"fast\" is not a number of milliseconds (the default, 5000, is used)"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn an_openmetrics_mount_from_the_config_serves_the_counts() {
     let dir = tmpdir("metrics");
     write_site(&dir, 0);

@@ -416,6 +416,24 @@ impl Loader<'_> {
         self.push(Severity::Warning, pos, key, msg);
     }
 
+    /// Warns of the options of a `ws-protocols` entry that `name` ignores.
+    fn check_options(&mut self, name: &str, opts: &Value, key: &str) {
+        let Some(opts) = self.object(opts, key) else {
+            return;
+        };
+        for (o, _, ov) in opts {
+            if o == "status" || o == "default" {
+                continue;
+            }
+            let okey = join(key, o);
+            if let Some(val) = self.string(ov, &okey) {
+                if let Err(why) = rlws::builtin::check_protocol_option(name, o, &val) {
+                    self.warn(ov.pos, &okey, format!("ignored: {why}"));
+                }
+            }
+        }
+    }
+
     fn read(&mut self, path: &Path) -> Option<Value> {
         self.file = path.to_path_buf();
         let text = match std::fs::read(path) {
@@ -1086,6 +1104,7 @@ impl Loader<'_> {
                 let http_only = rlws::builtin::http_handler(name).is_some()
                     && !self.protocols.contains(&name.as_str());
                 if http_only {
+                    self.check_options(name, opts, &pkey);
                     continue;
                 }
                 if !self.protocols.contains(&name.as_str()) {
@@ -1116,6 +1135,11 @@ impl Loader<'_> {
                         // Any other: a per-vhost option for the protocol (pvo).
                         _ => {
                             if let Some(val) = self.string(ov, &okey) {
+                                if let Err(why) =
+                                    rlws::builtin::check_protocol_option(name, o, &val)
+                                {
+                                    self.warn(ov.pos, &okey, format!("ignored: {why}"));
+                                }
                                 self.pvo.push((name.clone(), o.clone(), val));
                             }
                         }

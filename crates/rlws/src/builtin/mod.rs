@@ -25,6 +25,44 @@ pub fn http_handler(name: &str) -> Option<Arc<dyn crate::Origin>> {
     }
 }
 
+/// The per-vhost options (lws' "pvo", lwsws' `ws-protocols` entries) each
+/// built-in protocol and HTTP handler reads, by its name.
+const OPTIONS: &[(&str, &[&str])] = &[
+    ("dumb-increment-protocol", &[]),
+    ("lws-mirror-protocol", &[]),
+    ("rlws-echo", &[]),
+    ("lws-status", &[]),
+    ("lws-server-status", &["update-ms"]),
+    ("protocol-post-demo", &[]),
+    ("lws-openmetrics", &[]),
+];
+
+/// Checks per-vhost option `key` = `value` of protocol `protocol`: `Err`
+/// says why a built-in protocol would ignore it (it reads no such option,
+/// or the value is not one it can use). Protocols that are not built in
+/// may read any option: those are always `Ok`.
+#[doc(alias = "lws_protocol_vhost_options")]
+pub fn check_protocol_option(protocol: &str, key: &str, value: &str) -> Result<(), String> {
+    let Some((_, known)) = OPTIONS.iter().find(|(n, _)| *n == protocol) else {
+        return Ok(());
+    };
+    if !known.contains(&key) {
+        return Err(match known {
+            [] => format!("{protocol} reads no options"),
+            k => format!(
+                "{protocol} has no option \"{key}\" (it reads: {})",
+                k.join(", ")
+            ),
+        });
+    }
+    match key {
+        "update-ms" if value.trim().parse::<u64>().is_err() => Err(format!(
+            "\"{value}\" is not a number of milliseconds (the default, 5000, is used)"
+        )),
+        _ => Ok(()),
+    }
+}
+
 use crate::ws::{
     Close, Cx, DeflateConfig, Handshake, Protocol, ProtocolOptions, Received, ThreadCx, Writer,
 };
