@@ -2,6 +2,7 @@
 //! the request body streamed to its stdin, its stdout parsed for the
 //! response head and streamed back as the body, its stderr logged.
 
+use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::activity::Activity;
 use super::cgi_head::{self, HeadError};
+use super::dechunk::Dechunk;
 use super::file::percent_decode_bytes;
 use super::origin::{BoxFuture, Origin, OriginRequest};
 use super::response::{text, Body};
@@ -205,6 +207,9 @@ impl Cgi {
             name,
             pending: rest,
             left: head.length,
+            chunks: head
+                .chunked
+                .then(|| Box::new((Dechunk::default(), VecDeque::new(), None))),
             timeout: self.timeout,
             activity,
             timer: Box::pin(tokio::time::sleep(self.timeout)),
@@ -502,6 +507,10 @@ impl Drop for Slot {
 /// How long a program that closed its stdout may take to end.
 const END_GRACE: Duration = Duration::from_secs(10);
 
+/// A chunked body's decoder, the data it took out and not yet sent, and
+/// what was wrong with the framing.
+type Chunks = (Dechunk, VecDeque<Bytes>, Option<String>);
+
 /// The program's stdout after its head, as the response body.
 struct CgiBody {
     stdout: ChildStdout,
@@ -512,6 +521,10 @@ struct CgiBody {
     pending: Bytes,
     /// What is left of the `Content-Length` the program gave.
     left: Option<u64>,
+    /// The program frames its output in chunks: their decoder, data taken
+    /// out and not yet sent, and what was wrong with the framing (told
+    /// after the data before it).
+    chunks: Option<Box<Chunks>>,
     timeout: Duration,
     activity: Activity,
     timer: Pin<Box<Sleep>>,
@@ -536,6 +549,95 @@ impl CgiBody {
     }
 }
 
+impl CgiBody {
+    /// [`http_body::Body::poll_frame`] for output the program chunked.
+    fn poll_chunks(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        loop {
+            let Some(c) = self.chunks.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let (dechunk, ready, broken) = &mut **c;
+            if let Some(b) = ready.pop_front() {
+                return Poll::Ready(Some(Ok(Frame::data(b))));
+            }
+            if let Some(e) = broken.take() {
+                tracing::warn!(target: "rlws::cgi", script = %self.name, error = %e, "bad CGI response body");
+                self.end();
+                return Poll::Ready(Some(Err(std::io::Error::other(e))));
+            }
+            if dechunk.is_done() {
+                self.end();
+                return Poll::Ready(None);
+            }
+            let input = if self.pending.is_empty() {
+                match self.poll_stdout(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
+                    Poll::Ready(Ok(None)) => {
+                        self.end();
+                        return Poll::Ready(Some(Err(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "CGI output ended before its last chunk",
+                        ))));
+                    }
+                    Poll::Ready(Ok(Some(b))) => b,
+                }
+            } else {
+                std::mem::take(&mut self.pending)
+            };
+            let Some(c) = self.chunks.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let (dechunk, ready, broken) = &mut **c;
+            let mut pieces = Vec::new();
+            if let Err(e) = dechunk.feed(input, &mut pieces) {
+                *broken = Some(e.to_string());
+            }
+            ready.extend(pieces.into_iter().filter(|p| !p.is_empty()));
+        }
+    }
+
+    /// The next bytes of stdout (`None` at its end), with the inactivity
+    /// timeout.
+    fn poll_stdout(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, std::io::Error>> {
+        let mut buf = BytesMut::zeroed(16 * 1024);
+        let mut rb = ReadBuf::new(&mut buf);
+        match Pin::new(&mut self.stdout).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => {
+                let n = rb.filled().len();
+                if n == 0 {
+                    return Poll::Ready(Ok(None));
+                }
+                self.activity.touch();
+                buf.truncate(n);
+                Poll::Ready(Ok(Some(buf.freeze())))
+            }
+            Poll::Ready(Err(e)) => {
+                self.end();
+                Poll::Ready(Err(e))
+            }
+            Poll::Pending => {
+                let until = self.activity.quiet_until(self.timeout);
+                if self.timer.deadline() != until {
+                    self.timer.as_mut().reset(until);
+                }
+                ready!(std::future::Future::poll(self.timer.as_mut(), cx));
+                tracing::warn!(target: "rlws::cgi", script = %self.name, "CGI program timed out during its body; killed");
+                if let Some(c) = self.child.take() {
+                    reap(c, self.name.clone(), Duration::ZERO);
+                }
+                Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "CGI program timed out",
+                )))
+            }
+        }
+    }
+}
+
 impl http_body::Body for CgiBody {
     type Data = Bytes;
     type Error = std::io::Error;
@@ -545,6 +647,9 @@ impl http_body::Body for CgiBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let this = &mut *self;
+        if this.chunks.is_some() {
+            return this.poll_chunks(cx);
+        }
         if !this.pending.is_empty() {
             let b = std::mem::take(&mut this.pending);
             let b = this.within_length(b);
@@ -556,50 +661,32 @@ impl http_body::Body for CgiBody {
             this.end();
             return Poll::Ready(None);
         }
-        let mut buf = BytesMut::zeroed(16 * 1024);
-        let mut rb = ReadBuf::new(&mut buf);
-        match Pin::new(&mut this.stdout).poll_read(cx, &mut rb) {
-            Poll::Ready(Ok(())) => {
-                let n = rb.filled().len();
-                if n == 0 {
-                    this.end();
-                    if this.left.is_some_and(|l| l > 0) {
-                        return Poll::Ready(Some(Err(std::io::Error::new(
-                            std::io::ErrorKind::UnexpectedEof,
-                            "CGI output ended before its Content-Length",
-                        ))));
-                    }
-                    return Poll::Ready(None);
-                }
-                this.activity.touch();
-                buf.truncate(n);
-                let b = this.within_length(buf.freeze());
-                Poll::Ready(Some(Ok(Frame::data(b))))
-            }
-            Poll::Ready(Err(e)) => {
+        match this.poll_stdout(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(Ok(None)) => {
                 this.end();
-                Poll::Ready(Some(Err(e)))
+                if this.left.is_some_and(|l| l > 0) {
+                    return Poll::Ready(Some(Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "CGI output ended before its Content-Length",
+                    ))));
+                }
+                Poll::Ready(None)
             }
-            Poll::Pending => {
-                let until = this.activity.quiet_until(this.timeout);
-                if this.timer.deadline() != until {
-                    this.timer.as_mut().reset(until);
-                }
-                ready!(std::future::Future::poll(this.timer.as_mut(), cx));
-                tracing::warn!(target: "rlws::cgi", script = %this.name, "CGI program timed out during its body; killed");
-                if let Some(c) = this.child.take() {
-                    reap(c, this.name.clone(), Duration::ZERO);
-                }
-                Poll::Ready(Some(Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "CGI program timed out",
-                ))))
+            Poll::Ready(Ok(Some(b))) => {
+                let b = this.within_length(b);
+                Poll::Ready(Some(Ok(Frame::data(b))))
             }
         }
     }
 
     fn is_end_stream(&self) -> bool {
         self.left == Some(0)
+            || self
+                .chunks
+                .as_ref()
+                .is_some_and(|c| c.0.is_done() && c.1.is_empty() && c.2.is_none())
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -15,8 +15,11 @@ pub(crate) struct CgiHead {
     /// Every field but `Status`, as the response's headers; hop-by-hop
     /// fields are left out.
     pub(crate) headers: HeaderMap,
-    /// `Content-Length`, when the script gave one.
+    /// `Content-Length`, when the script gave one (and no chunking).
     pub(crate) length: Option<u64>,
+    /// The script frames its body with the chunked coding itself: rlws
+    /// takes the framing off (and frames the body as the client needs).
+    pub(crate) chunked: bool,
 }
 
 /// Why a script's head cannot be used (answered `502`).
@@ -30,8 +33,8 @@ pub(crate) enum HeadError {
     BadStatus(String),
     /// `Content-Length` that is not a number.
     BadLength(String),
-    /// A `Transfer-Encoding` of the script's own (rlws frames the body).
-    TransferEncoding,
+    /// A `Transfer-Encoding` other than `chunked` (which rlws cannot take off).
+    TransferEncoding(String),
     /// No `Content-Type`, `Location` or `Status`: not a CGI response.
     Empty,
 }
@@ -43,11 +46,8 @@ impl std::fmt::Display for HeadError {
             HeadError::BadLine(l) => write!(f, "bad header line {l:?}"),
             HeadError::BadStatus(s) => write!(f, "bad Status {s:?}"),
             HeadError::BadLength(s) => write!(f, "bad Content-Length {s:?}"),
-            HeadError::TransferEncoding => {
-                write!(
-                    f,
-                    "Transfer-Encoding from the script (rlws frames the body itself)"
-                )
+            HeadError::TransferEncoding(t) => {
+                write!(f, "{t:?}: only chunked is taken")
             }
             HeadError::Empty => write!(f, "no Content-Type, Location or Status in the head"),
         }
@@ -82,6 +82,7 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Option<(CgiHead, usize)>, HeadError> {
     let mut location = false;
     let mut typed = false;
     let mut length = None;
+    let mut chunked = false;
     let mut headers = HeaderMap::new();
     let mut at = 0;
     while let Some(i) = buf[at..].iter().position(|&b| b == b'\n') {
@@ -128,7 +129,13 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Option<(CgiHead, usize)>, HeadError> {
                     _ => return Err(HeadError::BadLength(lossy())),
                 }
             }
-            "transfer-encoding" => return Err(HeadError::TransferEncoding),
+            "transfer-encoding" => {
+                if !value.as_bytes().eq_ignore_ascii_case(b"chunked") || chunked {
+                    return Err(HeadError::TransferEncoding(lossy()));
+                }
+                chunked = true;
+                continue;
+            }
             "location" => location = true,
             "content-type" => typed = true,
             n if HOP_BY_HOP.contains(&n) => continue,
@@ -149,8 +156,16 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Option<(CgiHead, usize)>, HeadError> {
     Ok(Some((
         CgiHead {
             status,
-            headers,
-            length,
+            // The chunks' framing decides the length (RFC 9112 §6.3).
+            length: if chunked { None } else { length },
+            headers: if chunked {
+                let mut h = headers;
+                h.remove(http::header::CONTENT_LENGTH);
+                h
+            } else {
+                headers
+            },
+            chunked,
         },
         at,
     )))
@@ -251,10 +266,20 @@ mod tests {
                 "{s}"
             );
         }
-        assert_eq!(
-            parse(b"Transfer-Encoding: chunked\nContent-Type: a/b\n\n"),
-            Err(HeadError::TransferEncoding)
-        );
+        let (h, _) = parse(b"Transfer-Encoding: Chunked\nContent-Length: 5\nContent-Type: a/b\n\n")
+            .unwrap()
+            .unwrap();
+        assert!(h.chunked);
+        assert_eq!(h.length, None);
+        assert!(h.headers.get("content-length").is_none());
+        assert!(h.headers.get("transfer-encoding").is_none());
+        for te in ["gzip", "gzip, chunked"] {
+            let head = format!("Transfer-Encoding: {te}\nContent-Type: a/b\n\n");
+            assert!(
+                matches!(parse(head.as_bytes()), Err(HeadError::TransferEncoding(_))),
+                "{te}"
+            );
+        }
         assert_eq!(parse(b"X-Only: 1\n\n"), Err(HeadError::Empty));
         assert_eq!(parse(b"\n"), Err(HeadError::Empty));
         let long = format!("X: {}\n", "a".repeat(MAX_HEAD));

@@ -108,3 +108,16 @@ pub fn form(data: &[u8]) {
         assert_eq!(whole.1, bytes.1);
     }
 }
+
+/// Chunked output (a CGI program's own framing): any bytes give data or an
+/// error without panicking, and how the bytes are split into pieces never
+/// changes the data or the verdict.
+pub fn dechunk(data: &[u8]) {
+    let whole = super::dechunk::decode_in_steps(data, data.len());
+    for step in [1, 3, 7] {
+        assert_eq!(super::dechunk::decode_in_steps(data, step), whole);
+    }
+    if let Ok((out, _)) = whole {
+        assert!(out.len() <= data.len());
+    }
+}

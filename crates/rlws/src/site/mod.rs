@@ -14,6 +14,7 @@ mod cgi;
 mod cgi_head;
 mod conditional;
 mod conn_state;
+mod dechunk;
 mod encoding;
 mod file;
 mod file_body;
