@@ -330,6 +330,19 @@ fn counting_unix_backend(sock: &std::path::Path, go: std::sync::Arc<tokio::sync:
     });
 }
 
+/// Reads from `s` into `got` until it ends with `end`.
+async fn read_until(s: &mut TcpStream, got: &mut Vec<u8>, end: &[u8]) {
+    let mut b = [0u8; 1024];
+    while !got.ends_with(end) {
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut b))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(got));
+        got.extend_from_slice(&b[..n]);
+    }
+}
+
 #[tokio::test]
 async fn connections_to_a_unix_socket_backend_are_reused_when_free() {
     let dir = tempdir("proxy-unix-reuse");
@@ -353,26 +366,11 @@ async fn connections_to_a_unix_socket_backend_are_reused_when_free() {
         .await
         .unwrap();
     let mut got = Vec::new();
-    let mut b = [0u8; 1024];
-    while !got.ends_with(b"slow-") {
-        let n = tokio::time::timeout(Duration::from_secs(10), slow.read(&mut b))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(n > 0);
-        got.extend_from_slice(&b[..n]);
-    }
+    read_until(&mut slow, &mut got, b"slow-").await;
     let a = ask(addr, "GET", "/y", &[]).await;
     assert_eq!(String::from_utf8_lossy(&a.body), "conn 2 request 1");
     go.notify_one();
-    while !got.ends_with(b"slow-done.") {
-        let n = tokio::time::timeout(Duration::from_secs(10), slow.read(&mut b))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(n > 0);
-        got.extend_from_slice(&b[..n]);
-    }
+    read_until(&mut slow, &mut got, b"slow-done.").await;
     // Both are free again: the next request takes one of them.
     let a = ask(addr, "GET", "/z", &[]).await;
     let text = String::from_utf8_lossy(&a.body).to_string();
