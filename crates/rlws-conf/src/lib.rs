@@ -416,9 +416,11 @@ impl Loader<'_> {
         self.push(Severity::Warning, pos, key, msg);
     }
 
-    /// Warns of the options of a `ws-protocols` entry that `name` ignores.
+    /// Warns of the options of a `ws-protocols` entry that `name` ignores
+    /// (an HTTP handler's, whose entry is otherwise not read: nothing in it
+    /// is an error).
     fn check_options(&mut self, name: &str, opts: &Value, key: &str) {
-        let Some(opts) = self.object(opts, key) else {
+        let json::Kind::Obj(opts) = &opts.kind else {
             return;
         };
         for (o, _, ov) in opts {
@@ -426,10 +428,13 @@ impl Loader<'_> {
                 continue;
             }
             let okey = join(key, o);
-            if let Some(val) = self.string(ov, &okey) {
-                if let Err(why) = rlws::builtin::check_protocol_option(name, o, &val) {
-                    self.warn(ov.pos, &okey, format!("ignored: {why}"));
-                }
+            let val = match &ov.kind {
+                json::Kind::Str(s) => s.clone(),
+                json::Kind::Num(n) => n.clone(),
+                _ => continue,
+            };
+            if let Err(why) = rlws::builtin::check_protocol_option(name, o, &val) {
+                self.warn(ov.pos, &okey, format!("ignored: {why}"));
             }
         }
     }

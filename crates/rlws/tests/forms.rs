@@ -377,9 +377,29 @@ async fn file_parts_stream_to_disk_under_safe_names_within_limits() {
         ["passwd", "report-1.pdf", "report-2.pdf", "report.pdf"]
     );
 
-    // A client that leaves in the middle of a file leaves no file behind.
+    // Too many files (empty ones too): 413, nothing kept.
+    let many: Vec<(String, &[u8])> = (0..101).map(|i| (format!("e{i}"), &b""[..])).collect();
+    let many: Vec<(&str, &[u8])> = many.iter().map(|(n, d)| (n.as_str(), *d)).collect();
+    let body = files_form(&many);
+    let len = body.len().to_string();
+    let a = ask_body(
+        addr,
+        "POST",
+        "/up",
+        &[("Content-Type", MP), ("Content-Length", &len)],
+        &body,
+    )
+    .await;
+    assert_eq!(a.status, 413);
+    assert_eq!(
+        names(&dir),
+        ["passwd", "report-1.pdf", "report-2.pdf", "report.pdf"]
+    );
+
+    // A client that leaves in the middle of a form leaves no file behind,
+    // the ones it finished included.
     use tokio::io::AsyncWriteExt;
-    let body = files_form(&[("left.bin", &over)]);
+    let body = files_form(&[("done.bin", b"whole"), ("left.bin", &over)]);
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(
         format!(
@@ -397,8 +417,9 @@ async fn file_parts_stream_to_disk_under_safe_names_within_limits() {
         assert!(std::time::Instant::now() < deadline, "{:?}", names(&dir));
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+    assert!(dir.join("done.bin").exists());
     drop(s);
-    while dir.join("left.bin").exists() {
+    while dir.join("left.bin").exists() || dir.join("done.bin").exists() {
         assert!(std::time::Instant::now() < deadline, "{:?}", names(&dir));
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }

@@ -281,7 +281,8 @@ async fn a_unix_socket_backend() {
 
 /// A keep-alive HTTP/1.1 backend on a Unix socket that answers each
 /// request with its connection's number and the request's on it; `/slow`
-/// sends half its body, then the rest once `go` is notified.
+/// sends half its body, then the rest once `go` is notified; `/drop` on a
+/// connection's second or later request closes it without an answer.
 fn counting_unix_backend(sock: &std::path::Path, go: std::sync::Arc<tokio::sync::Notify>) {
     let listener = tokio::net::UnixListener::bind(sock).unwrap();
     tokio::spawn(async move {
@@ -308,6 +309,11 @@ fn counting_unix_backend(sock: &std::path::Path, go: std::sync::Arc<tokio::sync:
                     };
                     let head = String::from_utf8_lossy(&buf[..end]).to_string();
                     buf.drain(..end + 4);
+                    // As a backend closing an idle connection just as a
+                    // request comes: no answer.
+                    if head.starts_with("GET /drop") && n > 1 {
+                        return;
+                    }
                     if head.starts_with("GET /slow") {
                         let _ = s
                             .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nslow-")
@@ -378,6 +384,10 @@ async fn connections_to_a_unix_socket_backend_are_reused_when_free() {
         text == "conn 1 request 8" || text == "conn 2 request 2",
         "{text}"
     );
+    // A kept connection the backend closes on a GET: asked again on a new one.
+    let a = ask(addr, "GET", "/drop", &[]).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(String::from_utf8_lossy(&a.body), "conn 3 request 1");
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -137,9 +137,23 @@ pub(crate) fn render(shared: &Shared) -> String {
         "gauge",
         "WebSocket connections open now (server and client), by protocol.",
     );
-    for (name, c) in &m.protocols {
-        let opened = c.sum(|p| p.opened.get());
-        let closed = c.sum(|p| p.closed.get());
+    // Protocols of one name (nothing stops a context having two) are one
+    // series each: a scraper refuses a text that repeats one.
+    let mut names: Vec<&str> = Vec::new();
+    for (name, _) in &m.protocols {
+        if !names.contains(&name.as_str()) {
+            names.push(name);
+        }
+    }
+    let of = |name: &str, f: &dyn Fn(&ProtoCounts) -> u64| -> u64 {
+        m.protocols
+            .iter()
+            .filter(|(n, _)| n == name)
+            .fold(0u64, |acc, (_, c)| acc.wrapping_add(c.sum(f)))
+    };
+    for name in &names {
+        let opened = of(name, &|p| p.opened.get());
+        let closed = of(name, &|p| p.closed.get());
         sample(
             &mut out,
             "rlws_ws_connections_open",
@@ -177,8 +191,8 @@ pub(crate) fn render(shared: &Shared) -> String {
     ];
     for (name, help, f) in per_protocol {
         family(&mut out, name, "counter", help);
-        for (proto, c) in &m.protocols {
-            sample(&mut out, name, "protocol", proto, c.sum(f));
+        for proto in &names {
+            sample(&mut out, name, "protocol", proto, of(proto, &f));
         }
     }
     out

@@ -565,6 +565,9 @@ impl CgiBody {
             }
             if let Some(e) = broken.take() {
                 tracing::warn!(target: "rlws::cgi", script = %self.name, error = %e, "bad CGI response body");
+                // Nothing after the error is read.
+                self.chunks = None;
+                self.left = Some(0);
                 self.end();
                 return Poll::Ready(Some(Err(std::io::Error::other(e))));
             }
@@ -634,6 +637,17 @@ impl CgiBody {
                     "CGI program timed out",
                 )))
             }
+        }
+    }
+}
+
+impl Drop for CgiBody {
+    /// hyper drops a body it knows has ended without polling it again: a
+    /// program whose output was complete still gets its time to end (one
+    /// whose client went away mid-body is killed, by [`Proc`]'s drop).
+    fn drop(&mut self) {
+        if http_body::Body::is_end_stream(self) {
+            self.end();
         }
     }
 }

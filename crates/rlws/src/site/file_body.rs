@@ -76,7 +76,9 @@ impl FileBody {
                                 "file shrank while being sent",
                             )));
                         }
-                        Ok(n) => n,
+                        // A `FileRead` of the user's that says it read more than
+                        // it was given room for is not believed.
+                        Ok(n) => n.min(buf.len()),
                         Err(e) => return Some(Err(e)),
                     };
                     buf.truncate(n);

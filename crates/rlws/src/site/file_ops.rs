@@ -36,6 +36,9 @@ impl FileRead for std::fs::File {
 
 /// Where a [`super::Files`] origin reads files (lws' `lws_plat_file_ops`).
 ///
+/// Its methods run on the connection's service thread, like lws' file
+/// callbacks: a slow store stalls that thread's other connections.
+///
 /// Paths are the mount's root joined with the request's path below the
 /// mountpoint, already checked: no `.` or `..` segment, no NUL. Errors
 /// answer the request: `NotFound` with `404`, `PermissionDenied` with

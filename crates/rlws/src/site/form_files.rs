@@ -29,11 +29,13 @@ pub struct SavedFile {
 /// [`FormEvent`] of a [`super::Form`]; text fields pass it by.
 ///
 /// A file is made only in the directory, never where the client's file name
-/// points, and never over an existing file. Past `max_total` bytes of files
-/// in one form the form is refused with [`FormError::TooLarge`] (`413`);
-/// [`super::FormLimits::max_file`] bounds each file. A part that does not
-/// end (an error, a client that goes away) is removed when the saver is
-/// dropped; [`SaveFiles::discard`] removes the finished ones too.
+/// points, and never over an existing file. Past `max_files` files or
+/// `max_total` bytes of files in one form the form is refused with
+/// [`FormError::TooLarge`] (`413`); [`super::FormLimits::max_file`] bounds
+/// each file. Only a form taken whole keeps its files: unless
+/// [`SaveFiles::into_saved`] took them, every file the saver wrote is
+/// removed when it is dropped (the form was refused, or the client went
+/// away), as by [`SaveFiles::discard`].
 ///
 /// The writes are plain blocking writes on the service thread, as lws'
 /// are: put the directory on a local file system.
@@ -42,20 +44,25 @@ pub struct SavedFile {
 pub struct SaveFiles {
     dir: PathBuf,
     max_total: u64,
+    max_files: usize,
     total: u64,
     current: Option<(File, SavedFile)>,
     saved: Vec<SavedFile>,
 }
 
-/// Attempts at a free name before giving up.
-const NAME_TRIES: u32 = 1000;
+/// Names tried with `-N` added before random ones.
+const NUMBERED_TRIES: u32 = 10;
+/// Random names tried after those.
+const RANDOM_TRIES: u32 = 10;
 
 impl SaveFiles {
-    /// Saves into `dir` (which must exist), at most 1 GiB of files per form.
+    /// Saves into `dir` (which must exist): at most 100 files and 1 GiB of
+    /// them per form.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         SaveFiles {
             dir: dir.into(),
             max_total: 1 << 30,
+            max_files: 100,
             total: 0,
             current: None,
             saved: Vec::new(),
@@ -65,6 +72,12 @@ impl SaveFiles {
     /// At most `bytes` of files in one form.
     pub fn max_total(mut self, bytes: u64) -> Self {
         self.max_total = bytes;
+        self
+    }
+
+    /// At most `n` files in one form.
+    pub fn max_files(mut self, n: usize) -> Self {
+        self.max_files = n;
         self
     }
 
@@ -78,6 +91,9 @@ impl SaveFiles {
                 content_type,
             } => {
                 self.abandon_current();
+                if self.saved.len() >= self.max_files {
+                    return Err(FormError::TooLarge("files in the form"));
+                }
                 let (file, path) = create(&self.dir, filename)?;
                 self.current = Some((
                     file,
@@ -128,12 +144,10 @@ impl SaveFiles {
         std::mem::take(&mut self.saved)
     }
 
-    /// Removes every file this form wrote (after the form was refused).
-    pub fn discard(mut self) {
-        self.abandon_current();
-        for f in self.saved.drain(..) {
-            let _ = std::fs::remove_file(&f.path);
-        }
+    /// Removes every file this form wrote (after the form was refused);
+    /// dropping the saver does the same.
+    pub fn discard(self) {
+        drop(self);
     }
 
     fn abandon_current(&mut self) {
@@ -147,6 +161,9 @@ impl SaveFiles {
 impl Drop for SaveFiles {
     fn drop(&mut self) {
         self.abandon_current();
+        for f in self.saved.drain(..) {
+            let _ = std::fs::remove_file(&f.path);
+        }
     }
 }
 
@@ -180,6 +197,19 @@ pub(crate) fn safe_name(filename: &str) -> String {
     out
 }
 
+/// 16 random hex digits.
+fn random_suffix() -> String {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 8];
+    if ring::rand::SystemRandom::new().fill(&mut b).is_err() {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        b = N
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .to_le_bytes();
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 /// A new file in `dir` for `filename`, never over an existing one.
 fn create(dir: &Path, filename: &str) -> Result<(File, PathBuf), FormError> {
     let name = safe_name(filename);
@@ -187,11 +217,12 @@ fn create(dir: &Path, filename: &str) -> Result<(File, PathBuf), FormError> {
         Some(i) if i > 0 => (&name[..i], &name[i..]),
         _ => (name.as_str(), ""),
     };
-    for n in 0..NAME_TRIES {
-        let path = if n == 0 {
-            dir.join(&name)
-        } else {
-            dir.join(format!("{stem}-{n}{ext}"))
+    for n in 0..NUMBERED_TRIES + RANDOM_TRIES {
+        let path = match n {
+            0 => dir.join(&name),
+            n if n < NUMBERED_TRIES => dir.join(format!("{stem}-{n}{ext}")),
+            // Many files of one name: a random suffix, not a long search.
+            _ => dir.join(format!("{stem}-{}{ext}", random_suffix())),
         };
         match File::options().write(true).create_new(true).open(&path) {
             Ok(f) => return Ok((f, path)),

@@ -49,8 +49,8 @@ enum Backend {
 ///   can be in front of HTTP/1.1 backends and the other way round.
 /// * Connections to TCP backends are kept and reused (HTTP/1.1 one request
 ///   at a time each, h2 streams on one connection), through rlws'
-///   [`HttpClient`]; to Unix-socket backends too, up to 16 idle ones per
-///   socket and service thread.
+///   [`HttpClient`]; to Unix-socket backends too, up to 16 (busy or idle)
+///   per socket and service thread.
 /// * A WebSocket upgrade (HTTP/1.1, or an HTTP/2 extended CONNECT) is
 ///   asked of the backend over HTTP/1.1; when it agrees, the two
 ///   connections are joined and bytes flow both ways until either closes.

@@ -24,16 +24,20 @@ thread_local! {
 }
 
 /// A connection to `sock` that can take a request now: a kept one (`true`)
-/// or a new one.
-async fn connection(sock: &Path) -> Result<(SendRequest<Body>, bool), Failure> {
-    let kept = KEPT_CONNS.with(|k| {
-        let mut k = k.borrow_mut();
-        let list = k.get_mut(sock)?;
-        // Closed ones (the backend ended them) go.
-        list.retain(|s| !s.is_closed());
-        let free = list.iter().position(SendRequest::is_ready)?;
-        Some(list.swap_remove(free))
-    });
+/// or, always when `fresh`, a new one.
+async fn connection(sock: &Path, fresh: bool) -> Result<(SendRequest<Body>, bool), Failure> {
+    let kept = (!fresh)
+        .then(|| {
+            KEPT_CONNS.with(|k| {
+                let mut k = k.borrow_mut();
+                let list = k.get_mut(sock)?;
+                // Closed ones (the backend ended them) go.
+                list.retain(|s| !s.is_closed());
+                let free = list.iter().position(SendRequest::is_ready)?;
+                Some(list.swap_remove(free))
+            })
+        })
+        .flatten();
     if let Some(s) = kept {
         return Ok((s, true));
     }
@@ -64,7 +68,9 @@ fn keep(sock: &Path, send: SendRequest<Body>) {
 }
 
 /// One request to the backend at `sock`. A request a kept connection could
-/// not send (the backend had closed it) goes again on a new one.
+/// not send (the backend had closed it) goes again on a new one, and so
+/// does a `GET` or `HEAD` without a body that such a connection sent but
+/// got no answer to (the backend closed it as the request went out).
 pub(super) async fn request(
     sock: &Path,
     method: Method,
@@ -78,8 +84,18 @@ pub(super) async fn request(
         .parse()
         .map_err(|_| Failure::Broken("bad path".into()))?;
     *req.headers_mut() = headers;
+    let mut again = (matches!(*req.method(), Method::GET | Method::HEAD)
+        && http_body::Body::is_end_stream(req.body()))
+    .then(|| {
+        (
+            req.method().clone(),
+            req.uri().clone(),
+            req.headers().clone(),
+        )
+    });
+    let mut fresh = false;
     loop {
-        let (mut send, kept) = connection(sock).await?;
+        let (mut send, kept) = connection(sock, fresh).await?;
         match send.try_send_request(req).await {
             Ok(resp) => {
                 keep(sock, send);
@@ -91,7 +107,20 @@ pub(super) async fn request(
             Err(mut e) => match e.take_message() {
                 // Not sent: once more, on a new connection.
                 Some(r) if kept => req = r,
-                _ => return Err(Failure::Broken(e.into_error().to_string())),
+                _ => {
+                    let e = e.into_error();
+                    match again.take() {
+                        Some((m, u, h)) if kept && e.is_incomplete_message() => {
+                            req = Request::new(super::response::empty());
+                            *req.method_mut() = m;
+                            *req.uri_mut() = u;
+                            *req.headers_mut() = h;
+                            // Not on another kept one, which may be closing too.
+                            fresh = true;
+                        }
+                        _ => return Err(Failure::Broken(e.to_string())),
+                    }
+                }
             },
         }
     }
