@@ -275,16 +275,10 @@ fn answer_through(req: &OriginRequest<'_>, ops: &dyn FileOps, mut path: PathBuf)
     let asks = Asks::of(headers);
     // A pre-compressed sibling (`name.gz`) for clients that take gzip.
     let gz = if asks.encoding && accepts_gzip(headers) {
-        let mut name = path
-            .file_name()
-            .map(|n| n.to_os_string())
-            .unwrap_or_default();
-        name.push(".gz");
-        let gz = path.with_file_name(name);
-        match ops.stat(&gz) {
+        gz_path(&path).and_then(|gz| match ops.stat(&gz) {
             Ok(s) if !s.is_dir => Some((gz, s)),
             _ => None,
-        }
+        })
     } else {
         None
     };
@@ -317,12 +311,7 @@ fn etag_of_stat(s: &FileStat) -> HeaderValue {
         .modified
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos());
-    let tag = match s.version {
-        0 => format!("\"{mtime:x}-{:x}\"", s.len),
-        v => format!("\"{mtime:x}-{:x}-{v:x}\"", s.len),
-    };
-    // Hex digits and quotes only: always a valid header value.
-    HeaderValue::from_str(&tag).unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
+    etag(mtime, s.len, s.version)
 }
 
 /// Which of the fields a file answer depends on a request has, found in one
@@ -419,11 +408,16 @@ fn member_of(req: &OriginRequest<'_>, archive: &Path, member: &str, dir: bool) -
 
 /// `name.gz` beside `path`, when it is a file.
 fn gzip_sibling(path: &Path) -> Option<(PathBuf, std::fs::Metadata)> {
-    let mut name = path.file_name()?.to_os_string();
-    name.push(".gz");
-    let gz = path.with_file_name(name);
+    let gz = gz_path(path)?;
     let meta = std::fs::metadata(&gz).ok()?;
     meta.is_file().then_some((gz, meta))
+}
+
+/// `name.gz` beside `path`.
+fn gz_path(path: &Path) -> Option<PathBuf> {
+    let mut name = path.file_name()?.to_os_string();
+    name.push(".gz");
+    Some(path.with_file_name(name))
 }
 
 /// Where a file response's bytes come from: the thread's cache or the file.
@@ -501,15 +495,22 @@ fn partial(source: Source, parts: &[(u64, u64)], len: u64, ctype: HeaderValue) -
 /// A multipart boundary: 24 random hex digits, so no file can be written
 /// to contain the boundary of its own answer.
 fn boundary() -> String {
+    random_hex::<12>()
+}
+
+/// `N` random bytes as hex digits: from the system's random source, or a
+/// counter if it fails (it does not on Linux).
+pub(super) fn random_hex<const N: usize>() -> String {
     use ring::rand::SecureRandom;
-    let mut b = [0u8; 12];
-    // The system's random source; a counter if it fails (it does not on Linux).
+    let mut b = [0u8; N];
     if ring::rand::SystemRandom::new().fill(&mut b).is_err() {
-        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        b[..8].copy_from_slice(
-            &N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                .to_le_bytes(),
-        );
+        static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = COUNT
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .to_le_bytes();
+        for (d, s) in b.iter_mut().zip(n) {
+            *d = s;
+        }
     }
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -542,9 +543,17 @@ fn version_of(meta: &std::fs::Metadata) -> Version {
 }
 
 fn etag_of(v: Version) -> HeaderValue {
+    etag(v.0, v.1, 0)
+}
+
+/// `"mtime-len"`, or `"mtime-len-version"` when there is a version, in hex.
+fn etag(mtime: u128, len: u64, version: u64) -> HeaderValue {
+    let tag = match version {
+        0 => format!("\"{mtime:x}-{len:x}\""),
+        v => format!("\"{mtime:x}-{len:x}-{v:x}\""),
+    };
     // Hex digits and quotes only: always a valid header value.
-    HeaderValue::from_str(&format!("\"{:x}-{:x}\"", v.0, v.1))
-        .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
+    HeaderValue::from_str(&tag).unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
 }
 
 /// A file's content and headers, as served.

@@ -197,19 +197,6 @@ pub(crate) fn safe_name(filename: &str) -> String {
     out
 }
 
-/// 16 random hex digits.
-fn random_suffix() -> String {
-    use ring::rand::SecureRandom;
-    let mut b = [0u8; 8];
-    if ring::rand::SystemRandom::new().fill(&mut b).is_err() {
-        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        b = N
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            .to_le_bytes();
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// A new file in `dir` for `filename`, never over an existing one.
 fn create(dir: &Path, filename: &str) -> Result<(File, PathBuf), FormError> {
     let name = safe_name(filename);
@@ -222,7 +209,7 @@ fn create(dir: &Path, filename: &str) -> Result<(File, PathBuf), FormError> {
             0 => dir.join(&name),
             n if n < NUMBERED_TRIES => dir.join(format!("{stem}-{n}{ext}")),
             // Many files of one name: a random suffix, not a long search.
-            _ => dir.join(format!("{stem}-{}{ext}", random_suffix())),
+            _ => dir.join(format!("{stem}-{}{ext}", super::file::random_hex::<8>())),
         };
         match File::options().write(true).create_new(true).open(&path) {
             Ok(f) => return Ok((f, path)),
